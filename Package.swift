@@ -1,0 +1,42 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let releaseSpeed: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "metaq",
+    products: [
+        .executable(name: "metaq", targets: ["metaq"]),
+        .library(name: "MetaQEngine", targets: ["MetaQEngine"]),
+        .library(name: "MetaQLanguage", targets: ["MetaQLanguage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS", path: "Sources/COpenBLAS",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CEditLine", path: "Sources/CEditLine",
+            providers: [.apt(["libedit-dev"])]),
+        .target(
+            name: "MetaQEngine", dependencies: ["COpenBLAS"],
+            swiftSettings: releaseSpeed),
+        .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
+        .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),
+        .executableTarget(
+            name: "metaq",
+            dependencies: [
+                "MetaQEngine", "MetaQLanguage", "MetaQREPL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(
+            name: "metaq-bench", dependencies: ["MetaQEngine"], path: "benchmarks/Sources",
+            swiftSettings: releaseSpeed),
+        .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"]),
+        .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage"]),
+    ]
+)

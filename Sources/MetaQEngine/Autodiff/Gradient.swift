@@ -1,0 +1,134 @@
+/// What a derivative rule sees when the gradient of an operation's output arrives.
+///
+/// With `createGraph` off, `grad`, `inputs` and `output` are detached, so the rule's tensor
+/// operations build no graph. With it on they are the live tensors, and because every rule is
+/// written with differentiable tensor operations, the gradients it returns can be
+/// differentiated again (the second-order MAML meta-gradient relies on this).
+public struct BackwardContext {
+    /// The gradient of the loss with respect to the operation's output.
+    public let grad: Tensor
+    public let inputs: [Tensor]
+    public let output: Tensor
+    let live: [Tensor]
+
+    /// Whether input `index` needs a gradient (rules skip work for constants).
+    public func needs(_ index: Int) -> Bool { live[index].requiresGradient }
+}
+
+/// A derivative rule: the gradients with respect to each input (nil where not needed).
+public typealias DerivativeRule = (BackwardContext) -> [Tensor?]
+
+/// The record of one differentiable operation: its inputs and its derivative rule.
+public final class GradientNode: @unchecked Sendable {
+    public let name: StaticString
+    public let inputs: [Tensor]
+    let rule: DerivativeRule
+
+    init(name: StaticString, inputs: [Tensor], rule: @escaping DerivativeRule) {
+        self.name = name
+        self.inputs = inputs
+        self.rule = rule
+    }
+}
+
+extension Tensor {
+    /// Wraps a freshly computed buffer as the result of an operation, recording the
+    /// operation when any input requires a gradient.
+    @inline(__always)
+    static func result(
+        _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: [Tensor],
+        rule: @escaping DerivativeRule
+    ) -> Tensor {
+        for input in inputs where input.requiresGradient {
+            return Tensor(
+                shape: shape, buffer: buffer,
+                node: GradientNode(name: name, inputs: inputs, rule: rule))
+        }
+        return Tensor(shape: shape, buffer: buffer)
+    }
+}
+
+/// Reverse-mode gradients of `output` with respect to each of `inputs`.
+///
+/// - Parameters:
+///   - output: the value to differentiate; a scalar unless `seed` is given.
+///   - inputs: tensors `output` depends on (leaves such as parameters, or intermediate values).
+///   - seed: the gradient of some downstream scalar with respect to `output`
+///     (a vector-Jacobian product); defaults to one.
+///   - createGraph: when true, the returned gradients are themselves differentiable
+///     functions of the inputs, so a gradient of a gradient can be taken.
+/// - Returns: one gradient per input, with the input's shape; zeros where `output` does
+///   not depend on the input.
+///
+/// ```swift
+/// let x = Tensor([3]).requiringGradient()
+/// let y = (x * x * x).sum()
+/// let dy = gradients(of: y, with: [x], createGraph: true)[0]      // 3x^2 = 27
+/// let d2y = gradients(of: dy.sum(), with: [x])[0]                  // 6x = 18
+/// ```
+public func gradients(
+    of output: Tensor, with inputs: [Tensor], seed: Tensor? = nil, createGraph: Bool = false
+) -> [Tensor] {
+    precondition(
+        seed != nil || output.count == 1,
+        "gradients(of:) needs a seed for a non-scalar output of shape \(output.shape)")
+    if let seed { precondition(seed.shape == output.shape, "seed shape \(seed.shape) != output shape \(output.shape)") }
+
+    var wanted = Set<ObjectIdentifier>()
+    for x in inputs { wanted.insert(ObjectIdentifier(x)) }
+
+    // Post-order walk (inputs before the tensors computed from them), iterative so that deep
+    // graphs (long inner loops, long training scripts) cannot overflow the stack. A tensor is
+    // relevant when it is wanted or one of its inputs is relevant; only those get gradients.
+    var order: [Tensor] = []
+    var relevant = Set<ObjectIdentifier>()
+    var visited = Set<ObjectIdentifier>()
+    var stack: [(Tensor, Int)] = [(output, 0)]
+    visited.insert(ObjectIdentifier(output))
+    while let (tensor, next) = stack.popLast() {
+        let node = tensor.node
+        if let node, next < node.inputs.count {
+            stack.append((tensor, next + 1))
+            let child = node.inputs[next]
+            if child.requiresGradient, visited.insert(ObjectIdentifier(child)).inserted {
+                stack.append((child, 0))
+            }
+            continue
+        }
+        let id = ObjectIdentifier(tensor)
+        var isRelevant = wanted.contains(id)
+        if !isRelevant, let node {
+            isRelevant = node.inputs.contains { relevant.contains(ObjectIdentifier($0)) }
+        }
+        if isRelevant {
+            relevant.insert(id)
+            order.append(tensor)
+        }
+    }
+
+    var grads: [ObjectIdentifier: Tensor] = [:]
+    let start = seed ?? Tensor.ones(output.shape)
+    grads[ObjectIdentifier(output)] = createGraph ? start : start.detached()
+
+    for tensor in order.reversed() {
+        guard let node = tensor.node, let grad = grads[ObjectIdentifier(tensor)] else { continue }
+        let context: BackwardContext
+        if createGraph {
+            context = BackwardContext(grad: grad, inputs: node.inputs, output: tensor, live: node.inputs)
+        } else {
+            context = BackwardContext(
+                grad: grad, inputs: node.inputs.map { $0.detached() }, output: tensor.detached(),
+                live: node.inputs)
+        }
+        let inputGrads = node.rule(context)
+        for (input, g) in zip(node.inputs, inputGrads) {
+            guard let g, relevant.contains(ObjectIdentifier(input)) else { continue }
+            assert(g.shape == input.shape, "\(node.name): gradient shape \(g.shape) != input shape \(input.shape)")
+            let id = ObjectIdentifier(input)
+            if let existing = grads[id] { grads[id] = existing + g } else { grads[id] = g }
+        }
+        // Interior tensors' gradients are no longer needed once propagated, unless wanted.
+        if !wanted.contains(ObjectIdentifier(tensor)) { grads[ObjectIdentifier(tensor)] = nil }
+    }
+    return inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
+}

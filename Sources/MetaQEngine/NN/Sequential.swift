@@ -1,0 +1,143 @@
+/// A differentiable function with a flat list of parameter tensors, callable with its own
+/// parameters or with any other parameter list of the same shapes ("fast weights").
+public protocol Module: AnyObject {
+    var parameters: [Tensor] { get set }
+    var parameterSpecs: [ParameterSpec] { get }
+    /// The forward pass with the given parameters; `tasks` is the size of a leading task
+    /// axis on the input when every parameter also carries one (a batch of adapted models).
+    func forward(_ input: Tensor, parameters: [Tensor], tasks: Int?) -> Tensor
+}
+
+extension Module {
+    /// The forward pass with the module's own parameters.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        forward(input, parameters: parameters, tasks: nil)
+    }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+}
+
+/// A network that applies layers one after another.
+///
+/// ```swift
+/// var rng = RandomGenerator(seed: 1)
+/// let net = Sequential.mlp(sizes: [1, 40, 40, 1], activation: .relu, using: &rng)
+/// let y = net(Tensor(shape: [5, 1], values: [0, 1, 2, 3, 4]))
+/// let adapted = net.parameters.map { $0 * 0.5 }
+/// let z = net.forward(x, parameters: adapted, tasks: nil)   // same network, other weights
+/// ```
+public final class Sequential: Module, @unchecked Sendable {
+    public let layers: [Layer]
+    public let parameterSpecs: [ParameterSpec]
+    public var parameters: [Tensor]
+    /// Where each layer's parameters start in `parameters`.
+    private let offsets: [Int]
+
+    /// Builds the network and initialises its parameters from `rng`.
+    public init(layers: [Layer], weightInit: Initializer = .fanInUniform, using rng: inout RandomGenerator) {
+        self.layers = layers
+        (parameterSpecs, offsets) = Sequential.layout(layers, weightInit: weightInit)
+        self.parameters = parameterSpecs.map {
+            $0.initializer.make(shape: $0.shape, fanIn: $0.fanIn, fanOut: $0.fanOut, using: &rng).requiringGradient()
+        }
+    }
+
+    /// Builds the network around existing parameters (a restored checkpoint).
+    public init(layers: [Layer], parameters: [Tensor]) {
+        self.layers = layers
+        (parameterSpecs, offsets) = Sequential.layout(layers, weightInit: .fanInUniform)
+        precondition(parameterSpecs.map(\.shape) == parameters.map(\.shape), "parameters do not match the layers")
+        self.parameters = parameters
+    }
+
+    /// Every layer's parameter specs, named `LAYER.NAME`, and where each layer's start.
+    private static func layout(_ layers: [Layer], weightInit: Initializer) -> ([ParameterSpec], [Int]) {
+        var specs: [ParameterSpec] = []
+        var offsets: [Int] = []
+        for (i, layer) in layers.enumerated() {
+            offsets.append(specs.count)
+            for var spec in layer.parameterSpecs(weightInit: weightInit) {
+                spec.name = "\(i).\(spec.name)"
+                specs.append(spec)
+            }
+        }
+        return (specs, offsets)
+    }
+
+    public func forward(_ input: Tensor, parameters: [Tensor], tasks: Int?) -> Tensor {
+        precondition(parameters.count == parameterSpecs.count, "expected \(parameterSpecs.count) parameters, got \(parameters.count)")
+        var x = input
+        for (i, layer) in layers.enumerated() {
+            let start = offsets[i]
+            let end = i + 1 < offsets.count ? offsets[i + 1] : parameters.count
+            x = layer.apply(x, parameters: parameters[start..<end], tasks: tasks)
+        }
+        return x
+    }
+
+    /// The output shape for one example of shape `input`, or the first layer that cannot
+    /// take its input.
+    public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
+        var shape = input
+        for (i, layer) in layers.enumerated() {
+            do { shape = try layer.outputShape(for: shape) } catch {
+                throw ShapeError("layer \(i): \(error.message)")
+            }
+        }
+        return shape
+    }
+
+    /// Gives every parameter a leading task axis of extent `tasks` (those that already have
+    /// one are kept): the starting fast weights of a batch of tasks.
+    public func perTask(_ parameters: [Tensor], tasks: Int) -> [Tensor] {
+        zip(parameters, parameterSpecs).map { p, spec in
+            p.rank == spec.shape.count ? p.broadcast(to: [tasks] + spec.shape) : p
+        }
+    }
+
+    /// The index of the last layer of the feature extractor: everything before the final
+    /// linear layer (ANIL adapts only that head; Prototypical Networks embed with the body).
+    public var headParameterRange: Range<Int> {
+        guard let last = layers.lastIndex(where: { if case .linear = $0 { true } else { false } }) else {
+            return parameters.count..<parameters.count
+        }
+        return offsets[last]..<(last + 1 < offsets.count ? offsets[last + 1] : parameters.count)
+    }
+}
+
+extension Sequential {
+    /// A multilayer perceptron, e.g. the 1-40-40-1 ReLU network of the MAML sinusoid experiments.
+    public static func mlp(
+        sizes: [Int], activation: Activation = .relu, using rng: inout RandomGenerator
+    ) -> Sequential {
+        precondition(sizes.count >= 2, "an MLP needs input and output sizes")
+        var layers: [Layer] = []
+        for i in 0..<(sizes.count - 1) {
+            layers.append(.linear(inputs: sizes[i], outputs: sizes[i + 1]))
+            if i + 1 < sizes.count - 1 { layers.append(.activation(activation)) }
+        }
+        return Sequential(layers: layers, using: &rng)
+    }
+
+    /// The 4-block convolutional network of the MAML and Prototypical Networks Omniglot
+    /// experiments: each block is a 3x3 convolution (padding 1), batch norm, ReLU and 2x2
+    /// max-pool; then flatten, and a linear classifier when `classes` is given (omit it for
+    /// an embedding network).
+    public static func conv4(
+        imageSize: Int = 28, channels: Int = 1, filters: Int = 64, classes: Int?,
+        using rng: inout RandomGenerator
+    ) -> Sequential {
+        var layers: [Layer] = []
+        var size = imageSize
+        var inChannels = channels
+        for _ in 0..<4 {
+            layers += [.conv2d(inChannels: inChannels, outChannels: filters, kernel: 3, stride: 1, padding: 1),
+                       .batchNorm(channels: filters), .activation(.relu), .maxPool2d(size: 2)]
+            inChannels = filters
+            size /= 2
+        }
+        layers.append(.flatten)
+        if let classes { layers.append(.linear(inputs: size * size * filters, outputs: classes)) }
+        return Sequential(layers: layers, weightInit: .kaimingNormal, using: &rng)
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// An optimiser's state in a form that can be inspected and saved: named per-parameter
+/// slots (momentum, Adam's moments) and the step count.
+public struct OptimizerState: Codable, Equatable, Sendable {
+    public var kind: String
+    public var step: Int
+    /// Slot name -> one flat array per parameter.
+    public var slots: [String: [[Float]]]
+    public var hyperparameters: [String: Double]
+}
+
+/// A first-order optimiser. `update` returns new parameter tensors (fresh leaves) and never
+/// writes into the old ones, so a graph that still holds them stays valid.
+public protocol Optimizer: AnyObject {
+    func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor]
+    var state: OptimizerState { get }
+    /// Restores saved state; throws when it does not fit these parameters.
+    func restore(_ state: OptimizerState) throws
+}
+
+/// An optimiser state that does not fit the optimiser or parameters it is restored into.
+public struct OptimizerStateError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Stochastic gradient descent with optional (heavy-ball) momentum and weight decay.
+///
+/// ```swift
+/// let sgd = SGD(learningRate: 0.01, momentum: 0.9)
+/// model.parameters = sgd.update(model.parameters, gradients: grads)
+/// ```
+public final class SGD: Optimizer {
+    public var learningRate: Float
+    public let momentum: Float
+    public let weightDecay: Float
+    private var velocity: [[Float]] = []
+    private var step = 0
+
+    public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.momentum = momentum
+        self.weightDecay = weightDecay
+    }
+
+    public func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor] {
+        if momentum != 0 && velocity.isEmpty { velocity = parameters.map { [Float](repeating: 0, count: $0.count) } }
+        step += 1
+        return parameters.indices.map { i in
+            let p = parameters[i], g = gradients[i]
+            let out = TensorBuffer(count: p.count)
+            let pp = p.buffer.pointer, gp = g.buffer.pointer, op = out.pointer
+            if momentum != 0 {
+                velocity[i].withUnsafeMutableBufferPointer { v in
+                    for j in 0..<p.count {
+                        let d = gp[j] + weightDecay * pp[j]
+                        v[j] = momentum * v[j] + d
+                        op[j] = pp[j] - learningRate * v[j]
+                    }
+                }
+            } else {
+                for j in 0..<p.count { op[j] = pp[j] - learningRate * (gp[j] + weightDecay * pp[j]) }
+            }
+            return Tensor(shape: p.shape, buffer: out, requiresGradient: true)
+        }
+    }
+
+    public var state: OptimizerState {
+        OptimizerState(kind: "sgd", step: step, slots: momentum != 0 ? ["velocity": velocity] : [:],
+                       hyperparameters: ["lr": Double(learningRate), "momentum": Double(momentum), "weight_decay": Double(weightDecay)])
+    }
+
+    public func restore(_ state: OptimizerState) throws {
+        guard state.kind == "sgd" else { throw OptimizerStateError(description: "optimizer state is for '\(state.kind)', not 'sgd'") }
+        step = state.step
+        velocity = state.slots["velocity"] ?? []
+    }
+}
+
+/// Adam (Kingma and Ba, 2015) with bias correction, as in PyTorch's default.
+public final class Adam: Optimizer {
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, epsilon: Float
+    private var m: [[Float]] = []
+    private var v: [[Float]] = []
+    private var step = 0
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+    }
+
+    public func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor] {
+        if m.isEmpty {
+            m = parameters.map { [Float](repeating: 0, count: $0.count) }
+            v = m
+        }
+        step += 1
+        let c1 = 1 - Float(Foundation.pow(Double(beta1), Double(step)))
+        let c2 = 1 - Float(Foundation.pow(Double(beta2), Double(step)))
+        let stepSize = learningRate / c1
+        let c2Root = c2.squareRoot()
+        return parameters.indices.map { i in
+            let p = parameters[i], g = gradients[i]
+            let out = TensorBuffer(count: p.count)
+            let pp = p.buffer.pointer, gp = g.buffer.pointer, op = out.pointer
+            m[i].withUnsafeMutableBufferPointer { mm in
+                v[i].withUnsafeMutableBufferPointer { vv in
+                    for j in 0..<p.count {
+                        mm[j] = beta1 * mm[j] + (1 - beta1) * gp[j]
+                        vv[j] = beta2 * vv[j] + (1 - beta2) * gp[j] * gp[j]
+                        op[j] = pp[j] - stepSize * mm[j] / (vv[j].squareRoot() / c2Root + epsilon)
+                    }
+                }
+            }
+            return Tensor(shape: p.shape, buffer: out, requiresGradient: true)
+        }
+    }
+
+    public var state: OptimizerState {
+        OptimizerState(kind: "adam", step: step, slots: ["m": m, "v": v],
+                       hyperparameters: ["lr": Double(learningRate), "beta1": Double(beta1), "beta2": Double(beta2), "epsilon": Double(epsilon)])
+    }
+
+    public func restore(_ state: OptimizerState) throws {
+        guard state.kind == "adam" else { throw OptimizerStateError(description: "optimizer state is for '\(state.kind)', not 'adam'") }
+        step = state.step
+        m = state.slots["m"] ?? []
+        v = state.slots["v"] ?? []
+    }
+}

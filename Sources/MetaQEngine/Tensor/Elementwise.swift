@@ -1,0 +1,207 @@
+import Foundation
+
+// Elementwise arithmetic with NumPy broadcasting, and the unary functions. Every derivative
+// rule is written with these same differentiable operations, so it can be differentiated again.
+
+@inline(__always)
+func mapUnary(_ x: Tensor, _ f: (Float) -> Float) -> TensorBuffer {
+    let out = TensorBuffer(count: x.count)
+    let src = x.buffer.pointer, dst = out.pointer
+    for i in 0..<x.count { dst[i] = f(src[i]) }
+    return out
+}
+
+@inline(__always)
+func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], _ f: (Float, Float) -> Float) -> TensorBuffer {
+    let out = TensorBuffer(count: Tensor.elementCount(shape))
+    let pa = a.buffer.pointer, pb = b.buffer.pointer, po = out.pointer
+    if a.shape == b.shape {
+        for i in 0..<out.count { po[i] = f(pa[i], pb[i]) }
+    } else if b.count == 1 {
+        let s = pb[0]
+        for i in 0..<out.count { po[i] = f(pa[i], s) }
+    } else if a.count == 1 {
+        let s = pa[0]
+        for i in 0..<out.count { po[i] = f(s, pb[i]) }
+    } else if a.count == out.count, shape.suffix(b.rank) == b.shape[...] {
+        // b repeats along a's leading axes (a bias row): contiguous rows.
+        let n = b.count
+        var base = 0
+        while base < out.count {
+            for j in 0..<n { po[base + j] = f(pa[base + j], pb[j]) }
+            base += n
+        }
+    } else if b.count == out.count, shape.suffix(a.rank) == a.shape[...] {
+        let n = a.count
+        var base = 0
+        while base < out.count {
+            for j in 0..<n { po[base + j] = f(pa[j], pb[base + j]) }
+            base += n
+        }
+    } else {
+        let sa = ShapeRules.broadcastStrides(a.shape, to: shape)
+        let sb = ShapeRules.broadcastStrides(b.shape, to: shape)
+        let so = ShapeRules.strides(shape)
+        let ia = sa.last!, ib = sb.last!
+        forEachRow(shape: shape, strides: [sa, sb, so]) { off, n in
+            let ra = pa + off[0], rb = pb + off[1], ro = po + off[2]
+            for j in 0..<n { ro[j] = f(ra[j * ia], rb[j * ib]) }
+        }
+    }
+    return out
+}
+
+@inline(__always)
+func broadcastShape(_ a: Tensor, _ b: Tensor, _ op: String) -> [Int] {
+    do { return try ShapeRules.broadcast(a.shape, b.shape) } catch { preconditionFailure("\(op): \(error)") }
+}
+
+extension Tensor {
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        let shape = broadcastShape(a, b, "+")
+        return result("add", shape: shape, buffer: mapBinary(a, b, shape: shape, +), inputs: [a, b]) { c in
+            [c.needs(0) ? c.grad.sum(to: c.inputs[0].shape) : nil,
+             c.needs(1) ? c.grad.sum(to: c.inputs[1].shape) : nil]
+        }
+    }
+
+    public static func - (a: Tensor, b: Tensor) -> Tensor {
+        let shape = broadcastShape(a, b, "-")
+        return result("sub", shape: shape, buffer: mapBinary(a, b, shape: shape, -), inputs: [a, b]) { c in
+            [c.needs(0) ? c.grad.sum(to: c.inputs[0].shape) : nil,
+             c.needs(1) ? (-c.grad).sum(to: c.inputs[1].shape) : nil]
+        }
+    }
+
+    public static func * (a: Tensor, b: Tensor) -> Tensor {
+        let shape = broadcastShape(a, b, "*")
+        return result("mul", shape: shape, buffer: mapBinary(a, b, shape: shape, *), inputs: [a, b]) { c in
+            [c.needs(0) ? (c.grad * c.inputs[1]).sum(to: c.inputs[0].shape) : nil,
+             c.needs(1) ? (c.grad * c.inputs[0]).sum(to: c.inputs[1].shape) : nil]
+        }
+    }
+
+    public static func / (a: Tensor, b: Tensor) -> Tensor {
+        let shape = broadcastShape(a, b, "/")
+        return result("div", shape: shape, buffer: mapBinary(a, b, shape: shape, /), inputs: [a, b]) { c in
+            let (x, y) = (c.inputs[0], c.inputs[1])
+            return [c.needs(0) ? (c.grad / y).sum(to: x.shape) : nil,
+                    c.needs(1) ? (-(c.grad * x) / (y * y)).sum(to: y.shape) : nil]
+        }
+    }
+
+    public static prefix func - (x: Tensor) -> Tensor {
+        result("neg", shape: x.shape, buffer: mapUnary(x, -), inputs: [x]) { c in [-c.grad] }
+    }
+
+    public static func + (a: Tensor, s: Float) -> Tensor { a.adding(s) }
+    public static func + (s: Float, a: Tensor) -> Tensor { a.adding(s) }
+    public static func - (a: Tensor, s: Float) -> Tensor { a.adding(-s) }
+    public static func - (s: Float, a: Tensor) -> Tensor { (-a).adding(s) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.scaled(by: s) }
+    public static func * (s: Float, a: Tensor) -> Tensor { a.scaled(by: s) }
+    public static func / (a: Tensor, s: Float) -> Tensor { a.scaled(by: 1 / s) }
+    public static func / (s: Float, a: Tensor) -> Tensor { Tensor(s) / a }
+
+    /// `self * s` without materialising a scalar tensor.
+    public func scaled(by s: Float) -> Tensor {
+        Tensor.result("scale", shape: shape, buffer: mapUnary(self) { $0 * s }, inputs: [self]) { c in
+            [c.grad.scaled(by: s)]
+        }
+    }
+
+    /// `self + s` without materialising a scalar tensor.
+    public func adding(_ s: Float) -> Tensor {
+        Tensor.result("shift", shape: shape, buffer: mapUnary(self) { $0 + s }, inputs: [self]) { c in
+            [c.grad]
+        }
+    }
+
+    public func exp() -> Tensor {
+        Tensor.result("exp", shape: shape, buffer: mapUnary(self) { Foundation.exp($0) }, inputs: [self]) { c in
+            [c.grad * c.output]
+        }
+    }
+
+    public func log() -> Tensor {
+        Tensor.result("log", shape: shape, buffer: mapUnary(self) { Foundation.log($0) }, inputs: [self]) { c in
+            [c.grad / c.inputs[0]]
+        }
+    }
+
+    public func tanh() -> Tensor {
+        Tensor.result("tanh", shape: shape, buffer: mapUnary(self) { Foundation.tanh($0) }, inputs: [self]) { c in
+            [c.grad * (1 - c.output * c.output)]
+        }
+    }
+
+    public func sigmoid() -> Tensor {
+        let buffer = mapUnary(self) { v in v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v)) }
+        return Tensor.result("sigmoid", shape: shape, buffer: buffer, inputs: [self]) { c in
+            [c.grad * c.output * (1 - c.output)]
+        }
+    }
+
+    /// max(x, 0). Its derivative is a step, whose own derivative is zero almost everywhere,
+    /// so the rule multiplies by a constant mask.
+    public func relu() -> Tensor {
+        Tensor.result("relu", shape: shape, buffer: mapUnary(self) { Swift.max($0, 0) }, inputs: [self]) { c in
+            [c.grad * c.inputs[0].mask { $0 > 0 }]
+        }
+    }
+
+    /// x where x > 0, slope * x elsewhere.
+    public func leakyRelu(slope: Float = 0.01) -> Tensor {
+        Tensor.result("leaky_relu", shape: shape, buffer: mapUnary(self) { $0 > 0 ? $0 : slope * $0 }, inputs: [self]) { c in
+            [c.grad * c.inputs[0].mask(ifTrue: 1, ifFalse: slope) { $0 > 0 }]
+        }
+    }
+
+    public func sqrt() -> Tensor {
+        Tensor.result("sqrt", shape: shape, buffer: mapUnary(self) { $0.squareRoot() }, inputs: [self]) { c in
+            [c.grad / c.output.scaled(by: 2)]
+        }
+    }
+
+    /// Elementwise power with a constant exponent.
+    public func pow(_ p: Float) -> Tensor {
+        if p == 1 { return self }
+        let buffer = p == 2 ? mapUnary(self) { $0 * $0 } : mapUnary(self) { Foundation.pow($0, p) }
+        return Tensor.result("pow", shape: shape, buffer: buffer, inputs: [self]) { c in
+            [c.grad * c.inputs[0].pow(p - 1).scaled(by: p)]
+        }
+    }
+
+    public func squared() -> Tensor { pow(2) }
+
+    public func abs() -> Tensor {
+        Tensor.result("abs", shape: shape, buffer: mapUnary(self) { Swift.abs($0) }, inputs: [self]) { c in
+            [c.grad * c.inputs[0].mask(ifTrue: 1, ifFalse: -1) { $0 >= 0 }]
+        }
+    }
+
+    /// Elementwise sine (for task families written in the language).
+    public func sin() -> Tensor {
+        Tensor.result("sin", shape: shape, buffer: mapUnary(self) { Foundation.sin($0) }, inputs: [self]) { c in
+            [c.grad * c.inputs[0].cos()]
+        }
+    }
+
+    public func cos() -> Tensor {
+        Tensor.result("cos", shape: shape, buffer: mapUnary(self) { Foundation.cos($0) }, inputs: [self]) { c in
+            [-(c.grad * c.inputs[0].sin())]
+        }
+    }
+
+    /// A constant (non-differentiable) tensor with `ifTrue` where `predicate` holds.
+    public func mask(ifTrue: Float = 1, ifFalse: Float = 0, _ predicate: (Float) -> Bool) -> Tensor {
+        Tensor(shape: shape, buffer: mapUnary(self) { predicate($0) ? ifTrue : ifFalse })
+    }
+
+    /// Elementwise maximum of two tensors (broadcasting); the gradient goes to the larger.
+    public func maximum(_ other: Tensor) -> Tensor {
+        let shape = broadcastShape(self, other, "maximum")
+        let pick = Tensor(shape: shape, buffer: mapBinary(self, other, shape: shape) { $0 >= $1 ? 1 : 0 })
+        return self * pick + other * (1 - pick)
+    }
+}

@@ -1,0 +1,89 @@
+import COpenBLAS
+
+/// Single-precision GEMM on row-major matrices: `C = op(A) op(B)` with `op` an optional
+/// transpose, for `batch` matrix pairs laid out one after another.
+func sgemmBatched(
+    batch: Int, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, transposeA: Bool, strideA: Int,
+    b: UnsafePointer<Float>, transposeB: Bool, strideB: Int,
+    c: UnsafeMutablePointer<Float>
+) {
+    let lda = transposeA ? m : k
+    let ldb = transposeB ? k : n
+    for i in 0..<batch {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), 1, a + i * strideA, Int32(lda), b + i * strideB, Int32(ldb),
+            0, c + i * m * n, Int32(n))
+    }
+}
+
+/// Sets how many threads OpenBLAS may use for one GEMM.
+public func setMatrixThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+
+extension Tensor {
+    /// The matrix product over the last two axes, batched over leading axes:
+    /// `[..., m, k] x [..., k, n] -> [..., m, n]`. A rank-2 operand is shared across the
+    /// other's batch (for `x [T, N, in] x W [in, out]` that is one large GEMM).
+    ///
+    /// ```swift
+    /// let y = x.matmul(w) + b    // a linear layer
+    /// ```
+    public func matmul(_ other: Tensor) -> Tensor {
+        let outShape: [Int]
+        do { outShape = try ShapeRules.matmul(shape, other.shape) } catch { preconditionFailure("\(error)") }
+        if rank == 2 && other.rank == 2 {
+            return Tensor.product(self, other, transposeA: false, transposeB: false)
+        }
+        if other.rank == 2 {
+            // Fold the batch into the rows: one GEMM instead of one per batch element.
+            let rows = reshaped(to: [count / shape[rank - 1], shape[rank - 1]])
+            return Tensor.product(rows, other, transposeA: false, transposeB: false).reshaped(to: outShape)
+        }
+        let batchShape = Array(outShape.dropLast(2))
+        let a = rank == 2 ? broadcast(to: batchShape + shape) : self
+        return Tensor.product(a, other, transposeA: false, transposeB: false)
+    }
+
+    /// `op(a) x op(b)` for operands with identical batch axes; the differentiable primitive
+    /// behind ``matmul(_:)``. Its derivative rules are products of the same kind.
+    public static func product(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool) -> Tensor {
+        let ra = a.rank, rb = b.rank
+        precondition(ra >= 2 && ra == rb && a.shape.dropLast(2) == b.shape.dropLast(2),
+                     "product: batch axes differ: \(a.shape) x \(b.shape)")
+        let m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2]
+        let k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1]
+        let kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2]
+        let n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1]
+        precondition(k == kb, "product: inner dimensions differ: \(a.shape) x \(b.shape)")
+        let batchShape = Array(a.shape.dropLast(2))
+        let batch = batchShape.reduce(1, *)
+        let outShape = batchShape + [m, n]
+        let out = TensorBuffer(count: batch * m * n)
+        if k == 0 {
+            out.pointer.update(repeating: 0, count: out.count)
+        } else if out.count > 0 {
+            sgemmBatched(
+                batch: batch, m: m, n: n, k: k,
+                a: a.buffer.pointer, transposeA: transposeA, strideA: m * k,
+                b: b.buffer.pointer, transposeB: transposeB, strideB: k * n, c: out.pointer)
+        }
+        return result("matmul", shape: outShape, buffer: out, inputs: [a, b]) { c in
+            let (x, y, g) = (c.inputs[0], c.inputs[1], c.grad)
+            // C = A'B' with A' = op(A), B' = op(B): dA' = dC B'^T and dB' = A'^T dC.
+            var gradA: Tensor?
+            var gradB: Tensor?
+            if c.needs(0) {
+                gradA = transposeA
+                    ? product(y, g, transposeA: transposeB, transposeB: true)
+                    : product(g, y, transposeA: false, transposeB: !transposeB)
+            }
+            if c.needs(1) {
+                gradB = transposeB
+                    ? product(g, x, transposeA: true, transposeB: transposeA)
+                    : product(x, g, transposeA: !transposeA, transposeB: false)
+            }
+            return [gradA, gradB]
+        }
+    }
+}

@@ -1,0 +1,143 @@
+// Reductions and their adjoint, broadcasting. `sum(to:)` and `broadcast(to:)` are each
+// other's derivative, which is what makes broadcasting arithmetic differentiable to any order.
+
+extension Tensor {
+    /// Sums over the axes along which `shape` broadcasts to this tensor's shape, giving a
+    /// tensor of `shape`. The gradient rule of every broadcasting operation.
+    public func sum(to target: [Int]) -> Tensor {
+        if target == shape { return self }
+        let out = TensorBuffer(repeating: 0, count: Tensor.elementCount(target))
+        let src = buffer.pointer, dst = out.pointer
+        if Tensor.elementCount(target) == 1 {
+            var s: Float = 0
+            for i in 0..<count { s += src[i] }
+            dst[0] = s
+        } else if shape.suffix(target.count) == target[...] {
+            // Summing leading axes away: accumulate contiguous rows.
+            let n = out.count
+            var base = 0
+            while base < count {
+                for j in 0..<n { dst[j] += src[base + j] }
+                base += n
+            }
+        } else {
+            let so = ShapeRules.broadcastStrides(target, to: shape)
+            let si = ShapeRules.strides(shape)
+            let step = so.last ?? 0
+            forEachRow(shape: shape, strides: [si, so]) { off, n in
+                let r = src + off[0], w = dst + off[1]
+                if step == 0 {
+                    var s: Float = 0
+                    for j in 0..<n { s += r[j] }
+                    w[0] += s
+                } else {
+                    for j in 0..<n { w[j * step] += r[j] }
+                }
+            }
+        }
+        return Tensor.result("sum_to", shape: target, buffer: out, inputs: [self]) { c in
+            [c.grad.broadcast(to: c.inputs[0].shape)]
+        }
+    }
+
+    /// Repeats this tensor along new leading axes and axes of extent 1 to reach `target`.
+    public func broadcast(to target: [Int]) -> Tensor {
+        if target == shape { return self }
+        do {
+            let b = try ShapeRules.broadcast(shape, target)
+            precondition(b == target, "cannot broadcast \(shape) to \(target)")
+        } catch { preconditionFailure("broadcast: \(error)") }
+        let out = TensorBuffer(count: Tensor.elementCount(target))
+        let src = buffer.pointer, dst = out.pointer
+        if count == 1 {
+            dst.update(repeating: src[0], count: out.count)
+        } else if target.suffix(rank) == shape[...] {
+            var base = 0
+            while base < out.count {
+                (dst + base).update(from: src, count: count)
+                base += count
+            }
+        } else {
+            let si = ShapeRules.broadcastStrides(shape, to: target)
+            let so = ShapeRules.strides(target)
+            let step = si.last ?? 0
+            forEachRow(shape: target, strides: [si, so]) { off, n in
+                let r = src + off[0], w = dst + off[1]
+                for j in 0..<n { w[j] = r[j * step] }
+            }
+        }
+        return Tensor.result("broadcast", shape: target, buffer: out, inputs: [self]) { c in
+            [c.grad.sum(to: c.inputs[0].shape)]
+        }
+    }
+
+    /// The sum of all elements, as a scalar tensor.
+    public func sum() -> Tensor { sum(to: []) }
+
+    /// Sums over `axes` (negative axes count from the end).
+    public func sum(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
+        let normalized = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+        precondition(normalized.allSatisfy { $0 >= 0 && $0 < rank }, "sum: axes \(axes) out of range for shape \(shape)")
+        let kept = shape.enumerated().map { normalized.contains($0.offset) ? 1 : $0.element }
+        let summed = sum(to: kept)
+        if keepingDimensions { return summed }
+        return summed.reshaped(to: shape.enumerated().filter { !normalized.contains($0.offset) }.map(\.element))
+    }
+
+    public func sum(axis: Int, keepingDimensions: Bool = false) -> Tensor {
+        sum(axes: [axis], keepingDimensions: keepingDimensions)
+    }
+
+    /// The mean of all elements, as a scalar tensor.
+    public func mean() -> Tensor { sum().scaled(by: 1 / Float(Swift.max(count, 1))) }
+
+    public func mean(axes: [Int], keepingDimensions: Bool = false) -> Tensor {
+        let n = axes.map { shape[$0 < 0 ? $0 + rank : $0] }.reduce(1, *)
+        return sum(axes: axes, keepingDimensions: keepingDimensions).scaled(by: 1 / Float(Swift.max(n, 1)))
+    }
+
+    public func mean(axis: Int, keepingDimensions: Bool = false) -> Tensor {
+        mean(axes: [axis], keepingDimensions: keepingDimensions)
+    }
+
+    /// The flat indices of the maxima along `axis` (first one on ties), shaped like the
+    /// result with that axis kept at extent 1.
+    func argmaxIndices(axis: Int) -> [Int32] {
+        let outer = shape[..<axis].reduce(1, *)
+        let n = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        var indices = [Int32](repeating: 0, count: outer * inner)
+        let src = buffer.pointer
+        for o in 0..<outer {
+            for i in 0..<inner {
+                var best = o * n * inner + i
+                var bestValue = src[best]
+                for k in 1..<Swift.max(n, 1) {
+                    let at = (o * n + k) * inner + i
+                    if src[at] > bestValue { bestValue = src[at]; best = at }
+                }
+                indices[o * inner + i] = Int32(best)
+            }
+        }
+        return indices
+    }
+
+    /// The maximum along `axis`; the gradient flows to the (first) maximal element.
+    public func max(axis: Int, keepingDimensions: Bool = false) -> Tensor {
+        let a = axis < 0 ? axis + rank : axis
+        precondition(a >= 0 && a < rank && shape[a] > 0, "max: axis \(axis) invalid for shape \(shape)")
+        var kept = shape
+        kept[a] = 1
+        let picked = gathering(flatIndices: IndexList(argmaxIndices(axis: a)), shape: kept)
+        if keepingDimensions { return picked }
+        var dropped = shape
+        dropped.remove(at: a)
+        return picked.reshaped(to: dropped)
+    }
+
+    /// The index of the maximum along the last axis, per row (no gradient).
+    public func argmax() -> [Int] {
+        let n = shape.last ?? 1
+        return argmaxIndices(axis: Swift.max(rank - 1, 0)).map { Int($0) % Swift.max(n, 1) }
+    }
+}

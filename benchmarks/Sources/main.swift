@@ -1,0 +1,101 @@
+// metaq-bench: the engine's performance yardsticks, printed as JSON.
+//
+//   swift run -c release metaq-bench [--quick] [--only NAME[,NAME...]]
+//
+// Each benchmark warms up, then runs for a fixed wall-clock budget and reports its rate.
+import Foundation
+import MetaQEngine
+
+struct Measurement: Encodable {
+    var name: String
+    var value: Double
+    var unit: String
+    var iterations: Int
+    var seconds: Double
+    var settings: [String: String]
+}
+
+let arguments = CommandLine.arguments
+let quick = arguments.contains("--quick")
+let only: Set<String>? = arguments.firstIndex(of: "--only").flatMap {
+    $0 + 1 < arguments.count ? Set(arguments[$0 + 1].split(separator: ",").map(String.init)) : nil
+}
+let budget = quick ? 0.5 : 3.0
+
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+/// Runs `body` for about `budget` seconds after `warmup` calls; returns (iterations, seconds).
+func time(warmup: Int = 2, _ body: () -> Void) -> (Int, Double) {
+    for _ in 0..<warmup { body() }
+    let start = now()
+    var n = 0
+    repeat { body(); n += 1 } while now() - start < budget
+    return (n, now() - start)
+}
+
+var results: [Measurement] = []
+@MainActor func run(_ name: String, _ body: () -> Measurement) {
+    guard only == nil || only!.contains(name) else { return }
+    results.append(body())
+}
+
+setMatrixThreads(2)
+
+run("sgemm") {
+    let n = 1024
+    var rng = RandomGenerator(seed: 1)
+    let a = Tensor.uniform([n, n], using: &rng), b = Tensor.uniform([n, n], using: &rng)
+    let (iters, secs) = time { _ = a.matmul(b) }
+    return Measurement(name: "sgemm", value: 2 * Double(n * n * n) * Double(iters) / secs / 1e9, unit: "GFLOP/s",
+                       iterations: iters, seconds: secs, settings: ["n": "\(n)", "threads": "2"])
+}
+
+run("conv2d") {
+    // The second block of the Omniglot conv4 net for a 5-way 1-shot task with 15 queries
+    // (80 images): 14x14x64 -> 14x14x64, 3x3, padding 1; forward and backward.
+    var rng = RandomGenerator(seed: 2)
+    let x = Tensor.uniform([80, 14, 14, 64], using: &rng).requiringGradient()
+    let w = Tensor.normal([576, 64], standardDeviation: 0.05, using: &rng).requiringGradient()
+    let b = Tensor.zeros([64]).requiringGradient()
+    let g = WindowGeometry(kernel: 3, stride: 1, padding: 1)
+    let (iters, secs) = time {
+        let y = x.convolved(with: w, bias: b, geometry: g)
+        _ = gradients(of: y.sum(), with: [x, w, b])
+    }
+    let flops = 3 * 2 * Double(80 * 14 * 14) * 576 * 64
+    return Measurement(name: "conv2d", value: 1e3 * secs / Double(iters), unit: "ms per forward+backward",
+                       iterations: iters, seconds: secs,
+                       settings: ["input": "80x14x14x64", "filters": "64", "kernel": "3", "GFLOP/s": String(format: "%.1f", flops * Double(iters) / secs / 1e9)])
+}
+
+func sineMAML(name: String, firstOrder: Bool, innerSteps: Int) -> Measurement {
+    var rng = RandomGenerator(seed: 3)
+    let net = Sequential.mlp(sizes: [1, 40, 40, 1], using: &rng)
+    let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: innerSteps, innerLearningRate: 0.01,
+                    firstOrder: firstOrder, optimizer: Adam(learningRate: 1e-3))
+    let sine = RegressionTasks.sinusoid()
+    let (iters, secs) = time(warmup: 10) {
+        maml.metaStep(try! sine.sample(tasks: 25, support: 10, query: 10, using: &rng))
+    }
+    return Measurement(name: name, value: Double(iters) / secs, unit: "meta-iterations/s", iterations: iters, seconds: secs,
+                       settings: ["meta_batch": "25", "K": "10", "inner_steps": "\(innerSteps)", "order": firstOrder ? "1" : "2"])
+}
+
+run("maml_sine") { sineMAML(name: "maml_sine", firstOrder: false, innerSteps: 1) }
+run("fomaml_sine") { sineMAML(name: "fomaml_sine", firstOrder: true, innerSteps: 1) }
+run("maml_sine_5step") { sineMAML(name: "maml_sine_5step", firstOrder: false, innerSteps: 5) }
+
+let encoder = JSONEncoder()
+encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+let report: [String: AnyEncodable] = [
+    "date": AnyEncodable(ISO8601DateFormatter().string(from: Date())),
+    "cores": AnyEncodable(ProcessInfo.processInfo.activeProcessorCount),
+    "results": AnyEncodable(results),
+]
+print(String(decoding: try! encoder.encode(report), as: UTF8.self))
+
+struct AnyEncodable: Encodable {
+    let value: any Encodable
+    init(_ value: any Encodable) { self.value = value }
+    func encode(to encoder: Encoder) throws { try value.encode(to: encoder) }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds metaq in release mode and runs the main example.
+# Extra arguments go to the example run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build -c release --product metaq
+exec .build/release/metaq demo "$@"
