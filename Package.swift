@@ -37,6 +37,5 @@ let package = Package(
             name: "metaq-bench", dependencies: ["MetaQEngine"], path: "benchmarks/Sources",
             swiftSettings: releaseSpeed),
         .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"]),
-        .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage"]),
     ]
 )
