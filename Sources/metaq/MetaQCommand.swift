@@ -26,7 +26,7 @@ struct Demo: ParsableCommand {
     func run() throws {
         var rng = RandomGenerator(seed: seed)
         let net = Sequential.mlp(sizes: [1, 40, 40, 1], activation: .relu, using: &rng)
-        let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: innerSteps, innerLearningRate: 0.01,
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: innerSteps, learningRate: 0.01),
                         firstOrder: firstOrder, optimizer: Adam(learningRate: 1e-3))
         let sine = RegressionTasks.sinusoid()
         print("MAML (\(firstOrder ? "first" : "second")-order) on sinusoids: MLP 1-40-40-1, K=\(shots), meta-batch \(metaBatch), \(iterations) iterations")

@@ -185,7 +185,7 @@ struct MAMLGradientTests {
     @Test func batchedMetaGradientEqualsPerTaskAverage() {
         var rng = RandomGenerator(seed: 11)
         let net = Sequential.mlp(sizes: [1, 8, 8, 1], activation: .tanh, using: &rng)
-        let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: 2, innerLearningRate: 0.05, optimizer: SGD(learningRate: 0))
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 2, learningRate: 0.05), optimizer: SGD(learningRate: 0))
         let batch = try! RegressionTasks.sinusoid().sample(tasks: 4, support: 5, query: 6, using: &rng)
         let batched = gradients(of: maml.metaLoss(batch, parameters: net.parameters), with: net.parameters)
         var average = net.parameters.map { Tensor.zeros($0.shape) }
@@ -202,7 +202,7 @@ struct MAMLGradientTests {
     @Test func secondOrderMetaGradientOfMLPMatchesFiniteDifferences() {
         var rng = RandomGenerator(seed: 12)
         let net = Sequential.mlp(sizes: [1, 6, 1], activation: .tanh, using: &rng)
-        let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: 2, innerLearningRate: 0.1, optimizer: SGD(learningRate: 0))
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 2, learningRate: 0.1), optimizer: SGD(learningRate: 0))
         let batch = try! RegressionTasks.sinusoid().sample(tasks: 3, support: 5, query: 5, using: &rng)
         GradientCheck.firstOrder({ maml.metaLoss(batch, parameters: $0) }, net.parameters.map { $0.detached() },
                                  step: 5e-3, tolerance: 2e-2)

@@ -149,7 +149,7 @@ struct MAMLTrainingTests {
     static func trainedLosses(seed: UInt64, steps: Int) -> [Float] {
         var rng = RandomGenerator(seed: seed)
         let net = Sequential.mlp(sizes: [1, 40, 40, 1], using: &rng)
-        let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: 1, innerLearningRate: 0.01, optimizer: Adam(learningRate: 1e-3))
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 1, learningRate: 0.01), optimizer: Adam(learningRate: 1e-3))
         let sine = RegressionTasks.sinusoid()
         return (0..<steps).map { _ in maml.metaStep(try! sine.sample(tasks: 5, support: 10, query: 10, using: &rng)) }
     }
@@ -164,7 +164,7 @@ struct MAMLTrainingTests {
     func adaptationReducesLossAfterMetaTraining(firstOrder: Bool) throws {
         var rng = RandomGenerator(seed: 1)
         let net = Sequential.mlp(sizes: [1, 40, 40, 1], using: &rng)
-        let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: 1, innerLearningRate: 0.01,
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 1, learningRate: 0.01),
                         firstOrder: firstOrder, optimizer: Adam(learningRate: 5e-3))
         let sine = RegressionTasks.sinusoid()
         for _ in 0..<400 { maml.metaStep(try sine.sample(tasks: 10, support: 10, query: 10, using: &rng)) }

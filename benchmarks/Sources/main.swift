@@ -71,7 +71,7 @@ run("conv2d") {
 func sineMAML(name: String, firstOrder: Bool, innerSteps: Int) -> Measurement {
     var rng = RandomGenerator(seed: 3)
     let net = Sequential.mlp(sizes: [1, 40, 40, 1], using: &rng)
-    let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: innerSteps, innerLearningRate: 0.01,
+    let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: innerSteps, learningRate: 0.01),
                     firstOrder: firstOrder, optimizer: Adam(learningRate: 1e-3))
     let sine = RegressionTasks.sinusoid()
     let (iters, secs) = time(warmup: 10) {

@@ -13,70 +13,57 @@ public protocol MetaLearner: AnyObject {
     func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]]
 }
 
-/// Model-Agnostic Meta-Learning (Finn, Abbeel and Levine, 2017).
+/// Model-Agnostic Meta-Learning (Finn, Abbeel and Levine, 2017), and ANIL (Raghu et al.,
+/// 2020) when only the head adapts.
 ///
-/// The inner loop takes `innerSteps` SGD steps on each task's support set, starting from the
-/// meta-parameters; the outer loop minimises the query loss of the adapted parameters. With
-/// `firstOrder` off the meta-gradient is exact: it differentiates through the inner loop's
-/// gradients (second order). Adaptation builds new tensors and never writes into the
+/// The inner loop takes `inner.steps` SGD steps on each task's support set, starting from
+/// the meta-parameters; the outer loop minimises the query loss of the adapted parameters.
+/// With `firstOrder` off the meta-gradient is exact: it differentiates through the inner
+/// loop's gradients (second order). Adaptation builds new tensors and never writes into the
 /// meta-parameters. All tasks of a batch run as one computation with a leading task axis.
 ///
 /// ```swift
 /// var rng = RandomGenerator(seed: 0)
 /// let net = Sequential.mlp(sizes: [1, 40, 40, 1], using: &rng)
-/// let maml = MAML(model: net, loss: .meanSquaredError, innerSteps: 1, innerLearningRate: 0.01,
-///                 optimizer: Adam(learningRate: 1e-3))
+/// let maml = MAML(model: net, loss: .meanSquaredError,
+///                 inner: InnerLoop(steps: 1, learningRate: 0.01), optimizer: Adam(learningRate: 1e-3))
 /// let sine = RegressionTasks.sinusoid()
 /// for _ in 0..<1000 { maml.metaStep(try sine.sample(tasks: 25, support: 10, query: 10, using: &rng)) }
 /// ```
 public final class MAML: MetaLearner {
     public let model: Sequential
     public let loss: LossKind
-    public var innerSteps: Int
-    public var innerLearningRate: Float
-    /// Optional per-step inner learning rates (overrides `innerLearningRate` for step i).
-    public var stepLearningRates: [Float]?
+    public var inner: InnerLoop
     public var firstOrder: Bool
     public let optimizer: Optimizer
 
-    public init(
-        model: Sequential, loss: LossKind, innerSteps: Int, innerLearningRate: Float,
-        stepLearningRates: [Float]? = nil, firstOrder: Bool = false, optimizer: Optimizer
-    ) {
+    public init(model: Sequential, loss: LossKind, inner: InnerLoop, firstOrder: Bool = false, optimizer: Optimizer) {
         self.model = model
         self.loss = loss
-        self.innerSteps = innerSteps
-        self.innerLearningRate = innerLearningRate
-        self.stepLearningRates = stepLearningRates
+        self.inner = inner
         self.firstOrder = firstOrder
         self.optimizer = optimizer
     }
 
-    /// Per-task fast weights (every tensor with a leading task axis) after `steps` SGD steps
-    /// on `support` from `parameters` (shared, or already per task). With `createGraph` the
-    /// result stays a differentiable function of `parameters`.
-    public func adapt(
-        _ support: Split, from parameters: [Tensor], steps: Int, createGraph: Bool
-    ) -> [Tensor] {
-        // Inner gradients are taken with respect to the fast weights, so they must track
-        // gradients even when adapting from constants (evaluation, deployment).
-        var fast = model.perTask(parameters, tasks: support.taskCount).map {
-            $0.requiresGradient ? $0 : $0.requiringGradient()
-        }
-        for step in 0..<steps {
-            let rate = stepLearningRates.map { $0[min(step, $0.count - 1)] } ?? innerLearningRate
-            let predictions = model.forward(support.inputs, parameters: fast, tasks: support.taskCount)
-            let total = loss.perTask(predictions, support.targets).sum()
-            let grads = gradients(of: total, with: fast, createGraph: createGraph)
-            fast = zip(fast, grads).map { $0 - $1.scaled(by: rate) }
-        }
-        return fast
+    /// ANIL: MAML that adapts only the final linear layer (the head) in the inner loop.
+    public static func anil(
+        model: Sequential, loss: LossKind, inner: InnerLoop, firstOrder: Bool = false, optimizer: Optimizer
+    ) -> MAML {
+        var headOnly = inner
+        let head = model.headParameterRange
+        headOnly.adapted = model.parameters.indices.map { head.contains($0) }
+        return MAML(model: model, loss: loss, inner: headOnly, firstOrder: firstOrder, optimizer: optimizer)
+    }
+
+    /// Per-task fast weights after `steps` inner steps on `support` from `parameters`.
+    public func adapt(_ support: Split, from parameters: [Tensor], steps: Int, createGraph: Bool) -> [Tensor] {
+        inner.adapt(model: model, loss: loss, support: support, from: parameters, steps: steps, createGraph: createGraph)
     }
 
     /// The mean query loss over the batch after adaptation, as a differentiable function of
     /// `parameters`.
     public func metaLoss(_ batch: TaskBatch, parameters: [Tensor]) -> Tensor {
-        let fast = adapt(batch.support, from: parameters, steps: innerSteps, createGraph: !firstOrder)
+        let fast = adapt(batch.support, from: parameters, steps: inner.steps, createGraph: !firstOrder)
         let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: batch.taskCount)
         return loss.perTask(predictions, batch.query.targets).mean()
     }
@@ -94,28 +81,4 @@ public final class MAML: MetaLearner {
             adapt(support, from: params, steps: n, createGraph: false)
         }
     }
-}
-
-/// Scores the query sets after adapting for each step count; adaptation continues from the
-/// previous count, so `steps: [1, 5, 10]` costs 10 steps, not 16.
-func evaluateByAdapting(
-    model: Sequential, loss: LossKind, batch: TaskBatch, steps: [Int],
-    adapt: (Split, [Tensor], Int) -> [Tensor]
-) -> [[Float]] {
-    let tasks = batch.taskCount
-    var fast = model.perTask(model.parameters.map { $0.detached() }, tasks: tasks)
-    var taken = 0
-    var scores: [[Float]] = []
-    for target in steps.sorted() {
-        if target > taken {
-            fast = adapt(batch.support, fast, target - taken).map { $0.detached() }
-            taken = target
-        }
-        let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: tasks)
-        scores.append(loss.scores(predictions, batch.query.targets))
-    }
-    let order = steps.enumerated().sorted { $0.element < $1.element }.map(\.offset)
-    var result = [[Float]](repeating: [], count: steps.count)
-    for (rank, original) in order.enumerated() { result[original] = scores[rank] }
-    return result
 }

@@ -1,0 +1,79 @@
+/// The inner loop shared by the gradient-based learners: plain SGD on a task's support set,
+/// over a whole batch of tasks at once (every adapted parameter gets a leading task axis).
+public struct InnerLoop: Sendable {
+    public var steps: Int
+    public var learningRate: Float
+    /// Optional per-step learning rates; step i uses `stepLearningRates[min(i, count - 1)]`.
+    public var stepLearningRates: [Float]?
+    /// Which parameters adapt (nil: all). ANIL adapts only the head.
+    public var adapted: [Bool]?
+
+    public init(steps: Int, learningRate: Float, stepLearningRates: [Float]? = nil, adapted: [Bool]? = nil) {
+        self.steps = steps
+        self.learningRate = learningRate
+        self.stepLearningRates = stepLearningRates
+        self.adapted = adapted
+    }
+
+    func rate(at step: Int) -> Float {
+        guard let rates = stepLearningRates, !rates.isEmpty else { return learningRate }
+        return rates[min(step, rates.count - 1)]
+    }
+
+    func isAdapted(_ index: Int) -> Bool { adapted?[index] ?? true }
+
+    /// Per-task fast weights after `steps` SGD steps on `support`, starting from `parameters`
+    /// (shared, or already per task). Parameters that do not adapt stay shared (no task axis).
+    /// `rates` gives per-parameter learning-rate tensors (Meta-SGD) in place of the scalar.
+    /// With `createGraph` the result is a differentiable function of `parameters` and `rates`.
+    public func adapt(
+        model: Sequential, loss: LossKind, support: Split, from parameters: [Tensor], steps: Int,
+        rates: [Tensor]? = nil, createGraph: Bool
+    ) -> [Tensor] {
+        let tasks = support.taskCount
+        var fast = parameters
+        for i in fast.indices where isAdapted(i) {
+            var p = fast[i]
+            if p.rank == model.parameterSpecs[i].shape.count { p = p.broadcast(to: [tasks] + p.shape) }
+            // Inner gradients are taken with respect to the fast weights, so they must track
+            // gradients even when adapting from constants (evaluation, deployment).
+            fast[i] = p.requiresGradient ? p : p.requiringGradient()
+        }
+        let adaptedIndices = fast.indices.filter(isAdapted)
+        for step in 0..<steps {
+            let predictions = model.forward(support.inputs, parameters: fast, tasks: tasks)
+            let total = loss.perTask(predictions, support.targets).sum()
+            let grads = gradients(of: total, with: adaptedIndices.map { fast[$0] }, createGraph: createGraph)
+            for (g, i) in zip(grads, adaptedIndices) {
+                if let rates {
+                    fast[i] = fast[i] - g * rates[i]
+                } else {
+                    fast[i] = fast[i] - g.scaled(by: rate(at: step))
+                }
+            }
+        }
+        return fast
+    }
+}
+
+/// Scores the query sets after adapting for each step count; adaptation continues from the
+/// previous count, so `steps: [1, 5, 10]` costs 10 steps, not 16. `result[i][t]` is task t
+/// after `steps[i]` steps.
+func evaluateByAdapting(
+    model: Sequential, loss: LossKind, batch: TaskBatch, steps: [Int],
+    adapt: (_ support: Split, _ from: [Tensor], _ steps: Int) -> [Tensor]
+) -> [[Float]] {
+    let tasks = batch.taskCount
+    var fast = model.parameters.map { $0.detached() }
+    var taken = 0
+    var scores: [Int: [Float]] = [:]
+    for target in Set(steps).sorted() {
+        if target > taken {
+            fast = adapt(batch.support, fast, target - taken).map { $0.detached() }
+            taken = target
+        }
+        let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: tasks)
+        scores[target] = loss.scores(predictions, batch.query.targets)
+    }
+    return steps.map { scores[$0]! }
+}

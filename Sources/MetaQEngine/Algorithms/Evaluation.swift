@@ -1,0 +1,65 @@
+import Foundation
+
+/// Mean and 95% confidence interval of one score over test tasks.
+public struct ScoreSummary: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var mean: Double
+    /// Half-width of the 95% confidence interval of the mean (1.96 standard errors).
+    public var confidence95: Double
+    public var tasks: Int
+
+    public init(steps: Int, scores: [Float]) {
+        self.steps = steps
+        tasks = scores.count
+        let values = scores.map(Double.init)
+        mean = values.reduce(0, +) / Double(max(values.count, 1))
+        let m = mean
+        let variance = values.count > 1 ? values.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(values.count - 1) : 0
+        confidence95 = 1.96 * variance.squareRoot() / Double(max(values.count, 1)).squareRoot()
+    }
+}
+
+/// The result of evaluating a learner on fresh tasks: one row per adaptation step count.
+public struct EvaluationReport: Codable, Sendable, CustomStringConvertible {
+    /// "mse" for regression, "accuracy" for classification.
+    public var metric: String
+    public var rows: [ScoreSummary]
+
+    public var description: String {
+        let percent = metric == "accuracy"
+        var lines = ["steps  \(metric.padding(toLength: percent ? 10 : 9, withPad: " ", startingAt: 0))  95% CI"]
+        for row in rows {
+            lines.append(percent
+                ? String(format: "%5d  %8.2f%%  ± %.2f%%", row.steps, 100 * row.mean, 100 * row.confidence95)
+                : String(format: "%5d  %9.4f  ± %.4f", row.steps, row.mean, row.confidence95))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension MetaLearner {
+    /// Evaluates on `tasks` fresh tasks from `distribution`, adapting on `support` examples
+    /// (per class for classification) and scoring on `query`, for each of `steps`.
+    /// Tasks are drawn and run `batchSize` at a time.
+    ///
+    /// ```swift
+    /// let report = try maml.evaluate(on: sine, tasks: 600, support: 5, query: 100, steps: [1, 5, 10], using: &rng)
+    /// print(report)
+    /// ```
+    public func evaluate(
+        on distribution: TaskDistribution, tasks: Int, support: Int, query: Int, steps: [Int],
+        batchSize: Int = 25, using rng: inout RandomGenerator
+    ) throws -> EvaluationReport {
+        var perStep = [[Float]](repeating: [], count: steps.count)
+        var done = 0
+        while done < tasks {
+            let n = min(batchSize, tasks - done)
+            let batch = try distribution.sample(tasks: n, support: support, query: query, using: &rng)
+            for (i, scores) in evaluate(batch, steps: steps).enumerated() { perStep[i] += scores }
+            done += n
+        }
+        return EvaluationReport(
+            metric: loss.reportsAccuracy ? "accuracy" : "mse",
+            rows: zip(steps, perStep).map { ScoreSummary(steps: $0, scores: $1) })
+    }
+}

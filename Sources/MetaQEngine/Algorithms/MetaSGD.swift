@@ -1,0 +1,55 @@
+/// Meta-SGD (Li et al., 2017): MAML whose inner learning rates are themselves meta-learned,
+/// one per parameter element. The rates start at `initialRate` and are updated by the outer
+/// optimiser together with the parameters.
+///
+/// ```swift
+/// let learner = MetaSGD(model: net, loss: .meanSquaredError, innerSteps: 1, initialRate: 0.01,
+///                       optimizer: Adam(learningRate: 1e-3))
+/// ```
+public final class MetaSGD: MetaLearner {
+    public let model: Sequential
+    public let loss: LossKind
+    public var innerSteps: Int
+    public var firstOrder: Bool
+    public let optimizer: Optimizer
+    /// The learned inner learning rates, shaped like the parameters.
+    public var learningRates: [Tensor]
+
+    public init(
+        model: Sequential, loss: LossKind, innerSteps: Int, initialRate: Float, firstOrder: Bool = false,
+        optimizer: Optimizer
+    ) {
+        self.model = model
+        self.loss = loss
+        self.innerSteps = innerSteps
+        self.firstOrder = firstOrder
+        self.optimizer = optimizer
+        learningRates = model.parameters.map { Tensor.full(initialRate, shape: $0.shape).requiringGradient() }
+    }
+
+    private var inner: InnerLoop { InnerLoop(steps: innerSteps, learningRate: 0) }
+
+    public func metaLoss(_ batch: TaskBatch, parameters: [Tensor], rates: [Tensor]) -> Tensor {
+        let fast = inner.adapt(model: model, loss: loss, support: batch.support, from: parameters,
+                               steps: innerSteps, rates: rates, createGraph: !firstOrder)
+        let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: batch.taskCount)
+        return loss.perTask(predictions, batch.query.targets).mean()
+    }
+
+    @discardableResult
+    public func metaStep(_ batch: TaskBatch) -> Float {
+        let objective = metaLoss(batch, parameters: model.parameters, rates: learningRates)
+        let all = model.parameters + learningRates
+        let updated = optimizer.update(all, gradients: gradients(of: objective, with: all))
+        model.parameters = Array(updated.prefix(model.parameters.count))
+        learningRates = Array(updated.suffix(learningRates.count))
+        return objective.scalar
+    }
+
+    public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
+        let rates = learningRates.map { $0.detached() }
+        return evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, rates: rates, createGraph: false)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+/// Reptile (Nichol, Achiam and Schulman, 2018): train on each task with plain SGD, then move
+/// the meta-parameters toward the adapted ones: `theta += epsilon * mean(phi - theta)`.
+///
+/// `batched` runs the tasks of a meta-batch together (one computation, one meta-update from
+/// the mean of their adapted weights); otherwise tasks are taken one after another, each
+/// moving the meta-parameters before the next starts (the serial algorithm of the paper).
+/// The meta-update goes through `optimizer` with the "gradient" `theta - phi`, so SGD with
+/// learning rate epsilon is exactly Reptile's update.
+///
+/// ```swift
+/// let reptile = Reptile(model: net, loss: .meanSquaredError,
+///                       inner: InnerLoop(steps: 5, learningRate: 0.02), optimizer: SGD(learningRate: 0.1))
+/// ```
+public final class Reptile: MetaLearner {
+    public let model: Sequential
+    public let loss: LossKind
+    public var inner: InnerLoop
+    public var batched: Bool
+    public let optimizer: Optimizer
+
+    public init(model: Sequential, loss: LossKind, inner: InnerLoop, batched: Bool = true, optimizer: Optimizer) {
+        self.model = model
+        self.loss = loss
+        self.inner = inner
+        self.batched = batched
+        self.optimizer = optimizer
+    }
+
+    @discardableResult
+    public func metaStep(_ batch: TaskBatch) -> Float {
+        let groups = batched ? [batch] : (0..<batch.taskCount).map { batch.task($0) }
+        var total: Float = 0
+        for group in groups {
+            let start = model.parameters.map { $0.detached() }
+            let adapted = inner.adapt(model: model, loss: loss, support: group.support, from: start,
+                                      steps: inner.steps, createGraph: false).map { $0.detached() }
+            let predictions = model.forward(group.query.inputs, parameters: adapted, tasks: group.taskCount)
+            total += loss.perTask(predictions, group.query.targets).sum().scalar
+            let direction = zip(start, adapted).map { theta, phi in
+                phi.rank > theta.rank ? theta - phi.mean(axis: 0) : theta - phi
+            }
+            model.parameters = optimizer.update(model.parameters, gradients: direction)
+        }
+        return total / Float(batch.taskCount)
+    }
+
+    public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false)
+        }
+    }
+}
+
+/// The "pretrained" baseline of the MAML paper: one network trained on the pooled data of all
+/// tasks (no inner loop), then fine-tuned on each test task's support set with SGD.
+public final class PretrainedBaseline: MetaLearner {
+    public let model: Sequential
+    public let loss: LossKind
+    /// The fine-tuning used at evaluation.
+    public var inner: InnerLoop
+    public let optimizer: Optimizer
+
+    public init(model: Sequential, loss: LossKind, inner: InnerLoop, optimizer: Optimizer) {
+        self.model = model
+        self.loss = loss
+        self.inner = inner
+        self.optimizer = optimizer
+    }
+
+    @discardableResult
+    public func metaStep(_ batch: TaskBatch) -> Float {
+        let tasks = batch.taskCount
+        let objective = (loss.perTask(model.forward(batch.support.inputs, parameters: model.parameters, tasks: tasks), batch.support.targets)
+            + loss.perTask(model.forward(batch.query.inputs, parameters: model.parameters, tasks: tasks), batch.query.targets))
+            .mean().scaled(by: 0.5)
+        model.parameters = optimizer.update(model.parameters, gradients: gradients(of: objective, with: model.parameters))
+        return objective.scalar
+    }
+
+    public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// A problem found while loading task data: an image folder, a PNG file or a CSV table.
+///
+/// Every case names the file or folder it is about, and CSV problems also give the
+/// 1-based line of the offending record, so `description` can be shown to a user as is:
+///
+/// ```swift
+/// do {
+///     let table = try CSVTaskTable(path: "data.csv", taskColumn: "task", targetColumn: "y")
+/// } catch let error as DataError {
+///     print(error)  // data.csv:7: row has 3 fields, header has 4
+/// }
+/// ```
+public enum DataError: Error, Equatable, Sendable {
+    /// The folder does not exist, or is not a folder.
+    case missingFolder(String)
+    /// A file or folder exists but could not be read.
+    case unreadableFile(path: String, reason: String)
+    /// A file is not a PNG image that can be decoded.
+    case invalidPNG(path: String, reason: String)
+    /// An image folder holds no PNG images in the `ROOT/<alphabet>/<character>/` layout.
+    case noImages(root: String)
+    /// A class has fewer images than a task needs.
+    case tooFewImages(className: String, count: Int, shots: Int, queries: Int)
+    /// A CSV file breaks the format, or has no data; `line` is 1-based when known.
+    case malformedCSV(path: String, line: Int?, reason: String)
+    /// A CSV header cannot be used as asked (duplicate or empty names, no feature columns).
+    case invalidColumns(path: String, reason: String)
+    /// A column asked for is not in the CSV header.
+    case unknownColumn(path: String, name: String, columns: [String])
+    /// A CSV record has a different number of fields than the header.
+    case raggedRow(path: String, line: Int, fieldCount: Int, headerCount: Int)
+    /// A numeric CSV field does not hold a decimal number.
+    case notANumber(path: String, line: Int, column: String, text: String)
+}
+
+extension DataError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case .missingFolder(let path):
+            "missing folder: \(path)"
+        case .unreadableFile(let path, let reason):
+            "\(path): cannot read (\(reason))"
+        case .invalidPNG(let path, let reason):
+            "\(path): \(reason)"
+        case .noImages(let root):
+            "no PNG images under \(root)"
+        case .tooFewImages(let className, let count, let shots, let queries):
+            "class \(className) has \(count) image\(count == 1 ? "" : "s"); "
+                + "a \(shots)-shot task with \(queries) queries needs \(shots + queries)"
+        case .malformedCSV(let path, let line?, let reason):
+            "\(path):\(line): \(reason)"
+        case .malformedCSV(let path, nil, let reason):
+            "\(path): \(reason)"
+        case .invalidColumns(let path, let reason):
+            "\(path): \(reason)"
+        case .unknownColumn(let path, let name, let columns):
+            "unknown column '\(name)' in \(path) (columns: \(columns.joined(separator: ", ")))"
+        case .raggedRow(let path, let line, let fieldCount, let headerCount):
+            "\(path):\(line): row has \(fieldCount) field\(fieldCount == 1 ? "" : "s"), "
+                + "header has \(headerCount)"
+        case .notANumber(let path, let line, let column, let text):
+            "\(path):\(line): column '\(column)': '\(text)' is not a number"
+        }
+    }
+}
+
+extension DataError: LocalizedError {
+    /// The same text as `description`, so `localizedDescription` is informative too.
+    public var errorDescription: String? { description }
+}
