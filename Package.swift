@@ -20,10 +20,13 @@ let package = Package(
             name: "COpenBLAS", path: "Sources/COpenBLAS",
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(
+            name: "CPNG", path: "Sources/CPNG",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine",
             providers: [.apt(["libedit-dev"])]),
         .target(
-            name: "MetaQEngine", dependencies: ["COpenBLAS"],
+            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG"],
             swiftSettings: releaseSpeed),
         .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
         .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),
@@ -36,6 +39,6 @@ let package = Package(
         .executableTarget(
             name: "metaq-bench", dependencies: ["MetaQEngine"], path: "benchmarks/Sources",
             swiftSettings: releaseSpeed),
-        .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"]),
+        .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"], exclude: ["Fixtures"]),
     ]
 )

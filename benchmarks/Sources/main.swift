@@ -1,10 +1,18 @@
 // metaq-bench: the engine's performance yardsticks, printed as JSON.
 //
 //   swift run -c release metaq-bench [--quick] [--only NAME[,NAME...]]
+//   swift run -c release metaq-bench quality-sine --learner maml|fomaml|metasgd|reptile \
+//       [--iterations N] [--train-shots K] [--eval-shots K] [--eval-tasks N] [--query N] [--seed N]
 //
-// Each benchmark warms up, then runs for a fixed wall-clock budget and reports its rate.
+// Speed benchmarks warm up, then run for a fixed wall-clock budget and report their rate.
+// Quality runs train a learner and report post-adaptation scores with 95% CIs.
 import Foundation
 import MetaQEngine
+
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "quality-sine" {
+    runSineQuality(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 
 struct Measurement: Encodable {
     var name: String

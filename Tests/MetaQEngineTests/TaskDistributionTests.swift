@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import MetaQEngine
+
+private let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures").path
+
+@Suite("Task distributions")
+struct TaskDistributionTests {
+    @Test func sinusoidTasksFollowTheirParameters() throws {
+        var rng = RandomGenerator(seed: 1)
+        let sine = RegressionTasks.sinusoid()
+        let batch = try sine.sample(parameters: [[2, 0.5], [0.3, 3]], support: 4, query: 6, using: &rng)
+        #expect(batch.support.inputs.shape == [2, 4, 1])
+        #expect(batch.query.inputs.shape == [2, 6, 1])
+        guard case let .values(y) = batch.query.targets else { Issue.record("regression targets expected"); return }
+        let x = batch.query.inputs.scalars, v = y.scalars
+        for i in 0..<6 { #expect(abs(v[i] - 2 * sin(x[i] - 0.5)) < 1e-5) }
+        for i in 6..<12 { #expect(abs(v[i] - 0.3 * sin(x[i] - 3)) < 1e-5) }
+        #expect(x.allSatisfy { $0 >= -5 && $0 <= 5 })
+    }
+
+    @Test func imageTasksAreNWayKShotWithConsistentLabels() throws {
+        let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
+        let tasks = try ImageClassificationTasks(dataset: data, ways: 3)
+        var rng = RandomGenerator(seed: 2)
+        let batch = try tasks.sample(tasks: 4, support: 1, query: 2, using: &rng)
+        #expect(batch.support.inputs.shape == [4, 3, 12, 12, 1])
+        #expect(batch.query.inputs.shape == [4, 6, 12, 12, 1])
+        guard case let .labels(s) = batch.support.targets, case let .labels(q) = batch.query.targets else {
+            Issue.record("labels expected"); return
+        }
+        #expect(s == Array(repeating: [0, 1, 2], count: 4).flatMap { $0 })
+        #expect(q == Array(repeating: [0, 0, 1, 1, 2, 2], count: 4).flatMap { $0 })
+        // Every sampled image is a real image of the dataset (not blank).
+        let pixels = batch.query.inputs.scalars
+        for image in 0..<24 { #expect(pixels[image * 144..<(image + 1) * 144].contains { $0 > 0.2 }) }
+    }
+
+    @Test func rotationsAndAlphabetSplitsAndErrors() throws {
+        let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
+        let greek = try ImageClassificationTasks(dataset: data, alphabets: ["Greek"], ways: 5, rotations: true)
+        #expect(greek.classCount == 12)
+        #expect(throws: ShapeError.self) { try ImageClassificationTasks(dataset: data, alphabets: ["Greek"], ways: 5) }
+        #expect(throws: DataError.self) { try ImageClassificationTasks(dataset: data, alphabets: ["Klingon"], ways: 2) }
+        var rng = RandomGenerator(seed: 3)
+        let within = try ImageClassificationTasks(dataset: data, ways: 3, withinAlphabet: true)
+        _ = try within.sample(tasks: 2, support: 1, query: 1, using: &rng)
+        #expect(throws: DataError.self) { try within.sample(tasks: 1, support: 3, query: 2, using: &rng) }
+    }
+
+    @Test func protoNetLearnsTheFixtureCharacters() throws {
+        let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
+        let tasks = try ImageClassificationTasks(dataset: data, ways: 3)
+        var rng = RandomGenerator(seed: 4)
+        let embed = Sequential(layers: [.conv2d(inChannels: 1, outChannels: 8, kernel: 3, stride: 1, padding: 1),
+                                        .batchNorm(channels: 8), .activation(.relu), .maxPool2d(size: 2), .flatten],
+                               weightInit: .kaimingNormal, using: &rng)
+        let protonet = PrototypicalNetwork(model: embed, optimizer: Adam(learningRate: 3e-3))
+        let before = try protonet.evaluate(on: tasks, tasks: 40, support: 1, query: 3, steps: [0], using: &rng).rows[0].mean
+        for _ in 0..<30 { protonet.metaStep(try tasks.sample(tasks: 4, support: 1, query: 3, using: &rng)) }
+        let after = try protonet.evaluate(on: tasks, tasks: 40, support: 1, query: 3, steps: [0], using: &rng).rows[0].mean
+        #expect(after > 0.75, "3-way 1-shot accuracy before \(before), after \(after)")
+    }
+
+    @Test func mamlAdaptsConvNetOnFixture() throws {
+        let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
+        let tasks = try ImageClassificationTasks(dataset: data, ways: 3)
+        var rng = RandomGenerator(seed: 5)
+        let net = Sequential(layers: [.conv2d(inChannels: 1, outChannels: 8, kernel: 3, stride: 1, padding: 1),
+                                      .batchNorm(channels: 8), .activation(.relu), .maxPool2d(size: 2), .flatten,
+                                      .linear(inputs: 288, outputs: 3)],
+                             weightInit: .kaimingNormal, using: &rng)
+        let maml = MAML(model: net, loss: .crossEntropy, inner: InnerLoop(steps: 3, learningRate: 0.4), optimizer: Adam(learningRate: 3e-3))
+        for _ in 0..<30 { maml.metaStep(try tasks.sample(tasks: 4, support: 1, query: 3, using: &rng)) }
+        let report = try maml.evaluate(on: tasks, tasks: 40, support: 1, query: 3, steps: [0, 3], using: &rng)
+        #expect(report.rows[1].mean > 0.7 && report.rows[1].mean > report.rows[0].mean + 0.2,
+                "accuracy before/after adaptation: \(report.rows.map(\.mean))")
+    }
+
+    @Test func csvTasksSampleRowsOfOneTask() throws {
+        let table = try CSVTaskTable(path: fixtures + "/csv/tasks.csv", taskColumn: "task", targetColumn: "y")
+        let sineA = try #require(table.tasks.firstIndex { $0.id == "sine, A" })
+        let tasks = try CSVTasks(table: table, taskIndices: [sineA])
+        var rng = RandomGenerator(seed: 6)
+        let batch = try tasks.sample(tasks: 3, support: 2, query: 1, using: &rng)
+        #expect(batch.support.inputs.shape == [3, 2, table.featureCount])
+        // Every sampled row is one of task "sine, A"'s rows.
+        let rows = Set(stride(from: 0, to: table.tasks[sineA].features.count, by: 2).map { table.tasks[sineA].features[$0] })
+        #expect(batch.support.inputs.scalars.enumerated().allSatisfy { $0.offset % 2 == 1 || rows.contains($0.element) })
+        let all = try CSVTasks(table: table)
+        #expect(throws: DataError.self) { try all.sample(tasks: 5, support: 2, query: 2, using: &rng) }
+    }
+}
