@@ -1,53 +1,154 @@
 import ArgumentParser
 import Foundation
 import MetaQEngine
+import MetaQLanguage
+import MetaQREPL
 
 @main
 struct MetaQ: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metaq",
         abstract: "A scripting language and REPL for meta-learning research.",
+        discussion: "With no subcommand, starts the REPL.",
         version: "0.1.0",
-        subcommands: [Demo.self])
+        subcommands: [Run.self, Check.self, REPLCommand.self, Demo.self],
+        defaultSubcommand: REPLCommand.self)
 }
 
-/// Engine demonstrations that run without a script.
-struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Meta-train MAML on sinusoid regression and report adaptation on fresh tasks.")
+/// Reads a script from a path, or standard input for "-".
+func readScript(_ path: String) throws -> SourceFile {
+    if path == "-" {
+        var text = ""
+        while let line = readLine(strippingNewline: false) { text += line }
+        return SourceFile(name: "<stdin>", text: text)
+    }
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw ValidationError("cannot read \(path)")
+    }
+    return SourceFile(name: path, text: text)
+}
 
-    @Option(help: "Meta-iterations.") var iterations = 2000
-    @Option(help: "Tasks per meta-batch.") var metaBatch = 25
-    @Option(help: "Support (and query) points per task.") var shots = 10
-    @Option(help: "Inner SGD steps during meta-training.") var innerSteps = 1
-    @Flag(help: "First-order MAML (no second derivatives).") var firstOrder = false
-    @Option(help: "Random seed.") var seed: UInt64 = 7
+/// Prints diagnostics to standard error and exits with status 1.
+func fail(with diagnostics: [Diagnostic], files: [SourceFile]) -> Never {
+    FileHandle.standardError.write(Data(DiagnosticRenderer(files: files).render(diagnostics).utf8))
+    Foundation.exit(1)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a metaq script.",
+        discussion: """
+            --set overrides a top-level 'let'/'var' (--set iters=100) or a key of a declaration's \
+            block (--set sine.support=5, --set m.inner.steps=3). Values are metaq expressions; \
+            text that is not one is taken as a string (--set root=data/omniglot).
+            """)
+
+    @ArgumentParser.Argument(help: "The script to run ('-' for standard input).") var file: String
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a top-level value: name=value or decl.key=value.", valueName: "key=value"))
+    var overrides: [String] = []
+    @Option(help: "Seed the random generator before the script runs.") var seed: UInt64?
+    @Flag(help: "Print results as JSON lines.") var json = false
 
     func run() throws {
-        var rng = RandomGenerator(seed: seed)
-        let net = Sequential.mlp(sizes: [1, 40, 40, 1], activation: .relu, using: &rng)
-        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: innerSteps, learningRate: 0.01),
-                        firstOrder: firstOrder, optimizer: Adam(learningRate: 1e-3))
-        let sine = RegressionTasks.sinusoid()
-        print("MAML (\(firstOrder ? "first" : "second")-order) on sinusoids: MLP 1-40-40-1, K=\(shots), meta-batch \(metaBatch), \(iterations) iterations")
-        let start = Date()
-        var window: [Float] = []
-        for i in 1...max(iterations, 1) {
-            window.append(maml.metaStep(try sine.sample(tasks: metaBatch, support: shots, query: shots, using: &rng)))
-            if i % max(iterations / 10, 1) == 0 || i == iterations {
-                print(String(format: "  iteration %6d  mean query MSE %.4f", i, window.reduce(0, +) / Float(window.count)))
-                window.removeAll()
-            }
+        let source = try readScript(file)
+        let output: OutputSink = json ? JSONOutput() : TerminalOutput()
+        let interpreter = Interpreter(output: output)
+        if let seed { interpreter.rng = RandomGenerator(seed: seed) }
+        interpreter.overrides = try parseOverrides(overrides)
+        let diagnostics = interpreter.run(source)
+        if !diagnostics.isEmpty { fail(with: diagnostics, files: Array(interpreter.files.values)) }
+    }
+}
+
+/// Parses `--set key=value` pairs into expressions.
+func parseOverrides(_ pairs: [String]) throws -> [String: MetaQLanguage.Expression] {
+    var result: [String: MetaQLanguage.Expression] = [:]
+    for pair in pairs {
+        guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
+            throw ValidationError("--set expects key=value, got '\(pair)'")
         }
-        let seconds = Date().timeIntervalSince(start)
-        let test = try sine.sample(tasks: 600, support: shots, query: 100, using: &rng)
-        let steps = [0, 1, 5, 10]
-        let scores = maml.evaluate(test, steps: steps)
-        print(String(format: "trained in %.1f s (%.0f meta-iterations/s); 600 fresh tasks, 100 query points each:", seconds, Double(iterations) / seconds))
-        for (n, s) in zip(steps, scores) {
-            let mean = s.reduce(0, +) / Float(s.count)
-            let sd = (s.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(s.count - 1)).squareRoot()
-            print(String(format: "  after %2d steps: MSE %.3f ± %.3f (95%% CI)", n, mean, 1.96 * sd / Float(s.count).squareRoot()))
+        let key = String(pair[..<eq]).trimmingCharacters(in: .whitespaces)
+        let text = String(pair[pair.index(after: eq)...])
+        let source = SourceFile(name: "--set \(key)", text: "let __value = \(text)")
+        let (program, diagnostics) = Parser.parse(source)
+        if diagnostics.isEmpty, program.statements.count == 1, case let .let(_, value) = program.statements[0].kind, !isBareName(value) {
+            result[key] = value
+        } else {
+            let quoted = SourceFile(name: "--set \(key)", text: "let __value = \"\(text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"")
+            guard case let .let(_, value)? = Parser.parse(quoted).program.statements.first?.kind else {
+                throw ValidationError("--set \(key): cannot use '\(text)' as a value")
+            }
+            result[key] = value
+        }
+    }
+    return result
+}
+
+private func isBareName(_ e: MetaQLanguage.Expression) -> Bool {
+    if case .name = e.kind { return true }
+    return false
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Parse and check a script without running it.",
+        discussion: "Reports syntax errors, undefined names, unknown or missing block keys, and values of the wrong type, with file:line:col and a caret.")
+
+    @ArgumentParser.Argument(help: "The script to check.") var file: String
+
+    func run() throws {
+        let source = try readScript(file)
+        let result = Checker.check(source)
+        if !result.diagnostics.isEmpty { fail(with: result.diagnostics, files: result.files) }
+        print("\(file): ok")
+    }
+}
+
+struct REPLCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "repl", abstract: "Start the interactive REPL (the default with no subcommand).")
+
+    func run() throws {
+        REPL().run()
+    }
+}
+
+/// Prints script output to standard output and a progress bar to standard error when it is
+/// a terminal.
+final class TerminalOutput: OutputSink {
+    private let showsProgress = isatty(STDERR_FILENO) != 0
+    private var progressShown = false
+
+    func write(_ line: String) {
+        finishProgress()
+        print(line)
+        fflush(nil)
+    }
+
+    func progress(label: String, done: Int, total: Int, loss: Float, rate: Double) {
+        guard showsProgress else { return }
+        let width = 30
+        let filled = total > 0 ? width * done / total : width
+        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
+        FileHandle.standardError.write(Data(String(format: "\r%@ [%@] %d/%d loss %.4f %.0f it/s ", label, bar, done, total, loss, rate).utf8))
+        progressShown = true
+    }
+
+    func finishProgress() {
+        guard progressShown else { return }
+        FileHandle.standardError.write(Data("\n".utf8))
+        progressShown = false
+    }
+}
+
+/// Prints every printed value as one JSON line.
+final class JSONOutput: OutputSink {
+    func write(_ line: String) { emit(.string(line)) }
+
+    func emit(_ value: Value) {
+        let object: Any = ["value": value.jsonObject, "type": value.typeName]
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]) {
+            print(String(decoding: data, as: UTF8.self))
         }
     }
 }

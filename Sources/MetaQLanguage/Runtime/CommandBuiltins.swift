@@ -1,0 +1,183 @@
+import Foundation
+import MetaQEngine
+
+extension Builtins {
+    static func noOptions(_ name: String) -> BlockSchema {
+        BlockSchema(name, .command, summary: "(no options)", keys: [], example: "")
+    }
+
+    static let commandList: [CommandBuiltin] = [
+        CommandBuiltin(
+            doc: FunctionDoc(name: "print", signature: "print value [with value ...]", summary: "Prints values: numbers, lists, records, tensors (summarised), models, eval tables.",
+                             example: "print r"),
+            options: noOptions("print")) { c, interp in
+            let values = c.arguments.map(\.value)
+            if values.count == 1 { interp.output.emit(values[0]) } else { interp.output.write(values.map(\.displayText).joined(separator: " ")) }
+            return .none
+        },
+        CommandBuiltin(
+            doc: FunctionDoc(name: "seed", signature: "seed N", summary: "Resets the session's random generator; every later model, task and training draw follows from it.",
+                             example: "seed 7"),
+            options: noOptions("seed")) { c, interp in
+            let a = try c.argument(nil, "a seed")
+            guard case let .int(n) = a.value, n >= 0 else { throw RuntimeError("seed needs a non-negative int, got \(a.value.typeName)", at: a.range) }
+            interp.rng = RandomGenerator(seed: UInt64(n))
+            return .none
+        },
+        CommandBuiltin(
+            doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS < iters N log_every N >",
+                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, with a progress bar on a terminal. Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window).",
+                             example: "train m on sine < iters 20000 >"),
+            options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
+                KeySpec("iters", .count, default: "1000", "meta-iterations"),
+                KeySpec("log_every", .count, default: "0", "iterations per logged window (0: iters / 20)"),
+                .optional("batch", .positiveInt, "tasks per meta-batch (default: the learner's outer batch)"),
+            ], example: "train m on sine < iters 20000 >")) { c, interp in
+            try interp.train(c)
+        },
+        CommandBuiltin(
+            doc: FunctionDoc(name: "eval", signature: "eval LEARNER on TASKS < tasks N support K query Q steps [..] >",
+                             summary: "Adapts on fresh tasks and reports the mean query score (MSE, or accuracy for classification) with its 95% confidence interval, per adaptation step count. Returns a report.",
+                             example: "let r = eval m on sine < tasks 600 support 5 steps [1, 5, 10] >"),
+            options: BlockSchema("eval", .command, summary: "Options of 'eval'.", keys: [
+                KeySpec("tasks", .positiveInt, default: "100", "fresh test tasks"),
+                .optional("support", .positiveInt, "support examples (default: the tasks' own)"),
+                .optional("query", .positiveInt, "query examples (default: the tasks' own)"),
+                KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
+                KeySpec("batch", .positiveInt, default: "25", "tasks evaluated together"),
+            ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
+            try interp.evaluate(c)
+        },
+        CommandBuiltin(
+            doc: FunctionDoc(name: "write", signature: "write VALUE to \"file.csv\" | \"file.json\"",
+                             summary: "Writes a value to a file: reports and lists of records as CSV rows, anything as JSON (by the file's extension).",
+                             example: "write r to \"results.csv\""),
+            options: noOptions("write")) { c, interp in
+            let value = try c.argument(nil, "a value").value
+            let target = try c.argument(.to, "\"file\"")
+            guard case let .string(path) = target.value else { throw RuntimeError("'write ... to' needs a file name string", at: target.range) }
+            do { try Export.write(value, to: path) } catch { throw RuntimeError("cannot write \(path): \(error)", at: target.range) }
+            return .none
+        },
+    ]
+}
+
+extension Interpreter {
+    func learnerAndTasks(_ c: CommandInvocation) throws -> (LearnerValue, TasksValue, MetaLearner) {
+        let l = try c.argument(nil, "a learner"), t = try c.argument(.on, "tasks")
+        guard case let .learner(learner) = l.value else { throw RuntimeError("'\(c.name.name)' needs a learner, got a \(l.value.typeName)", at: l.range) }
+        guard case let .tasks(tasks) = t.value else { throw RuntimeError("'\(c.name.name) ... on' needs tasks, got a \(t.value.typeName)", at: t.range) }
+        let d = tasks.distribution
+        if learner.kind != "protonet" {
+            do {
+                let out = try learner.model.network.outputShape(for: d.inputShape)
+                guard out == [d.outputCount] else {
+                    throw RuntimeError("model output \(out) does not fit \(tasks.kind) tasks, which need \(d.outputCount) output\(d.outputCount == 1 ? "" : "s")", at: l.range)
+                }
+            } catch let e as ShapeError {
+                throw RuntimeError("model does not fit \(tasks.kind) inputs of shape \(d.inputShape): \(e.message)", at: l.range)
+            }
+        } else if d.loss != .crossEntropy {
+            throw RuntimeError("a protonet needs classification tasks; \(tasks.kind) tasks are regression", at: t.range)
+        }
+        return (learner, tasks, try learner.engine(for: d.loss))
+    }
+
+    func train(_ c: CommandInvocation) throws -> Value {
+        let (learner, tasks, engine) = try learnerAndTasks(c)
+        let iterations = c.options.int("iters")
+        let batch = c.options.optionalInt("batch") ?? learner.metaBatch
+        let window = c.options.int("log_every") > 0 ? c.options.int("log_every") : max(iterations / 20, 1)
+        var losses: [Value] = []
+        var sum: Float = 0, count = 0
+        var last: Float = .nan
+        let start = Date()
+        var done = 0
+        var lastProgress = Date.distantPast
+        while done < iterations {
+            if shouldInterrupt() { break }
+            let b: TaskBatch
+            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &rng) } catch let e as RuntimeError { throw e } catch {
+                throw RuntimeError("\(error)", at: c.range)
+            }
+            let loss = engine.metaStep(b)
+            guard loss.isFinite else {
+                output.finishProgress()
+                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss)); lower the learning rates", at: c.range)
+            }
+            sum += loss
+            count += 1
+            done += 1
+            learner.iterations += 1
+            if count == window || done == iterations {
+                last = sum / Float(count)
+                losses.append(.float(Double(last)))
+                sum = 0
+                count = 0
+            }
+            if Date().timeIntervalSince(lastProgress) > 0.1 || done == iterations {
+                lastProgress = Date()
+                output.progress(label: "train \(learner.kind)", done: done, total: iterations, loss: loss,
+                                rate: Double(done) / max(Date().timeIntervalSince(start), 1e-9))
+            }
+        }
+        output.finishProgress()
+        if count > 0 { last = sum / Float(count); losses.append(.float(Double(last))) }
+        let seconds = Date().timeIntervalSince(start)
+        if done < iterations { output.write("interrupted after \(done) of \(iterations) iterations") }
+        return .record(Record([("iterations", .int(done)), ("seconds", .float(seconds)), ("loss", .float(Double(last))), ("losses", .list(losses))]))
+    }
+
+    func evaluate(_ c: CommandInvocation) throws -> Value {
+        let (_, tasks, engine) = try learnerAndTasks(c)
+        let o = c.options
+        let steps = o.ints("steps")
+        guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 }) else { throw o.error("'steps' needs non-negative step counts", key: "steps") }
+        do {
+            let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: o.optionalInt("support") ?? tasks.support,
+                                             query: o.optionalInt("query") ?? tasks.query, steps: steps, batchSize: o.int("batch"), using: &rng)
+            return .report(report)
+        } catch let e as RuntimeError { throw e } catch {
+            throw RuntimeError("\(error)", at: c.range)
+        }
+    }
+}
+
+/// Writing values to CSV or JSON files.
+enum Export {
+    static func write(_ value: Value, to path: String) throws {
+        let text: String
+        if path.lowercased().hasSuffix(".csv") {
+            text = try csv(value)
+        } else {
+            let data = try JSONSerialization.data(withJSONObject: value.jsonObject, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
+            text = String(decoding: data, as: UTF8.self) + "\n"
+        }
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// Reports and lists of records become a header and one row per record.
+    static func csv(_ value: Value) throws -> String {
+        let rows: [Record]
+        switch value {
+        case let .report(r):
+            rows = r.rows.map { Record([("steps", .int($0.steps)), (r.metric, .float($0.mean)), ("ci95", .float($0.confidence95)), ("tasks", .int($0.tasks))]) }
+        case let .list(items):
+            rows = try items.map {
+                if case let .record(r) = $0 { return r }
+                if $0.number != nil { return Record([("value", $0)]) }
+                throw CSVExportError(description: "CSV needs a report or a list of records or numbers")
+            }
+        case let .record(r): rows = [r]
+        default: throw CSVExportError(description: "CSV needs a report or a list of records, got a \(value.typeName)")
+        }
+        let header = rows.first?.keys ?? []
+        func field(_ v: Value?) -> String {
+            let s = v?.displayText ?? ""
+            return s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        return ([header.joined(separator: ",")] + rows.map { r in header.map { field(r[$0]) }.joined(separator: ",") }).joined(separator: "\n") + "\n"
+    }
+
+    struct CSVExportError: Error, CustomStringConvertible { let description: String }
+}

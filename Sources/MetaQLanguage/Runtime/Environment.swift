@@ -1,0 +1,84 @@
+/// An error raised while a script runs: a message at a source range, with notes and the chain
+/// of script function calls that led to it (innermost first).
+public struct RuntimeError: Error, Sendable {
+    public var message: String
+    public var range: SourceRange
+    public var notes: [Diagnostic.Note]
+    /// (function name, call site) pairs, innermost call first.
+    public var callStack: [(String, SourceRange)] = []
+
+    public init(_ message: String, at range: SourceRange, notes: [Diagnostic.Note] = []) {
+        self.message = message
+        self.range = range
+        self.notes = notes
+    }
+
+    /// The error as a diagnostic; each script call on the way adds a note at its call site.
+    public var diagnostic: Diagnostic {
+        let calls = callStack.map { Diagnostic.Note("in call to '\($0.0)'", at: $0.1) }
+        return .error(message, at: range, notes: notes + calls)
+    }
+}
+
+/// A scope of variable bindings, chained to the scope it is nested in.
+public final class Environment: @unchecked Sendable {
+    struct Binding {
+        var value: Value
+        var isMutable: Bool
+        var range: SourceRange?
+    }
+
+    let parent: Environment?
+    private(set) var bindings: [String: Binding] = [:]
+
+    public init(parent: Environment? = nil) { self.parent = parent }
+
+    /// Binds a name in this scope (shadowing outer ones).
+    func define(_ name: String, _ value: Value, mutable: Bool = false, at range: SourceRange? = nil) {
+        bindings[name] = Binding(value: value, isMutable: mutable, range: range)
+    }
+
+    func lookup(_ name: String) -> Value? {
+        var scope: Environment? = self
+        while let s = scope {
+            if let b = s.bindings[name] { return b.value }
+            scope = s.parent
+        }
+        return nil
+    }
+
+    /// Assigns to an existing binding; returns false when the name is unbound, and throws
+    /// when it is bound with `let`.
+    func assign(_ name: String, _ value: Value, at range: SourceRange) throws -> Bool {
+        var scope: Environment? = self
+        while let s = scope {
+            if let b = s.bindings[name] {
+                guard b.isMutable else {
+                    throw RuntimeError("cannot assign to '\(name)': it is a constant (declare it with 'var' to change it)",
+                                       at: range, notes: b.range.map { [Diagnostic.Note("'\(name)' declared here", at: $0)] } ?? [])
+                }
+                s.bindings[name]?.value = value
+                return true
+            }
+            scope = s.parent
+        }
+        return false
+    }
+
+    /// Every name visible from this scope, innermost first.
+    public var visibleNames: [String] {
+        var names: [String] = []
+        var seen = Set<String>()
+        var scope: Environment? = self
+        while let s = scope {
+            for name in s.bindings.keys.sorted() where seen.insert(name).inserted { names.append(name) }
+            scope = s.parent
+        }
+        return names
+    }
+
+    /// The bindings of this scope alone, sorted by name.
+    public var localBindings: [(String, Value)] {
+        bindings.keys.sorted().map { ($0, bindings[$0]!.value) }
+    }
+}

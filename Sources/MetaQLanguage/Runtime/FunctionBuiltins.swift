@@ -1,0 +1,134 @@
+import Foundation
+import MetaQEngine
+
+extension Builtins {
+    /// Checks a builtin's argument count.
+    static func arity(_ name: String, _ args: [BuiltinArgument], _ n: ClosedRange<Int>, _ range: SourceRange) throws {
+        guard n.contains(args.count) else {
+            let expected = n.lowerBound == n.upperBound ? "\(n.lowerBound)" : "\(n.lowerBound) to \(n.upperBound)"
+            throw RuntimeError("'\(name)' takes \(expected) argument\(n.upperBound == 1 ? "" : "s"), got \(args.count)", at: range)
+        }
+    }
+
+    /// A math function that applies to numbers and elementwise to tensors (differentiably).
+    static func elementwise(_ name: String, _ summary: String, _ scalar: @escaping (Double) -> Double, _ tensor: @escaping (Tensor) -> Tensor) -> BuiltinFunction {
+        BuiltinFunction(doc: FunctionDoc(name: name, signature: "\(name)(x)", summary: summary + " Numbers give numbers; tensors and lists apply elementwise.",
+                                         example: "\(name)(0.5)")) { args, range, _ in
+            try arity(name, args, 1...1, range)
+            switch args[0].value {
+            case let .tensor(t): return .tensor(tensor(t))
+            case let .list(items) where items.allSatisfy({ $0.number != nil }): return .tensor(tensor(try Operators.tensor(args[0].value, at: range)))
+            case let v where v.number != nil: return .float(scalar(v.number!))
+            case let v: throw RuntimeError("'\(name)' needs a number or tensor, got a \(v.typeName)", at: args[0].range)
+            }
+        }
+    }
+
+    static func numbers(_ name: String, _ args: [BuiltinArgument], _ range: SourceRange) throws -> [Double] {
+        let values: [Value]
+        if args.count == 1, case let .list(items) = args[0].value { values = items }
+        else if args.count == 1, case let .tensor(t) = args[0].value { return t.scalars.map(Double.init) }
+        else { values = args.map(\.value) }
+        return try values.map {
+            guard let x = $0.number else { throw RuntimeError("'\(name)' needs numbers, got a \($0.typeName)", at: range) }
+            return x
+        }
+    }
+
+    static let functionList: [BuiltinFunction] = [
+        elementwise("exp", "e to the power x.", Foundation.exp) { $0.exp() },
+        elementwise("log", "Natural logarithm.", Foundation.log) { $0.log() },
+        elementwise("sqrt", "Square root.", { $0.squareRoot() }) { $0.sqrt() },
+        elementwise("sin", "Sine.", Foundation.sin) { $0.sin() },
+        elementwise("cos", "Cosine.", Foundation.cos) { $0.cos() },
+        elementwise("tanh", "Hyperbolic tangent.", Foundation.tanh) { $0.tanh() },
+        elementwise("sigmoid", "Logistic sigmoid 1 / (1 + e^-x).", { 1 / (1 + Foundation.exp(-$0)) }) { $0.sigmoid() },
+        elementwise("relu", "max(x, 0).", { Swift.max($0, 0) }) { $0.relu() },
+        elementwise("abs", "Absolute value.", { Swift.abs($0) }) { $0.abs() },
+        BuiltinFunction(doc: FunctionDoc(name: "len", signature: "len(x)", summary: "The number of items of a list, characters of a string, fields of a record, or rows of a tensor.", example: "len([1, 2, 3])")) { args, range, _ in
+            try arity("len", args, 1...1, range)
+            switch args[0].value {
+            case let .list(l): return .int(l.count)
+            case let .string(s): return .int(s.count)
+            case let .record(r): return .int(r.fields.count)
+            case let .tensor(t): return .int(t.shape.first ?? 1)
+            case let v: throw RuntimeError("'len' needs a list, string, record or tensor, got a \(v.typeName)", at: args[0].range)
+            }
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "range", signature: "range(n) | range(a, b)", summary: "The integers 0..<n, or a..<b, as a list.", example: "for i in range(3) { print i }")) { args, range, _ in
+            try arity("range", args, 1...2, range)
+            let bounds = try args.map { a -> Int in
+                guard case let .int(i) = a.value else { throw RuntimeError("'range' needs ints, got a \(a.value.typeName)", at: a.range) }
+                return i
+            }
+            let (lo, hi) = bounds.count == 1 ? (0, bounds[0]) : (bounds[0], bounds[1])
+            guard hi - lo <= 10_000_000 else { throw RuntimeError("range of \(hi - lo) items is too large", at: range) }
+            return .list(lo < hi ? (lo..<hi).map { .int($0) } : [])
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "str", signature: "str(x)", summary: "The value as printed.", example: "print \"loss \" + str(0.5)")) { args, range, _ in
+            try arity("str", args, 1...1, range)
+            return .string(args[0].value.displayText)
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "int", signature: "int(x)", summary: "A number truncated toward zero, or a string parsed as an integer.", example: "int(3.7)")) { args, range, _ in
+            try arity("int", args, 1...1, range)
+            switch args[0].value {
+            case let .int(i): return .int(i)
+            case let .float(f) where f.isFinite && Swift.abs(f) < 9e18: return .int(Int(f))
+            case let .string(s) where Int(s) != nil: return .int(Int(s)!)
+            case let v: throw RuntimeError("cannot convert \(v.nestedText) to an int", at: args[0].range)
+            }
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "float", signature: "float(x)", summary: "A number as a float, or a string parsed as one.", example: "float(\"1e-3\")")) { args, range, _ in
+            try arity("float", args, 1...1, range)
+            if let x = args[0].value.number { return .float(x) }
+            if case let .string(s) = args[0].value, let x = Double(s) { return .float(x) }
+            throw RuntimeError("cannot convert \(args[0].value.nestedText) to a float", at: args[0].range)
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "min", signature: "min(a, b, ...) | min(list)", summary: "The smallest number.", example: "min([3, 1, 2])")) { args, range, _ in
+            guard let m = try numbers("min", args, range).min() else { throw RuntimeError("'min' of nothing", at: range) }
+            return .float(m)
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "max", signature: "max(a, b, ...) | max(list)", summary: "The largest number.", example: "max(r.means)")) { args, range, _ in
+            guard let m = try numbers("max", args, range).max() else { throw RuntimeError("'max' of nothing", at: range) }
+            return .float(m)
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "sum", signature: "sum(list) | sum(tensor)", summary: "The sum of numbers.", example: "sum([1, 2, 3])")) { args, range, _ in
+            try arity("sum", args, 1...1, range)
+            return .float(try numbers("sum", args, range).reduce(0, +))
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "mean", signature: "mean(list) | mean(tensor)", summary: "The mean of numbers.", example: "mean(r.means)")) { args, range, _ in
+            try arity("mean", args, 1...1, range)
+            let xs = try numbers("mean", args, range)
+            guard !xs.isEmpty else { throw RuntimeError("'mean' of an empty list", at: range) }
+            return .float(xs.reduce(0, +) / Double(xs.count))
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "tensor", signature: "tensor(list)", summary: "A tensor from a (nested, rectangular) list of numbers.", example: "let t = tensor([[1, 2], [3, 4]])")) { args, range, _ in
+            try arity("tensor", args, 1...1, range)
+            return .tensor(try Operators.tensor(args[0].value, at: args[0].range))
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "linspace", signature: "linspace(a, b, n)", summary: "n evenly spaced points from a to b, as a tensor.", example: "let xs = linspace(-5, 5, 100)")) { args, range, _ in
+            try arity("linspace", args, 3...3, range)
+            guard let a = args[0].value.number, let b = args[1].value.number, case let .int(n) = args[2].value, n >= 1, n <= 10_000_000 else {
+                throw RuntimeError("'linspace' needs two numbers and a positive int count", at: range)
+            }
+            return .tensor(Tensor((0..<n).map { Float(a + (b - a) * Double($0) / Double(Swift.max(n - 1, 1))) }))
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "meta_step", signature: "meta_step(learner, tasks)",
+                                         summary: "One meta-update of a learner on a freshly sampled meta-batch; returns its loss. The building block of a training loop written in the language.",
+                                         example: "for i in range(100) { meta_step(m, sine) }")) { args, range, interp in
+            try arity("meta_step", args, 2...2, range)
+            let invocation = CommandInvocation(
+                name: Identifier(name: "meta_step", range: range),
+                arguments: [CommandArgumentValue(connector: nil, value: args[0].value, range: args[0].range),
+                            CommandArgumentValue(connector: .on, value: args[1].value, range: args[1].range)],
+                options: ValidatedBlock(record: Record(), keyRanges: [:], range: range, schema: noOptions("meta_step")), range: range)
+            let (learner, tasks, engine) = try interp.learnerAndTasks(invocation)
+            let batch: TaskBatch
+            do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &interp.rng) } catch let e as RuntimeError { throw e } catch {
+                throw RuntimeError("\(error)", at: range)
+            }
+            learner.iterations += 1
+            return .float(Double(engine.metaStep(batch)))
+        },
+    ]
+}

@@ -1,0 +1,564 @@
+import Foundation
+import MetaQEngine
+
+/// Where a running script's output goes. The library never prints by itself: the command
+/// line, the REPL and the tests each supply their own sink.
+public protocol OutputSink: AnyObject {
+    /// A line printed by the script (`print`).
+    func write(_ line: String)
+    /// A printed value, when the sink wants structure (`--json`); defaults to `write`.
+    func emit(_ value: Value)
+    /// Training progress: `done` of `total` iterations, recent loss, rate.
+    func progress(label: String, done: Int, total: Int, loss: Float, rate: Double)
+    /// The end of a progress display.
+    func finishProgress()
+}
+
+extension OutputSink {
+    public func emit(_ value: Value) { write(value.displayText) }
+    public func progress(label: String, done: Int, total: Int, loss: Float, rate: Double) {}
+    public func finishProgress() {}
+}
+
+/// Collects output lines in memory (tests, `metaq check`).
+public final class BufferedOutput: OutputSink {
+    public private(set) var lines: [String] = []
+    public init() {}
+    public func write(_ line: String) { lines.append(line) }
+}
+
+/// Runs metaq programs: a tree-walking evaluator over the AST, binding the engine's models,
+/// task distributions and learners.
+///
+/// ```swift
+/// let interpreter = Interpreter(output: BufferedOutput())
+/// let diagnostics = interpreter.run(SourceFile(name: "a.mq", text: "print 1 + 2"))
+/// ```
+public final class Interpreter {
+    public let output: OutputSink
+    public let globals = Environment()
+    /// The session's random generator; `seed N` resets it.
+    public var rng = RandomGenerator(seed: 0)
+    /// Checked between training iterations; when it returns true the loop stops cleanly
+    /// (the REPL sets it from Ctrl-C).
+    public var shouldInterrupt: @Sendable () -> Bool = { false }
+    /// Every source file seen (for rendering diagnostics).
+    public private(set) var files: [String: SourceFile] = [:]
+    /// `--set` overrides: top-level `let`/`var` names or `declaration.key[.key]` paths.
+    public var overrides: [String: Expression] = [:]
+    private(set) var usedOverrides = Set<String>()
+
+    var callStack: [(String, SourceRange)] = []
+    private var importing: [String] = []
+    private var imported = Set<String>()
+    var datasets: [String: ImageFolderDataset] = [:]
+    static let maximumCallDepth = 400
+
+    public init(output: OutputSink) {
+        self.output = output
+        Builtins.install(into: globals)
+    }
+
+    /// Parses and runs a whole file; returns the diagnostics (empty on success).
+    @discardableResult
+    public func run(_ source: SourceFile) -> [Diagnostic] {
+        files[source.name] = source
+        let (program, syntax) = Parser.parse(source)
+        if !syntax.isEmpty { return syntax }
+        do {
+            try executeTopLevel(program.statements)
+            let unused = Set(overrides.keys).subtracting(usedOverrides)
+            if let name = unused.sorted().first {
+                return [.error("--set \(name): no top-level 'let', 'var' or declaration key '\(name)' in this script", at: program.range)]
+            }
+            return []
+        } catch let error as RuntimeError {
+            return [error.diagnostic]
+        } catch {
+            return [.error("\(error)", at: program.range)]
+        }
+    }
+
+    /// Evaluates one REPL entry in the session: the value of a final expression statement
+    /// (nil for other statements), or the diagnostics when it fails.
+    public func evaluate(_ source: SourceFile) -> (value: Value?, diagnostics: [Diagnostic]) {
+        files[source.name] = source
+        let (program, syntax) = Parser.parse(source)
+        if !syntax.isEmpty { return (nil, syntax) }
+        do {
+            var last: Value?
+            for statement in program.statements {
+                last = nil
+                if case let .expression(e) = statement.kind, !isCommand(e) {
+                    last = try evaluate(e, in: globals)
+                } else {
+                    try executeTopLevel([statement])
+                }
+            }
+            return (last, [])
+        } catch let error as RuntimeError {
+            return (nil, [error.diagnostic])
+        } catch {
+            return (nil, [.error("\(error)", at: program.range)])
+        }
+    }
+
+    private func isCommand(_ e: Expression) -> Bool {
+        if case .command = e.kind { return true }
+        return false
+    }
+
+    // MARK: Statements
+
+    enum Flow {
+        case normal, breakLoop, continueLoop
+        case returned(Value)
+    }
+
+    func executeTopLevel(_ statements: [Statement]) throws {
+        for statement in statements {
+            switch try execute(applyingOverrides(statement), in: globals) {
+            case .normal: continue
+            case .breakLoop, .continueLoop: throw RuntimeError("'break' or 'continue' outside a loop", at: statement.range)
+            case .returned: throw RuntimeError("'return' outside a function", at: statement.range)
+            }
+        }
+    }
+
+    func execute(_ block: Block, in env: Environment) throws -> Flow {
+        let scope = Environment(parent: env)
+        for statement in block.statements {
+            let flow = try execute(statement, in: scope)
+            if case .normal = flow { continue }
+            return flow
+        }
+        return .normal
+    }
+
+    func execute(_ statement: Statement, in env: Environment) throws -> Flow {
+        switch statement.kind {
+        case let .let(name, value):
+            env.define(name.name, try evaluate(value, in: env), at: name.range)
+        case let .var(name, value):
+            env.define(name.name, try evaluate(value, in: env), mutable: true, at: name.range)
+        case let .declaration(kind, name, value):
+            let v = try evaluate(value, in: env)
+            try checkDeclaration(kind: kind, value: v, at: value.range)
+            env.define(name.name, v, at: name.range)
+        case let .assignment(target, value):
+            try assign(try evaluate(value, in: env), to: target, in: env)
+        case let .function(name, parameters, body):
+            env.define(name.name, .function(Function(
+                name: name.name, body: .script(parameters: parameters.map(\.name), body: .block(body), closure: env))), at: name.range)
+        case let .return(value):
+            return .returned(try value.map { try evaluate($0, in: env) } ?? .none)
+        case let .if(branches, elseBody):
+            for branch in branches where try truth(evaluate(branch.condition, in: env), at: branch.condition.range) {
+                return try execute(branch.body, in: env)
+            }
+            if let elseBody { return try execute(elseBody, in: env) }
+        case let .for(variable, sequence, body):
+            for item in try iterate(evaluate(sequence, in: env), at: sequence.range) {
+                let scope = Environment(parent: env)
+                scope.define(variable.name, item, at: variable.range)
+                switch try execute(body, in: scope) {
+                case .breakLoop: return .normal
+                case .returned(let v): return .returned(v)
+                case .normal, .continueLoop: continue
+                }
+            }
+        case let .while(condition, body):
+            while try truth(evaluate(condition, in: env), at: condition.range) {
+                if shouldInterrupt() { throw RuntimeError("interrupted", at: statement.range) }
+                switch try execute(body, in: env) {
+                case .breakLoop: return .normal
+                case .returned(let v): return .returned(v)
+                case .normal, .continueLoop: continue
+                }
+            }
+        case .break: return .breakLoop
+        case .continue: return .continueLoop
+        case let .import(path):
+            try importFile(path, at: statement.range)
+        case let .expression(e):
+            _ = try evaluate(e, in: env)
+        }
+        return .normal
+    }
+
+    private func checkDeclaration(kind: Identifier, value: Value, at range: SourceRange) throws {
+        let expected: String
+        switch kind.name {
+        case "model": expected = "model"
+        case "tasks": expected = "tasks"
+        case "learner": expected = "learner"
+        default:
+            let kinds = ["model", "tasks", "learner"]
+            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks or learner)"
+            throw RuntimeError("unknown declaration kind '\(kind.name)'\(hint)", at: kind.range)
+        }
+        guard value.typeName == expected else {
+            throw RuntimeError("'\(kind.name)' declaration needs a \(expected), but the value is a \(value.typeName)", at: range)
+        }
+    }
+
+    private func assign(_ value: Value, to target: Expression, in env: Environment) throws {
+        switch target.kind {
+        case let .name(name):
+            guard try env.assign(name, value, at: target.range) else {
+                throw RuntimeError("cannot assign to undefined name '\(name)'; declare it first with 'var \(name) = ...'", at: target.range)
+            }
+        case let .member(base, name):
+            guard case var .record(record) = try evaluate(base, in: env) else {
+                throw RuntimeError("only record fields can be assigned", at: target.range)
+            }
+            record[name.name] = value
+            try assign(.record(record), to: base, in: env)
+        case let .index(base, index):
+            let container = try evaluate(base, in: env)
+            let i = try evaluate(index, in: env)
+            switch (container, i) {
+            case (.list(var items), .int(let k)):
+                let at = k < 0 ? k + items.count : k
+                guard items.indices.contains(at) else { throw RuntimeError("index \(k) out of range for a list of \(items.count)", at: index.range) }
+                items[at] = value
+                try assign(.list(items), to: base, in: env)
+            case (.record(var record), .string(let key)):
+                record[key] = value
+                try assign(.record(record), to: base, in: env)
+            default:
+                throw RuntimeError("cannot assign to an element of a \(container.typeName) with a \(i.typeName) index", at: target.range)
+            }
+        default:
+            throw RuntimeError("cannot assign to this expression", at: target.range)
+        }
+    }
+
+    private func importFile(_ path: String, at range: SourceRange) throws {
+        let base = (range.fileName as NSString).deletingLastPathComponent
+        let resolved = path.hasPrefix("/") ? path : (base.isEmpty ? path : base + "/" + path)
+        let standardized = (resolved as NSString).standardizingPath
+        if imported.contains(standardized) { return }
+        guard !importing.contains(standardized) else {
+            throw RuntimeError("import cycle: \((importing + [standardized]).joined(separator: " -> "))", at: range)
+        }
+        guard let text = try? String(contentsOfFile: standardized, encoding: .utf8) else {
+            throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized))", at: range)
+        }
+        let source = SourceFile(name: standardized, text: text)
+        files[standardized] = source
+        let (program, syntax) = Parser.parse(source)
+        if let first = syntax.first {
+            throw RuntimeError(first.message, at: first.range, notes: [.init("imported here", at: range)])
+        }
+        importing.append(standardized)
+        defer { importing.removeLast() }
+        try executeTopLevel(program.statements)
+        imported.insert(standardized)
+    }
+
+    // MARK: Overrides (--set)
+
+    /// Replaces the value of an overridden top-level `let`/`var`, or a key of a declaration's
+    /// block (`sine.support`, `m.inner.steps`).
+    private func applyingOverrides(_ statement: Statement) -> Statement {
+        guard !overrides.isEmpty else { return statement }
+        var s = statement
+        switch statement.kind {
+        case let .let(name, value):
+            if let o = overrides[name.name] { usedOverrides.insert(name.name); s.kind = .let(name: name, value: o) } else { _ = value }
+        case let .var(name, _):
+            if let o = overrides[name.name] { usedOverrides.insert(name.name); s.kind = .var(name: name, value: o) }
+        case let .declaration(kind, name, value):
+            if let o = overrides[name.name] {
+                usedOverrides.insert(name.name)
+                s.kind = .declaration(kind: kind, name: name, value: o)
+            } else {
+                s.kind = .declaration(kind: kind, name: name, value: overriding(value, path: name.name))
+            }
+        default: break
+        }
+        return s
+    }
+
+    private func overriding(_ value: Expression, path: String) -> Expression {
+        guard case let .blockCall(head, entries) = value.kind else { return value }
+        return Expression(.blockCall(head: head, entries: overriding(entries, path: path)), range: value.range)
+    }
+
+    private func overriding(_ entries: [Entry], path: String) -> [Entry] {
+        var result = entries.map { entry -> Entry in
+            let key = path + "." + entry.key.name
+            if let o = overrides[key] {
+                usedOverrides.insert(key)
+                return Entry(key: entry.key, value: o, range: entry.range)
+            }
+            if case let .record(inner) = entry.value.kind {
+                return Entry(key: entry.key, value: Expression(.record(overriding(inner, path: key)), range: entry.value.range), range: entry.range)
+            }
+            return entry
+        }
+        // Keys the script leaves at their default can be set too.
+        for (key, o) in overrides.sorted(by: { $0.key < $1.key }) where key.hasPrefix(path + ".") {
+            let rest = key.dropFirst(path.count + 1)
+            guard !rest.contains("."), !entries.contains(where: { $0.key.name == rest }) else { continue }
+            usedOverrides.insert(key)
+            result.append(Entry(key: Identifier(name: String(rest), range: o.range), value: o, range: o.range))
+        }
+        return result
+    }
+
+    // MARK: Expressions
+
+    func evaluate(_ e: Expression, in env: Environment) throws -> Value {
+        switch e.kind {
+        case let .integer(i): return .int(i)
+        case let .float(f): return .float(f)
+        case let .string(s): return .string(s)
+        case let .boolean(b): return .bool(b)
+        case .pi: return .float(Double.pi)
+        case let .name(name):
+            guard let v = env.lookup(name) else {
+                let hint = nearest(name, in: env.visibleNames).map { "; did you mean '\($0)'?" } ?? ""
+                throw RuntimeError("undefined name '\(name)'\(hint)", at: e.range)
+            }
+            return v
+        case let .list(items):
+            return .list(try items.map { try evaluate($0, in: env) })
+        case let .record(entries):
+            var record = Record()
+            for entry in entries { record[entry.key.name] = try evaluateEntry(entry, type: nil, in: env) }
+            return .record(record)
+        case let .blockCall(head, entries):
+            if let block = Builtins.blocks[head.name] {
+                let validated = try validate(entries, against: block.schema, head: head, in: env)
+                do {
+                    return try block.make(validated, self)
+                } catch let error as RuntimeError {
+                    throw error
+                } catch let error as LearnerMismatch {
+                    throw RuntimeError(error.message, at: e.range)
+                } catch {
+                    throw RuntimeError("\(head.name): \(error)", at: e.range)
+                }
+            }
+            if case let .function(f)? = env.lookup(head.name) {
+                var record = Record()
+                for entry in entries { record[entry.key.name] = try evaluateEntry(entry, type: nil, in: env) }
+                return try call(f, arguments: [(nil, .record(record), e.range)], at: e.range)
+            }
+            let hint = nearest(head.name, in: Array(Builtins.blocks.keys)).map { "; did you mean '\($0)'?" } ?? ""
+            throw RuntimeError("unknown block '\(head.name)'\(hint)", at: head.range)
+        case let .lambda(parameters, body):
+            return .function(Function(name: "lambda", body: .script(parameters: parameters.map(\.name), body: .expression(body), closure: env)))
+        case let .call(callee, arguments):
+            let f = try evaluate(callee, in: env)
+            guard case let .function(function) = f else {
+                throw RuntimeError("a \(f.typeName) is not callable", at: callee.range)
+            }
+            let args = try arguments.map { ($0.label?.name, try evaluate($0.value, in: env), $0.range) }
+            return try call(function, arguments: args, at: e.range)
+        case let .member(base, name):
+            return try member(of: evaluate(base, in: env), name: name)
+        case let .index(base, index):
+            return try element(of: evaluate(base, in: env), at: evaluate(index, in: env), range: index.range)
+        case let .unary(op, operand):
+            let v = try evaluate(operand, in: env)
+            switch (op, v) {
+            case (.negate, .int(let i)):
+                guard i != .min else { throw RuntimeError("integer overflow", at: e.range) }
+                return .int(-i)
+            case (.negate, .float(let f)): return .float(-f)
+            case (.negate, .tensor(let t)): return .tensor(-t)
+            case (.not, _): return .bool(!(try truth(v, at: operand.range)))
+            default: throw RuntimeError("cannot negate a \(v.typeName)", at: e.range)
+            }
+        case let .binary(op, lhs, rhs):
+            if op == .and {
+                return .bool(try truth(evaluate(lhs, in: env), at: lhs.range) && truth(evaluate(rhs, in: env), at: rhs.range))
+            }
+            if op == .or {
+                return .bool(try truth(evaluate(lhs, in: env), at: lhs.range) || truth(evaluate(rhs, in: env), at: rhs.range))
+            }
+            return try Operators.apply(op, try evaluate(lhs, in: env), try evaluate(rhs, in: env), at: e.range)
+        case let .command(name, arguments, options):
+            if let command = Builtins.commands[name.name] {
+                let args = try arguments.map { CommandArgumentValue(connector: $0.connector, value: try evaluate($0.value, in: env), range: $0.value.range) }
+                let validated = try options.map { try validate($0, against: command.options, head: name, in: env) }
+                    ?? validate([], against: command.options, head: name, in: env)
+                do {
+                    return try command.run(CommandInvocation(name: name, arguments: args, options: validated, range: e.range), self)
+                } catch let error as LearnerMismatch {
+                    throw RuntimeError(error.message, at: e.range)
+                }
+            }
+            if case let .function(f)? = env.lookup(name.name) {
+                guard options == nil else { throw RuntimeError("'\(name.name)' takes no options block", at: e.range) }
+                let args = try arguments.map { (String?.none, try evaluate($0.value, in: env), $0.range) }
+                return try call(f, arguments: args, at: e.range)
+            }
+            let hint = nearest(name.name, in: Array(Builtins.commands.keys) + env.visibleNames).map { "; did you mean '\($0)'?" } ?? ""
+            throw RuntimeError("unknown command '\(name.name)'\(hint)", at: name.range)
+        }
+    }
+
+    /// Evaluates an entry's value; for a key that takes a choice, a bare name is the choice.
+    func evaluateEntry(_ entry: Entry, type: KeyType?, in env: Environment) throws -> Value {
+        if case .choice? = type, case let .name(n) = entry.value.kind { return .symbol(n) }
+        if case let .record(schema)? = type, case let .record(entries) = entry.value.kind {
+            return .record(try validate(entries, against: schema, head: entry.key, in: env).record)
+        }
+        return try evaluate(entry.value, in: env)
+    }
+
+    func truth(_ v: Value, at range: SourceRange) throws -> Bool {
+        guard case let .bool(b) = v else { throw RuntimeError("expected a bool condition, got a \(v.typeName)", at: range) }
+        return b
+    }
+
+    private func iterate(_ v: Value, at range: SourceRange) throws -> [Value] {
+        switch v {
+        case let .list(items): return items
+        case let .range(a, b):
+            guard a == a.rounded(), b == b.rounded(), abs(b - a) < 1e8 else {
+                throw RuntimeError("'for' over a range needs integer bounds (got \(Value.format(a))..\(Value.format(b)))", at: range)
+            }
+            return a <= b ? (Int(a)...Int(b)).map { .int($0) } : []
+        case let .string(s): return s.map { .string(String($0)) }
+        case let .record(r): return r.keys.map { .string($0) }
+        default: throw RuntimeError("cannot iterate over a \(v.typeName)", at: range)
+        }
+    }
+
+    // MARK: Calls
+
+    func call(_ f: Function, arguments: [(String?, Value, SourceRange)], at range: SourceRange) throws -> Value {
+        switch f.body {
+        case let .builtin(builtin):
+            return try builtin.call(arguments.map { BuiltinArgument(label: $0.0, value: $0.1, range: $0.2) }, range, self)
+        case let .script(parameters, body, closure):
+            guard callStack.count < Self.maximumCallDepth else {
+                throw RuntimeError("call depth exceeded \(Self.maximumCallDepth) (runaway recursion?)", at: range)
+            }
+            guard arguments.count == parameters.count else {
+                throw RuntimeError("'\(f.name)' takes \(parameters.count) argument\(parameters.count == 1 ? "" : "s"), got \(arguments.count)", at: range)
+            }
+            let scope = Environment(parent: closure)
+            var positional = 0
+            var bound = Set<String>()
+            for (label, value, argRange) in arguments {
+                let name: String
+                if let label {
+                    guard parameters.contains(label) else {
+                        throw RuntimeError("'\(f.name)' has no parameter '\(label)' (parameters: \(parameters.joined(separator: ", ")))", at: argRange)
+                    }
+                    name = label
+                } else {
+                    while positional < parameters.count && bound.contains(parameters[positional]) { positional += 1 }
+                    name = parameters[positional]
+                }
+                guard bound.insert(name).inserted else { throw RuntimeError("argument '\(name)' given twice", at: argRange) }
+                scope.define(name, value)
+            }
+            callStack.append((f.name, range))
+            defer { callStack.removeLast() }
+            do {
+                switch body {
+                case let .expression(e): return try evaluate(e, in: scope)
+                case let .block(block):
+                    if case let .returned(v) = try execute(block, in: scope) { return v }
+                    return .none
+                }
+            } catch var error as RuntimeError {
+                if error.callStack.count < callStack.count { error.callStack.append((f.name, range)) }
+                throw error
+            }
+        }
+    }
+
+    // MARK: Members and elements
+
+    private func member(of v: Value, name: Identifier) throws -> Value {
+        let n = name.name
+        switch v {
+        case let .record(r):
+            if let field = r[n] { return field }
+            throw RuntimeError("record has no field '\(n)'" + (nearest(n, in: r.keys).map { "; did you mean '\($0)'?" } ?? " (fields: \(r.keys.joined(separator: ", ")))"), at: name.range)
+        case let .report(report):
+            let fields = Record.of(report)
+            if let field = fields[n] { return field }
+            throw RuntimeError("an eval report has no field '\(n)' (fields: \(fields.keys.joined(separator: ", ")))", at: name.range)
+        case let .tensor(t):
+            switch n {
+            case "shape": return .list(t.shape.map { .int($0) })
+            case "count": return .int(t.count)
+            case "values": return .list(t.scalars.map { .float(Double($0)) })
+            default: throw RuntimeError("a tensor has no field '\(n)' (fields: shape, count, values)", at: name.range)
+            }
+        case let .list(items):
+            if n == "length" { return .int(items.count) }
+        case let .model(m):
+            switch n {
+            case "parameters": return .int(m.network.parameterCount)
+            case "layers": return .list(m.network.layers.map { .string(Value.layerText($0)) })
+            default: break
+            }
+        case let .learner(l):
+            switch n {
+            case "iterations": return .int(l.iterations)
+            case "model": return .model(l.model)
+            case "kind": return .string(l.kind)
+            default: break
+            }
+        case let .tasks(t):
+            switch n {
+            case "support": return .int(t.support)
+            case "query": return .int(t.query)
+            case "kind": return .string(t.kind)
+            default: break
+            }
+        default: break
+        }
+        throw RuntimeError("a \(v.typeName) has no field '\(n)'", at: name.range)
+    }
+
+    private func element(of container: Value, at index: Value, range: SourceRange) throws -> Value {
+        switch (container, index) {
+        case let (.list(items), .int(k)):
+            let at = k < 0 ? k + items.count : k
+            guard items.indices.contains(at) else { throw RuntimeError("index \(k) out of range for a list of \(items.count)", at: range) }
+            return items[at]
+        case let (.string(s), .int(k)):
+            let chars = Array(s)
+            let at = k < 0 ? k + chars.count : k
+            guard chars.indices.contains(at) else { throw RuntimeError("index \(k) out of range for a string of \(chars.count)", at: range) }
+            return .string(String(chars[at]))
+        case let (.record(r), .string(key)):
+            guard let v = r[key] else { throw RuntimeError("record has no field '\(key)'", at: range) }
+            return v
+        case let (.tensor(t), .int(k)):
+            guard t.rank > 0 else { throw RuntimeError("cannot index a scalar tensor", at: range) }
+            let at = k < 0 ? k + t.shape[0] : k
+            guard at >= 0 && at < t.shape[0] else { throw RuntimeError("index \(k) out of range for axis of extent \(t.shape[0])", at: range) }
+            let row = t.slice(axis: 0, at..<at + 1).reshaped(to: Array(t.shape.dropFirst()))
+            return row.rank == 0 ? .float(Double(row.scalar)) : .tensor(row)
+        default:
+            throw RuntimeError("cannot index a \(container.typeName) with a \(index.typeName)", at: range)
+        }
+    }
+}
+
+extension Record {
+    /// The fields of an evaluation report as the language sees them.
+    static func of(_ report: EvaluationReport) -> Record {
+        Record([
+            ("metric", .string(report.metric)),
+            ("rows", .list(report.rows.map { row in
+                .record(Record([("steps", .int(row.steps)), ("mean", .float(row.mean)), ("ci95", .float(row.confidence95)), ("tasks", .int(row.tasks))]))
+            })),
+            ("steps", .list(report.rows.map { .int($0.steps) })),
+            ("means", .list(report.rows.map { .float($0.mean) })),
+            ("ci95", .list(report.rows.map { .float($0.confidence95) })),
+        ])
+    }
+}
