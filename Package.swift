@@ -40,5 +40,6 @@ let package = Package(
             name: "metaq-bench", dependencies: ["MetaQEngine"], path: "benchmarks/Sources",
             swiftSettings: releaseSpeed),
         .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"], exclude: ["Fixtures"]),
+        .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage"], exclude: ["Scripts"]),
     ]
 )

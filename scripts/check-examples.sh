@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every example with small settings (via --set) and checks what it prints, not only its
+# exit status. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+metaq=${1:-.build/debug/metaq}
+fixtures=Tests/MetaQEngineTests/Fixtures
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+passes=0
+
+# expect NAME PATTERN COMMAND...: runs COMMAND in $work, requires exit 0 and PATTERN (an
+# extended regex) in its standard output.
+expect() {
+    local name=$1 pattern=$2
+    shift 2
+    local out status=0
+    out=$(cd "$work" && "$@" 2>&1) || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "FAIL $name: exit status $status"; echo "$out" | tail -20; failures=$((failures + 1)); return
+    fi
+    if ! grep -Eq "$pattern" <<<"$out"; then
+        echo "FAIL $name: output lacks /$pattern/"; echo "$out" | tail -20; failures=$((failures + 1)); return
+    fi
+    echo "ok   $name"
+    passes=$((passes + 1))
+}
+
+root=$(pwd)
+for example in examples/*.mq; do
+    expect "check $example" "ok$" "$root/$metaq" check "$root/$example"
+done
+expect "examples/sine.mq" "10-shot:" "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
+expect "examples/sine.mq writes CSV" "^steps,mse,ci95,tasks" cat sine-maml.csv
+expect "examples/sine.mq adapts" "^ +10 +[0-9.]+ " "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
+expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabets:" \
+    "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" --set ways=3 \
+    --set iters=5 --set test_tasks=10 --set embed.filters=8 --set train.query=2 --set test.query=2 \
+    --set 'test_alphabets=["Latin"]'
+expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
+echo "examples: $passes passed, $failures failed"
+[ "$failures" -eq 0 ]
