@@ -11,7 +11,7 @@ struct MetaQ: ParsableCommand {
         abstract: "A scripting language and REPL for meta-learning research.",
         discussion: "With no subcommand, starts the REPL.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, REPLCommand.self, Demo.self],
+        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Demo.self],
         defaultSubcommand: REPLCommand.self)
 }
 
@@ -150,5 +150,14 @@ final class JSONOutput: OutputSink {
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]) {
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+}
+
+struct ReferenceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reference", abstract: "Print the builtins reference (the generated part of docs/LANGUAGE.md).")
+
+    func run() throws {
+        print(Reference.markdown(), terminator: "")
     }
 }

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+import MetaQLanguage
+
+@Suite("Language reference")
+struct ReferenceTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    @Test func generatedBuiltinsSectionMatchesTheKeyTables() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/LANGUAGE.md"), encoding: .utf8)
+        let begin = try #require(text.range(of: Reference.beginMarker), "docs/LANGUAGE.md lacks the generated section")
+        let end = try #require(text.range(of: Reference.endMarker))
+        let section = String(text[begin.lowerBound..<end.upperBound]) + "\n"
+        #expect(section == Reference.markdown(), "docs/LANGUAGE.md is stale: regenerate with `metaq reference`")
+    }
+
+    @Test func everyBuiltinExampleParses() {
+        for schema in Builtins.allSchemas where !schema.example.isEmpty {
+            let (_, diagnostics) = Parser.parse(SourceFile(name: schema.name, text: schema.example))
+            #expect(diagnostics.isEmpty, "example of \(schema.name): \(diagnostics.map(\.message))")
+        }
+        for command in Builtins.commands.values {
+            let (_, diagnostics) = Parser.parse(SourceFile(name: command.doc.name, text: command.doc.example))
+            #expect(diagnostics.isEmpty, "example of \(command.doc.name)")
+        }
+    }
+
+    @Test func everyExampleScriptPassesTheChecker() throws {
+        let examples = Self.root.appendingPathComponent("examples")
+        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".mq") }
+        #expect(!files.isEmpty)
+        for name in files {
+            let path = examples.appendingPathComponent(name).path
+            let result = Checker.check(SourceFile(name: path, text: try String(contentsOfFile: path, encoding: .utf8)))
+            #expect(result.diagnostics.isEmpty, "\(name): \(result.diagnostics.map(\.message))")
+        }
+    }
+
+    @Test func helpComesFromTheSameTables() {
+        let help = Help.topic("inner")
+        #expect(help.contains("no builtin named 'inner'"))
+        let maml = Help.topic("maml")
+        for key in Builtins.blocks["maml"]!.schema.keys { #expect(maml.contains(key.name + ":")) }
+        #expect(Help.topic("mpl").contains("did you mean 'mlp'?"))
+    }
+}
