@@ -3,6 +3,7 @@
 ///     let (_, diagnostics) = Parser.parse(SourceFile(name: "a.mq", text: "let x ="))
 ///     diagnostics[0].message  // "expected expression after '='"
 public struct Diagnostic: Sendable, Hashable {
+    /// How serious a diagnostic is; the raw value is the word the renderer prints.
     public enum Severity: String, Sendable, Hashable {
         case error, warning, note
     }

@@ -87,6 +87,9 @@ public struct ConditionalBranch: Sendable, Hashable {
         self.condition = condition
         self.body = body
     }
+
+    /// From the start of the condition to the end of the body.
+    public var range: SourceRange { condition.range.union(body.range) }
 }
 
 /// One expression.
@@ -133,6 +136,7 @@ public struct Expression: Sendable, Hashable {
     }
 }
 
+/// A prefix operator; the raw value is how `ASTPrinter` writes it.
 public enum UnaryOperator: String, Sendable, Hashable {
     /// `-x`
     case negate = "-"
@@ -140,6 +144,9 @@ public enum UnaryOperator: String, Sendable, Hashable {
     case not
 }
 
+/// An infix operator; the raw value is its metaq spelling.
+///
+///     BinaryOperator(rawValue: "<=")  // .lessEqual
 public enum BinaryOperator: String, Sendable, Hashable {
     case or, and
     case equal = "==", notEqual = "!=", less = "<", greater = ">", lessEqual = "<=", greaterEqual = ">="

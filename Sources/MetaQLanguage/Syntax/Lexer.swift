@@ -44,6 +44,7 @@ public final class Lexer {
     private func scanAll() {
         var spaceBefore = true
         var newlineBefore = true
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { position = 3 }  // a UTF-8 byte order mark
         while position < bytes.count {
             let byte = bytes[position]
             switch byte {
@@ -144,6 +145,8 @@ public final class Lexer {
     private func scanWord() -> TokenKind {
         let start = position
         while position < bytes.count, bytes[position].isIdentifierContinuation { position += 1 }
+        // Keywords are 2 to 8 lowercase letters; skip the lookup for other words.
+        guard position - start <= 8, bytes[start] >= UInt8(ascii: "a") else { return .identifier }
         let word = String(decoding: bytes[start..<position], as: UTF8.self)
         return Keyword(rawValue: word).map(TokenKind.keyword) ?? .identifier
     }

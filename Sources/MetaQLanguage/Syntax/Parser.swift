@@ -56,6 +56,8 @@ public final class Parser {
     private var reportedAtEnd: Bool
     /// Whether some construct needed more input when the file ended.
     private var endedUnexpectedly = false
+    /// The answers of ``opensNestedBlock(at:)`` by token index.
+    private var blockOpenings: [Int: Bool] = [:]
 
     private init(source: SourceFile, lexed: Lexer.Output) {
         self.source = source
@@ -94,8 +96,7 @@ public final class Parser {
     private func parseStatement() throws -> Statement {
         let first = current
         switch first.kind {
-        case .keyword(.let): return try parseBinding()
-        case .keyword(.var): return try parseBinding()
+        case .keyword(.let), .keyword(.var): return try parseBinding()
         case .keyword(.fn) where token(at: position + 1).kind == .identifier: return try parseFunction()
         case .keyword(.return): return try parseReturn()
         case .keyword(.if): return try parseIf()
@@ -718,17 +719,40 @@ public final class Parser {
     /// nested block by the same rule (so `a < b < c` stays a comparison).
     private func opensBlock(at index: Int) -> Bool {
         guard token(at: index).kind == .less, index > 0, tokens[index - 1].kind == .identifier else { return false }
+        return opensNestedBlock(at: index)
+    }
+
+    /// The `<` rule without the identifier before the `<`. A chain `k1 < k2 < ...` of
+    /// keys and `<` has one answer, found by walking to its end once and remembered
+    /// for every `<` in it, so that long chains cost linear time.
+    private func opensNestedBlock(at index: Int) -> Bool {
+        var chain: [Int] = []
         var less = index
-        for _ in 0..<Parser.maximumNestingDepth {
+        var opens: Bool
+        while true {
+            if let known = blockOpenings[less] {
+                opens = known
+                break
+            }
+            chain.append(less)
             let key = token(at: less + 1)
-            if key.kind == .greater || key.kind == .endOfFile || key.newlineBefore { return true }
-            guard key.kind.isKeyLike else { return false }
+            if key.kind == .greater || key.kind == .endOfFile || key.newlineBefore {
+                opens = true
+                break
+            }
             let value = token(at: less + 2)
-            guard !value.newlineBefore else { return false }
-            guard value.kind == .less else { return beginsValue(at: less + 2) }
+            guard key.kind.isKeyLike, !value.newlineBefore else {
+                opens = false
+                break
+            }
+            guard value.kind == .less else {
+                opens = beginsValue(at: less + 2)
+                break
+            }
             less += 2
         }
-        return false
+        for less in chain { blockOpenings[less] = opens }
+        return opens
     }
 
     // MARK: - Errors and recovery

@@ -36,7 +36,9 @@ public struct SourceRange: Sendable, Hashable {
 
 /// A 1-based line and column; columns count characters, not bytes.
 public struct SourceLocation: Sendable, Hashable, CustomStringConvertible {
+    /// The 1-based line number.
     public var line: Int
+    /// The 1-based column, counted in characters of the line.
     public var column: Int
 
     public init(line: Int, column: Int) {
@@ -71,7 +73,7 @@ public struct SourceFile: Sendable {
         self.text = text
         bytes = Array(text.utf8)
         var starts = [0]
-        for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
+        for offset in bytes.indices where bytes[offset] == UInt8(ascii: "\n") {
             starts.append(offset + 1)
         }
         lineStarts = starts
