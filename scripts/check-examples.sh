@@ -38,6 +38,13 @@ expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabe
     "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" --set ways=3 \
     --set iters=5 --set test_tasks=10 --set embed.filters=8 --set train.query=2 --set test.query=2 \
     --set 'test_alphabets=["Latin"]'
+expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
+    "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
+expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat lifelong-runs.csv
+expect "examples/lifelong.mq SVG" "<svg" head -c 200 lifelong-decayed-maml.svg
+expect "examples/online.mq" "mean steps to proficiency, first half" \
+    "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
+expect "examples/online.mq JSON" '"steps_to_proficiency"' cat online.json
 expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
 echo "examples: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

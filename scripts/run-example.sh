@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build -c release --product metaq
-exec .build/release/metaq demo "$@"
+exec .build/release/metaq run examples/lifelong.mq "$@"

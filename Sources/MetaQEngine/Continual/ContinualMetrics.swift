@@ -64,10 +64,10 @@ public struct ContinualReport: Codable, Sendable {
     /// A text table of R with the summary metrics.
     public var table: String {
         let percent = higherIsBetter
-        func cell(_ v: Double) -> String { percent ? String(format: "%6.1f", 100 * v) : String(format: "%6.3f", v) }
+        func cell(_ v: Double) -> String { percent ? String(format: " %6.1f", 100 * v) : String(format: " %7.3f", v) }
         var lines = ["\(method): R[i][j] = \(metric)\(percent ? " (%)" : "") on task j after learning task i"]
-        lines.append("  i\\j " + (0..<count).map { String(format: "%6d", $0) }.joined())
-        for (i, row) in matrix.enumerated() { lines.append(String(format: "%5d ", i) + row.map(cell).joined()) }
+        lines.append("  i\\j" + (0..<(matrix.first?.count ?? 0)).map { String(format: percent ? " %6d" : " %7d", $0) }.joined())
+        for (i, row) in matrix.enumerated() { lines.append(String(format: "%5d", i) + row.map(cell).joined()) }
         let scale = percent ? 100.0 : 1.0
         let fmt = percent ? "%.2f" : "%.4f"
         lines.append("  ACC \(String(format: fmt, averageScore * scale))  BWT \(String(format: fmt, backwardTransfer * scale))  FWT \(String(format: fmt, forwardTransfer * scale))  mean forgetting \(String(format: fmt, forgetting.reduce(0, +) / Double(max(count, 1)) * scale))  (\(String(format: "%.1f", seconds)) s)")

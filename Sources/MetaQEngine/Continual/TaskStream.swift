@@ -149,4 +149,23 @@ public struct TaskStream: Sendable {
         }
         return TaskStream(tasks: tasks, loss: .crossEntropy, support: support)
     }
+
+    /// A stream of `count` tasks drawn independently from any distribution (CSV tasks, for
+    /// example): each task's pool and test episode come from one draw.
+    public static func sampled(
+        from distribution: TaskDistribution, count: Int, pool: Int, support: Int, query: Int,
+        using rng: inout RandomGenerator
+    ) throws -> TaskStream {
+        if distribution.loss == .crossEntropy {
+            return try classification((0..<count).map { ("task \($0)", distribution) }, pool: pool, support: support, query: query, using: &rng)
+        }
+        var tasks: [StreamTask] = []
+        for t in 0..<count {
+            let drawn = try distribution.sample(tasks: 1, support: pool + support, query: query, using: &rng)
+            let all = ExamplePool(drawn.support, classes: nil)
+            let test = TaskBatch(support: all.rows(Array(pool..<pool + support)), query: drawn.query)
+            tasks.append(StreamTask(index: t, name: "task \(t)", recurrenceOf: nil, pool: ExamplePool(all.rows(Array(0..<pool)), classes: nil), test: test))
+        }
+        return TaskStream(tasks: tasks, loss: distribution.loss, support: support)
+    }
 }

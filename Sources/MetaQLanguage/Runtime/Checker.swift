@@ -80,9 +80,9 @@ public struct Checker {
             check(value)
             define(name.name)
         case let .declaration(kind, name, value):
-            let kinds = ["model", "tasks", "learner"]
+            let kinds = ["model", "tasks", "learner", "stream"]
             if !kinds.contains(kind.name) {
-                let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks or learner)"
+                let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, learner or stream)"
                 error("unknown declaration kind '\(kind.name)'\(hint)", kind.range)
             } else if case let .blockCall(head, _) = value.kind, let schema = Builtins.blocks[head.name]?.schema,
                       schema.category.rawValue != kind.name {

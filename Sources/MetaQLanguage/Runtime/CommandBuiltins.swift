@@ -80,7 +80,10 @@ extension Interpreter {
         } else if d.loss != .crossEntropy {
             throw RuntimeError("a protonet needs classification tasks; \(tasks.kind) tasks are regression", at: t.range)
         }
-        return (learner, tasks, try learner.engine(for: d.loss))
+        guard case let .meta(engine) = try learner.engine(for: d.loss) else {
+            throw RuntimeError("'\(learner.kind)' is a continual learner: use it with 'lifelong ... on STREAM'", at: l.range)
+        }
+        return (learner, tasks, engine)
     }
 
     func train(_ c: CommandInvocation) throws -> Value {

@@ -45,6 +45,17 @@ extension Builtins {
         elementwise("sigmoid", "Logistic sigmoid 1 / (1 + e^-x).", { 1 / (1 + Foundation.exp(-$0)) }) { $0.sigmoid() },
         elementwise("relu", "max(x, 0).", { Swift.max($0, 0) }) { $0.relu() },
         elementwise("abs", "Absolute value.", { Swift.abs($0) }) { $0.abs() },
+        BuiltinFunction(doc: FunctionDoc(name: "round", signature: "round(x, digits)", summary: "x rounded to a number of decimal digits (0 by default).", example: "round(3.14159, 2)")) { args, range, _ in
+            try arity("round", args, 1...2, range)
+            guard let x = args[0].value.number else { throw RuntimeError("'round' needs a number, got a \(args[0].value.typeName)", at: args[0].range) }
+            var digits = 0
+            if args.count == 2 {
+                guard case let .int(d) = args[1].value, d >= 0, d <= 15 else { throw RuntimeError("'round' needs 0 to 15 digits", at: args[1].range) }
+                digits = d
+            }
+            let scale = Foundation.pow(10.0, Double(digits))
+            return .float((x * scale).rounded() / scale)
+        },
         BuiltinFunction(doc: FunctionDoc(name: "len", signature: "len(x)", summary: "The number of items of a list, characters of a string, fields of a record, or rows of a tensor.", example: "len([1, 2, 3])")) { args, range, _ in
             try arity("len", args, 1...1, range)
             switch args[0].value {

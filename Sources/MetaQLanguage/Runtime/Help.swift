@@ -5,11 +5,12 @@ public enum Help {
         let blocks = Builtins.blocks.values.map(\.schema)
         func names(_ c: BlockSchema.Category) -> String { blocks.filter { $0.category == c }.map(\.name).sorted().joined(separator: ", ") }
         return """
-            Declarations:  model NAME = ...   tasks NAME = ...   learner NAME = ...
+            Declarations:  model NAME = ...   tasks NAME = ...   learner NAME = ...   stream NAME = ...
             models:        \(names(.model))
             tasks:         \(names(.tasks))
+            streams:       \(names(.stream))
             learners:      \(names(.learner))
-            commands:      \(Builtins.commandList.map(\.doc.name).joined(separator: ", "))
+            commands:      \((Builtins.commandList + Builtins.streamCommands).map(\.doc.name).joined(separator: ", "))
             functions:     \(Builtins.functions.keys.sorted().joined(separator: ", "))
             REPL:          :help [NAME]  :vars  :type EXPR  :time EXPR  :load FILE  :reset  :history  :quit
             :help NAME shows a builtin's keys, types and defaults.

@@ -192,9 +192,10 @@ public final class Interpreter {
         case "model": expected = "model"
         case "tasks": expected = "tasks"
         case "learner": expected = "learner"
+        case "stream": expected = "stream"
         default:
-            let kinds = ["model", "tasks", "learner"]
-            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks or learner)"
+            let kinds = ["model", "tasks", "learner", "stream"]
+            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, learner or stream)"
             throw RuntimeError("unknown declaration kind '\(kind.name)'\(hint)", at: kind.range)
         }
         guard value.typeName == expected else {
@@ -509,6 +510,25 @@ public final class Interpreter {
             case "model": return .model(l.model)
             case "kind": return .string(l.kind)
             default: break
+            }
+        case let .lifelongReport(r):
+            switch n {
+            case "acc": return .float(r.averageScore)
+            case "bwt": return .float(r.backwardTransfer)
+            case "fwt": return .float(r.forwardTransfer)
+            case "forgetting": return .list(r.forgetting.map { .float($0) })
+            case "matrix": return .list(r.matrix.map { .list($0.map { .float($0) }) })
+            case "method": return .string(r.method)
+            case "seconds": return .float(r.seconds)
+            default: throw RuntimeError("a lifelong report has no field '\(n)' (fields: acc, bwt, fwt, forgetting, matrix, method, seconds)", at: name.range)
+            }
+        case let .onlineReport(r):
+            switch n {
+            case "before": return .list(r.before.map { .float($0) })
+            case "after": return .list(r.after.map { .float($0) })
+            case "steps": return .list(r.stepsToProficiency.map { .int($0) })
+            case "scratch_steps": return .list(r.scratchStepsToProficiency.map { .int($0) })
+            default: throw RuntimeError("an online report has no field '\(n)' (fields: before, after, steps, scratch_steps)", at: name.range)
             }
         case let .tasks(t):
             switch n {

@@ -42,7 +42,7 @@ extension Builtins {
         let outer = b.sub("outer")
         let inner = b.schema.key("inner") != nil ? b.sub("inner") : outer
         return .learner(LearnerValue(kind: kind, model: model, options: b.record, metaBatch: outer.int("batch")) { loss in
-            make(model.network, inner, outer, loss)
+            .meta(make(model.network, inner, outer, loss))
         })
     }
 

@@ -31,6 +31,15 @@ enum Operators {
             return x == y
         case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
         case let (.range(a1, b1), .range(a2, b2)): return a1 == a2 && b1 == b2
+        case let (.record(x), .record(y)):
+            return x.keys == y.keys && zip(x.fields, y.fields).allSatisfy { equal($0.value, $1.value) }
+        // Engine objects are equal when they are the same object.
+        case let (.model(x), .model(y)): return x === y
+        case let (.tasks(x), .tasks(y)): return x === y
+        case let (.learner(x), .learner(y)): return x === y
+        case let (.stream(x), .stream(y)): return x === y
+        case let (.function(x), .function(y)): return x === y
+        case let (.tensor(x), .tensor(y)): return x === y || (x.shape == y.shape && x.scalars == y.scalars)
         default:
             if let x = a.number, let y = b.number { return x == y }
             return false

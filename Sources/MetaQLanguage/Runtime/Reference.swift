@@ -7,14 +7,14 @@ public enum Reference {
     public static func markdown() -> String {
         var out = [beginMarker, ""]
         let schemas = Builtins.blocks.values.map(\.schema)
-        for (category, title) in [(BlockSchema.Category.model, "Models"), (.tasks, "Task distributions"), (.learner, "Learners")] {
+        for (category, title) in [(BlockSchema.Category.model, "Models"), (.tasks, "Task distributions"), (.stream, "Task streams"), (.learner, "Learners")] {
             out.append("### \(title)\n")
             for schema in schemas.filter({ $0.category == category }).sorted(by: { $0.name < $1.name }) {
                 out.append(section(schema))
             }
         }
         out.append("### Commands\n")
-        for command in Builtins.commandList {
+        for command in Builtins.commandList + Builtins.streamCommands {
             out.append("#### `\(command.doc.name)`\n\n`\(command.doc.signature)`\n\n\(command.doc.summary)\n")
             if !command.options.keys.isEmpty { out.append(table(command.options)) }
             out.append("```\n\(command.doc.example)\n```\n")

@@ -69,7 +69,7 @@ public struct KeySpec: Sendable {
 /// REPL completion, `:help` and the language reference.
 public struct BlockSchema: Sendable {
     public enum Category: String, Sendable, CaseIterable {
-        case model, tasks, learner, command, option
+        case model, tasks, learner, stream, command, option
     }
 
     public let name: String

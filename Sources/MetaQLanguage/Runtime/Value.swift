@@ -20,6 +20,9 @@ public enum Value: @unchecked Sendable {
     case tasks(TasksValue)
     case learner(LearnerValue)
     case report(EvaluationReport)
+    case stream(StreamValue)
+    case lifelongReport(ContinualReport)
+    case onlineReport(OnlineReport)
 
     /// The name of the value's type, as diagnostics and `:type` show it.
     public var typeName: String {
@@ -39,6 +42,9 @@ public enum Value: @unchecked Sendable {
         case .tasks: "tasks"
         case .learner: "learner"
         case .report: "report"
+        case .stream: "stream"
+        case .lifelongReport: "lifelong report"
+        case .onlineReport: "online report"
         }
     }
 
@@ -131,6 +137,20 @@ public final class TasksValue: @unchecked Sendable {
     }
 }
 
+/// The engine object behind a learner: a meta-learner (trained on task batches) or a
+/// continual learner (trained on a stream, one task after another).
+public enum LearnerEngine {
+    case meta(MetaLearner)
+    case continual(ContinualLearner)
+
+    var loss: LossKind {
+        switch self {
+        case let .meta(m): m.loss
+        case let .continual(c): c.loss
+        }
+    }
+}
+
 /// A learner declared in a script. The engine learner is made when it first meets tasks,
 /// because the loss (regression or classification) comes from the tasks.
 public final class LearnerValue: @unchecked Sendable {
@@ -138,21 +158,25 @@ public final class LearnerValue: @unchecked Sendable {
     public let model: ModelValue
     public let options: Record
     public let metaBatch: Int
-    let make: (LossKind) throws -> MetaLearner
-    public private(set) var learner: MetaLearner?
+    /// Whether it learns streams (`lifelong`) rather than task batches (`train`).
+    public let isContinual: Bool
+    let make: (LossKind) throws -> LearnerEngine
+    public private(set) var learner: LearnerEngine?
     /// Meta-iterations trained so far.
     public var iterations = 0
 
-    init(kind: String, model: ModelValue, options: Record, metaBatch: Int, make: @escaping (LossKind) throws -> MetaLearner) {
+    init(kind: String, model: ModelValue, options: Record, metaBatch: Int, isContinual: Bool = false,
+         make: @escaping (LossKind) throws -> LearnerEngine) {
         self.kind = kind
         self.model = model
         self.options = options
         self.metaBatch = metaBatch
+        self.isContinual = isContinual
         self.make = make
     }
 
     /// The engine learner for tasks scored with `loss`.
-    func engine(for loss: LossKind) throws -> MetaLearner {
+    func engine(for loss: LossKind) throws -> LearnerEngine {
         if let learner {
             guard learner.loss == loss else {
                 throw LearnerMismatch(message: "this \(kind) learner was trained with \(learner.loss.rawValue) tasks; these tasks use \(loss.rawValue)")
@@ -162,6 +186,22 @@ public final class LearnerValue: @unchecked Sendable {
         let made = try make(loss)
         learner = made
         return made
+    }
+}
+
+/// A task stream declared in a script.
+public final class StreamValue: @unchecked Sendable {
+    public let stream: TaskStream
+    public let summary: String
+    /// Support and query sizes for training episodes drawn from the tasks' pools.
+    public let support: Int
+    public let query: Int
+
+    public init(stream: TaskStream, summary: String, support: Int, query: Int) {
+        self.stream = stream
+        self.summary = summary
+        self.support = support
+        self.query = query
     }
 }
 
@@ -190,6 +230,9 @@ extension Value {
         case let .learner(l):
             return "learner \(l.kind) on model \(l.model.kind) (\(l.model.network.parameterCount) parameters, \(l.iterations) meta-iterations trained)"
         case let .report(r): return r.description
+        case let .stream(s): return "stream: \(s.stream.tasks.count) tasks, \(s.summary)"
+        case let .lifelongReport(r): return r.table
+        case let .onlineReport(r): return r.table
         }
     }
 
@@ -229,7 +272,14 @@ extension Value {
         case let .tensor(t): return ["shape": t.shape, "values": t.scalars.map(Double.init)]
         case let .report(r):
             return ["metric": r.metric, "rows": r.rows.map { ["steps": $0.steps, "mean": $0.mean, "ci95": $0.confidence95, "tasks": $0.tasks] }]
-        case .function, .model, .tasks, .learner: return displayText
+        case let .lifelongReport(r):
+            return ["method": r.method, "metric": r.metric, "tasks": r.taskNames, "matrix": r.matrix, "initial": r.initial,
+                    "acc": r.averageScore, "bwt": r.backwardTransfer, "fwt": r.forwardTransfer, "forgetting": r.forgetting, "seconds": r.seconds]
+        case let .onlineReport(r):
+            return ["metric": r.metric, "proficiency": r.proficiency, "before": r.before, "after": r.after,
+                    "steps_to_proficiency": r.stepsToProficiency, "scratch_steps_to_proficiency": r.scratchStepsToProficiency,
+                    "scratch_after": r.scratchAfter, "seconds": r.seconds]
+        case .function, .model, .tasks, .learner, .stream: return displayText
         }
     }
 }
