@@ -22,11 +22,12 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", path: "Sources/CPNG",
             providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine",
             providers: [.apt(["libedit-dev"])]),
         .target(
-            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG"],
+            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CMalloc"],
             swiftSettings: releaseSpeed),
         .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
         .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),

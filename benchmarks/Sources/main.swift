@@ -47,7 +47,7 @@ var results: [Measurement] = []
     results.append(body())
 }
 
-setMatrixThreads(2)
+Parallel.setThreads(2)
 
 run("sgemm") {
     let n = 1024
@@ -88,6 +88,40 @@ func sineMAML(name: String, firstOrder: Bool, innerSteps: Int) -> Measurement {
     return Measurement(name: name, value: Double(iters) / secs, unit: "meta-iterations/s", iterations: iters, seconds: secs,
                        settings: ["meta_batch": "25", "K": "10", "inner_steps": "\(innerSteps)", "order": firstOrder ? "1" : "2"])
 }
+
+/// A random 5-way 1-shot batch of 28x28 images with 15 queries per class (speed only).
+func randomImageTasks(_ tasks: Int, using rng: inout RandomGenerator) -> TaskBatch {
+    let ways = 5, shots = 1, queries = 15
+    return TaskBatch(
+        support: Split(inputs: Tensor.uniform([tasks, ways * shots, 28, 28, 1], using: &rng),
+                       targets: .labels((0..<tasks).flatMap { _ in (0..<ways).flatMap { Array(repeating: $0, count: shots) } })),
+        query: Split(inputs: Tensor.uniform([tasks, ways * queries, 28, 28, 1], using: &rng),
+                     targets: .labels((0..<tasks).flatMap { _ in (0..<ways).flatMap { Array(repeating: $0, count: queries) } })))
+}
+
+run("protonet_conv4") {
+    var rng = RandomGenerator(seed: 4)
+    let embed = Sequential.conv4(classes: nil, using: &rng)
+    let protonet = PrototypicalNetwork(model: embed, optimizer: Adam(learningRate: 1e-3))
+    let batch = randomImageTasks(1, using: &rng)
+    let (iters, secs) = time { protonet.metaStep(batch) }
+    return Measurement(name: "protonet_conv4", value: Double(iters) / secs, unit: "episodes/s", iterations: iters, seconds: secs,
+                       settings: ["ways": "5", "shots": "1", "queries": "15", "filters": "64"])
+}
+
+func omniglotMAML(name: String, firstOrder: Bool) -> Measurement {
+    var rng = RandomGenerator(seed: 5)
+    let net = Sequential.conv4(classes: 5, using: &rng)
+    let maml = MAML(model: net, loss: .crossEntropy, inner: InnerLoop(steps: 1, learningRate: 0.4), firstOrder: firstOrder,
+                    optimizer: Adam(learningRate: 1e-3))
+    let batch = randomImageTasks(32, using: &rng)
+    let (iters, secs) = time(warmup: 1) { maml.metaStep(batch) }
+    return Measurement(name: name, value: Double(iters) / secs, unit: "meta-iterations/s", iterations: iters, seconds: secs,
+                       settings: ["ways": "5", "shots": "1", "queries": "15", "meta_batch": "32", "order": firstOrder ? "1" : "2"])
+}
+
+run("maml_omniglot") { omniglotMAML(name: "maml_omniglot", firstOrder: false) }
+run("fomaml_omniglot") { omniglotMAML(name: "fomaml_omniglot", firstOrder: true) }
 
 run("maml_sine") { sineMAML(name: "maml_sine", firstOrder: false, innerSteps: 1) }
 run("fomaml_sine") { sineMAML(name: "fomaml_sine", firstOrder: true, innerSteps: 1) }

@@ -7,7 +7,9 @@ import Foundation
 func mapUnary(_ x: Tensor, _ f: (Float) -> Float) -> TensorBuffer {
     let out = TensorBuffer(count: x.count)
     let src = x.buffer.pointer, dst = out.pointer
-    for i in 0..<x.count { dst[i] = f(src[i]) }
+    Parallel.forEachChunk(x.count) { range in
+        for i in range { dst[i] = f(src[i]) }
+    }
     return out
 }
 
@@ -16,27 +18,35 @@ func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], _ f: (Float, Float) -> Fl
     let out = TensorBuffer(count: Tensor.elementCount(shape))
     let pa = a.buffer.pointer, pb = b.buffer.pointer, po = out.pointer
     if a.shape == b.shape {
-        for i in 0..<out.count { po[i] = f(pa[i], pb[i]) }
+        Parallel.forEachChunk(out.count) { range in
+            for i in range { po[i] = f(pa[i], pb[i]) }
+        }
     } else if b.count == 1 {
         let s = pb[0]
-        for i in 0..<out.count { po[i] = f(pa[i], s) }
+        Parallel.forEachChunk(out.count) { range in
+            for i in range { po[i] = f(pa[i], s) }
+        }
     } else if a.count == 1 {
         let s = pa[0]
-        for i in 0..<out.count { po[i] = f(s, pb[i]) }
-    } else if a.count == out.count, shape.suffix(b.rank) == b.shape[...] {
+        Parallel.forEachChunk(out.count) { range in
+            for i in range { po[i] = f(s, pb[i]) }
+        }
+    } else if a.count == out.count, isTrailingBlock(b.shape, of: shape) {
         // b repeats along a's leading axes (a bias row): contiguous rows.
         let n = b.count
-        var base = 0
-        while base < out.count {
-            for j in 0..<n { po[base + j] = f(pa[base + j], pb[j]) }
-            base += n
+        Parallel.forEachChunk(out.count / n, cost: n) { rows in
+            for r in rows {
+                let base = r * n
+                for j in 0..<n { po[base + j] = f(pa[base + j], pb[j]) }
+            }
         }
-    } else if b.count == out.count, shape.suffix(a.rank) == a.shape[...] {
+    } else if b.count == out.count, isTrailingBlock(a.shape, of: shape) {
         let n = a.count
-        var base = 0
-        while base < out.count {
-            for j in 0..<n { po[base + j] = f(pa[j], pb[base + j]) }
-            base += n
+        Parallel.forEachChunk(out.count / n, cost: n) { rows in
+            for r in rows {
+                let base = r * n
+                for j in 0..<n { po[base + j] = f(pa[j], pb[base + j]) }
+            }
         }
     } else {
         let sa = ShapeRules.broadcastStrides(a.shape, to: shape)
@@ -49,6 +59,14 @@ func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], _ f: (Float, Float) -> Fl
         }
     }
     return out
+}
+
+/// Whether `part` (ignoring leading 1s) equals the trailing axes of `whole`, so a tensor of
+/// shape `part` repeats as contiguous blocks of `whole`.
+@inline(__always)
+func isTrailingBlock(_ part: [Int], of whole: [Int]) -> Bool {
+    let trimmed = part.drop { $0 == 1 }
+    return whole.suffix(trimmed.count).elementsEqual(trimmed)
 }
 
 @inline(__always)
@@ -146,7 +164,16 @@ extension Tensor {
     /// so the rule multiplies by a constant mask.
     public func relu() -> Tensor {
         Tensor.result("relu", shape: shape, buffer: mapUnary(self) { Swift.max($0, 0) }, inputs: [self]) { c in
-            [c.grad * c.inputs[0].mask { $0 > 0 }]
+            if !c.grad.requiresGradient {
+                // No graph to build: one fused pass.
+                let out = TensorBuffer(count: c.grad.count)
+                let g = c.grad.buffer.pointer, x = c.inputs[0].buffer.pointer, o = out.pointer
+                Parallel.forEachChunk(out.count) { range in
+                    for i in range { o[i] = x[i] > 0 ? g[i] : 0 }
+                }
+                return [Tensor(shape: c.grad.shape, buffer: out)]
+            }
+            return [c.grad * c.inputs[0].mask { $0 > 0 }]
         }
     }
 

@@ -37,11 +37,71 @@ extension Tensor {
 
     /// Normalises with statistics over `axes` (the batch statistics of batch normalisation):
     /// `(x - mean) / sqrt(var + epsilon)` with the biased variance, as in training mode of
-    /// the reference implementations.
+    /// the reference implementations. `axes` must be consecutive.
+    ///
+    /// One fused kernel computes it. Its derivative rule runs a fused kernel too when no
+    /// graph is being built; when one is (second order), the rule is written with
+    /// differentiable operations so that it can be differentiated again.
     public func normalized(overAxes axes: [Int], epsilon: Float = 1e-5) -> Tensor {
-        let centered = self - mean(axes: axes, keepingDimensions: true)
-        let variance = centered.squared().mean(axes: axes, keepingDimensions: true)
-        return centered / variance.adding(epsilon).sqrt()
+        let sorted = axes.map { $0 < 0 ? $0 + rank : $0 }.sorted()
+        precondition(!sorted.isEmpty && sorted == Array(sorted[0]...sorted[sorted.count - 1]) && sorted.last! < rank,
+                     "normalized(overAxes:) needs consecutive axes of \(shape), got \(axes)")
+        let lead = shape[..<sorted[0]].reduce(1, *)
+        let reduced = shape[sorted[0]...sorted.last!].reduce(1, *)
+        let trail = shape[(sorted.last! + 1)...].reduce(1, *)
+        let out = TensorBuffer(count: count)
+        let invStd = TensorBuffer(count: lead * trail)
+        let src = buffer.pointer, dst = out.pointer, inv = invStd.pointer
+        let n = Float(Swift.max(reduced, 1))
+        Parallel.forEachChunk(lead, cost: reduced * trail) { leads in
+            var mean = [Float](repeating: 0, count: trail), variance = [Float](repeating: 0, count: trail)
+            for l in leads {
+                let base = l * reduced * trail
+                for j in 0..<trail { mean[j] = 0; variance[j] = 0 }
+                for r in 0..<reduced { let row = src + base + r * trail; for j in 0..<trail { mean[j] += row[j] } }
+                for j in 0..<trail { mean[j] /= n }
+                for r in 0..<reduced {
+                    let row = src + base + r * trail
+                    for j in 0..<trail { let d = row[j] - mean[j]; variance[j] += d * d }
+                }
+                for j in 0..<trail { inv[l * trail + j] = 1 / (variance[j] / n + epsilon).squareRoot() }
+                for r in 0..<reduced {
+                    let row = src + base + r * trail, w = dst + base + r * trail
+                    for j in 0..<trail { w[j] = (row[j] - mean[j]) * inv[l * trail + j] }
+                }
+            }
+        }
+        return Tensor.result("normalize", shape: shape, buffer: out, inputs: [self]) { c in
+            let g = c.grad, xhat = c.output
+            if !g.requiresGradient && !xhat.requiresGradient {
+                // dx = invStd * (g - mean(g) - xhat * mean(g * xhat)) over the reduced axes.
+                let gx = TensorBuffer(count: g.count)
+                // Holding `invStd` (not just its pointer) keeps the saved statistics alive.
+                let gp = g.buffer.pointer, hp = xhat.buffer.pointer, op = gx.pointer, inv = invStd.pointer
+                Parallel.forEachChunk(lead, cost: reduced * trail) { leads in
+                    var sg = [Float](repeating: 0, count: trail), sgh = [Float](repeating: 0, count: trail)
+                    for l in leads {
+                        let base = l * reduced * trail
+                        for j in 0..<trail { sg[j] = 0; sgh[j] = 0 }
+                        for r in 0..<reduced {
+                            let gr = gp + base + r * trail, hr = hp + base + r * trail
+                            for j in 0..<trail { sg[j] += gr[j]; sgh[j] += gr[j] * hr[j] }
+                        }
+                        for r in 0..<reduced {
+                            let gr = gp + base + r * trail, hr = hp + base + r * trail, w = op + base + r * trail
+                            for j in 0..<trail { w[j] = inv[l * trail + j] * (gr[j] - sg[j] / n - hr[j] * sgh[j] / n) }
+                        }
+                    }
+                }
+                return [Tensor(shape: g.shape, buffer: gx)]
+            }
+            let x = c.inputs[0]
+            let centered = x - x.mean(axes: sorted, keepingDimensions: true)
+            let inverse = 1 / centered.squared().mean(axes: sorted, keepingDimensions: true).adding(epsilon).sqrt()
+            let gMean = g.mean(axes: sorted, keepingDimensions: true)
+            let ghMean = (g * xhat).mean(axes: sorted, keepingDimensions: true)
+            return [inverse * (g - gMean - xhat * ghMean)]
+        }
     }
 
     /// The fraction of rows whose largest logit is at the label.

@@ -10,16 +10,27 @@ func sgemmBatched(
 ) {
     let lda = transposeA ? m : k
     let ldb = transposeB ? k : n
-    for i in 0..<batch {
-        cblas_sgemm(
-            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-            Int32(m), Int32(n), Int32(k), 1, a + i * strideA, Int32(lda), b + i * strideB, Int32(ldb),
-            0, c + i * m * n, Int32(n))
+    let ta = transposeA ? CblasTrans : CblasNoTrans, tb = transposeB ? CblasTrans : CblasNoTrans
+    func gemm(_ i: Int, rows: Range<Int>) {
+        // Rows of op(A) start at row r (no transpose) or column r (transpose) of A.
+        let aStart = a + i * strideA + (transposeA ? rows.lowerBound : rows.lowerBound * lda)
+        cblas_sgemm(CblasRowMajor, ta, tb, Int32(rows.count), Int32(n), Int32(k), 1, aStart, Int32(lda),
+                    b + i * strideB, Int32(ldb), 0, c + i * m * n + rows.lowerBound * n, Int32(n))
+    }
+    let flops = batch * m * n * k
+    if batch >= Parallel.threads {
+        Parallel.forEachChunk(batch, cost: m * n * k, minimumWork: 1 << 18) { range in
+            for i in range { gemm(i, rows: 0..<m) }
+        }
+    } else if flops >= 1 << 18 {
+        for i in 0..<batch {
+            Parallel.forEachChunk(m, cost: n * k, minimumWork: 1 << 18) { rows in gemm(i, rows: rows) }
+        }
+    } else {
+        for i in 0..<batch { gemm(i, rows: 0..<m) }
     }
 }
 
-/// Sets how many threads OpenBLAS may use for one GEMM.
-public func setMatrixThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
 
 extension Tensor {
     /// The matrix product over the last two axes, batched over leading axes:

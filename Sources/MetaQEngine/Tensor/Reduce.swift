@@ -12,14 +12,24 @@ extension Tensor {
             var s: Float = 0
             for i in 0..<count { s += src[i] }
             dst[0] = s
-        } else if shape.suffix(target.count) == target[...] {
-            // Summing leading axes away: accumulate contiguous rows.
-            let n = out.count
-            var base = 0
-            while base < count {
-                for j in 0..<n { dst[j] += src[base + j] }
-                base += n
+        } else if isTrailingBlock(target, of: shape) {
+            // Summing leading axes away: accumulate contiguous rows, each worker into its own
+            // partial sum (fixed split, so the result is the same on every run).
+            let n = out.count, rows = count / n
+            let workers = rows * n >= 1 << 16 ? min(Parallel.threads, rows) : 1
+            let partials = TensorBuffer(repeating: 0, count: n * workers)
+            let part = partials.pointer
+            Parallel.forEachChunk(workers, cost: 1 << 16, minimumWork: 2) { range in
+                for w in range {
+                    let acc = part + w * n
+                    let lo = rows * w / workers, hi = rows * (w + 1) / workers
+                    for r in lo..<hi {
+                        let row = src + r * n
+                        for j in 0..<n { acc[j] += row[j] }
+                    }
+                }
             }
+            for w in 0..<workers { for j in 0..<n { dst[j] += part[w * n + j] } }
         } else {
             let so = ShapeRules.broadcastStrides(target, to: shape)
             let si = ShapeRules.strides(shape)
@@ -51,11 +61,10 @@ extension Tensor {
         let src = buffer.pointer, dst = out.pointer
         if count == 1 {
             dst.update(repeating: src[0], count: out.count)
-        } else if target.suffix(rank) == shape[...] {
-            var base = 0
-            while base < out.count {
-                (dst + base).update(from: src, count: count)
-                base += count
+        } else if isTrailingBlock(shape, of: target) {
+            let rows = out.count / count
+            Parallel.forEachChunk(rows, cost: count) { range in
+                for r in range { (dst + r * count).update(from: src, count: count) }
             }
         } else {
             let si = ShapeRules.broadcastStrides(shape, to: target)

@@ -9,6 +9,7 @@ public final class TensorBuffer: @unchecked Sendable {
     /// Allocates uninitialised storage for `count` elements.
     public init(count: Int) {
         precondition(count >= 0, "negative element count \(count)")
+        _ = Parallel.threads  // configures BLAS threading and the allocator once
         self.count = count
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)

@@ -1,0 +1,54 @@
+import Dispatch
+import Foundation
+import CMalloc
+import COpenBLAS
+
+/// Where the engine's threads go. OpenBLAS runs single-threaded (its worker pool spin-waits,
+/// which wastes a small machine's cores between the many small products of meta-learning);
+/// the engine itself splits large products and elementwise loops over `threads` workers.
+/// Work is split at fixed, size-determined boundaries, so results are bit-identical from run
+/// to run for a given thread count.
+public enum Parallel {
+    /// Worker threads for large operations: `METAQ_THREADS`, or the number of cores.
+    nonisolated(unsafe) public private(set) static var threads: Int = configure()
+
+    /// Sets the worker count (1 disables the engine's own parallelism).
+    public static func setThreads(_ count: Int) { threads = max(1, count) }
+
+    private static func configure() -> Int {
+        openblas_set_num_threads(1)
+        // Keep freed memory in the heap instead of returning it to the kernel: large tensors
+        // are allocated and freed every step, and fresh pages cost a fault and a clear each.
+        // (32 MiB is glibc's largest allowed mmap threshold on 64-bit systems.)
+        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        let requested = ProcessInfo.processInfo.environment["METAQ_THREADS"].flatMap(Int.init)
+        return max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// Runs `body(range)` over `0..<count` split into at most `threads` contiguous chunks, in
+    /// parallel when the work (`count * cost`) is large enough to pay for it.
+    @inline(__always)
+    static func forEachChunk(_ count: Int, cost: Int = 1, minimumWork: Int = 1 << 16, _ body: (Range<Int>) -> Void) {
+        let workers = threads
+        if workers <= 1 || count < 2 || count &* cost < minimumWork {
+            body(0..<count)
+            return
+        }
+        let chunks = min(workers, count)
+        let size = (count + chunks - 1) / chunks
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let start = c * size
+                if start < count { shared.value(start..<min(start + size, count)) }
+            }
+        }
+    }
+}
+
+/// Hands a non-Sendable value to worker threads that only read disjoint data through it.
+struct UncheckedSendable<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
