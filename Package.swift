@@ -26,8 +26,9 @@ let package = Package(
         .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine",
             providers: [.apt(["libedit-dev"])]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         .target(
-            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CMalloc"],
+            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CMalloc", "CKernels"],
             swiftSettings: releaseSpeed),
         .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
         .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),

@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 
 /// Single-precision GEMM on row-major matrices: `C = op(A) op(B)` with `op` an optional
@@ -18,8 +19,15 @@ func sgemmBatched(
                     b + i * strideB, Int32(ldb), 0, c + i * m * n + rows.lowerBound * n, Int32(n))
     }
     let flops = batch * m * n * k
-    if batch >= Parallel.threads {
-        Parallel.forEachChunk(batch, cost: m * n * k, minimumWork: 1 << 18) { range in
+    if m * n * k <= 48 * 48 * 48 {
+        // Tiny products (the meta-learning regime): a direct kernel beats BLAS's packing and
+        // call overhead.
+        Parallel.forEachChunk(batch, cost: m * n * k, minimumWork: 1 << 21) { range in
+            metaq_small_gemm(range.lowerBound, range.upperBound, m, n, k, a, transposeA ? 1 : 0, strideA,
+                             b, transposeB ? 1 : 0, strideB, c)
+        }
+    } else if batch >= Parallel.threads {
+        Parallel.forEachChunk(batch, cost: m * n * k, minimumWork: 1 << 21) { range in
             for i in range { gemm(i, rows: 0..<m) }
         }
     } else if flops >= 1 << 18 {
