@@ -207,4 +207,21 @@ struct MAMLGradientTests {
         GradientCheck.firstOrder({ maml.metaLoss(batch, parameters: $0) }, net.parameters.map { $0.detached() },
                                  step: 5e-3, tolerance: 2e-2)
     }
+
+    /// Splitting a meta-batch's tasks across worker threads gives the single-threaded
+    /// gradient (up to float summation order) and the same bits on every run.
+    @Test func threadSplitMetaGradientMatchesSerial() throws {
+        var rng = RandomGenerator(seed: 13)
+        let net = Sequential.mlp(sizes: [1, 16, 16, 1], using: &rng)
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 1, learningRate: 0.01), optimizer: SGD(learningRate: 0))
+        let batch = try RegressionTasks.sinusoid().sample(tasks: 25, support: 10, query: 10, using: &rng)
+        let serial = summedLossGradients(batch, parameters: net.parameters, threads: 1, objective: maml.summedMetaLoss)
+        let split = summedLossGradients(batch, parameters: net.parameters, threads: 2, objective: maml.summedMetaLoss)
+        let again = summedLossGradients(batch, parameters: net.parameters, threads: 2, objective: maml.summedMetaLoss)
+        #expect(abs(serial.loss - split.loss) <= 1e-4 * serial.loss)
+        for (a, b) in zip(serial.gradients, split.gradients) {
+            for (x, y) in zip(a.scalars, b.scalars) { #expect(abs(x - y) <= 1e-4 * max(1, abs(x))) }
+        }
+        #expect(split.gradients.flatMap(\.scalars).map(\.bitPattern) == again.gradients.flatMap(\.scalars).map(\.bitPattern))
+    }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 /// The inner loop shared by the gradient-based learners: plain SGD on a task's support set,
 /// over a whole batch of tasks at once (every adapted parameter gets a leading task axis).
 public struct InnerLoop: Sendable {
@@ -76,4 +77,62 @@ func evaluateByAdapting(
         scores[target] = loss.scores(predictions, batch.query.targets)
     }
     return steps.map { scores[$0]! }
+}
+
+extension TaskBatch {
+    /// The tasks in `range`, as a batch.
+    public func tasks(_ range: Range<Int>) -> TaskBatch {
+        TaskBatch(support: support.tasks(range), query: query.tasks(range))
+    }
+}
+
+extension Split {
+    /// The tasks in `range`, as a split.
+    public func tasks(_ range: Range<Int>) -> Split {
+        if range == 0..<taskCount { return self }
+        let n = examplesPerTask
+        let targets: Targets = switch self.targets {
+        case let .values(v): .values(v.slice(axis: 0, range))
+        case let .labels(l): .labels(Array(l[range.lowerBound * n..<range.upperBound * n]))
+        }
+        return Split(inputs: inputs.slice(axis: 0, range), targets: targets)
+    }
+}
+
+/// The gradient of a sum of per-task losses with respect to `parameters`, with the tasks of
+/// the batch split across the engine's worker threads: each worker builds and differentiates
+/// its own graph for its share of the tasks (small meta-learning graphs are bound by per-op
+/// overhead, which only more cores reduce), and the shares are added in a fixed order, so
+/// the result is the same on every run with the same thread count.
+///
+/// - Parameter objective: the summed loss of some tasks, a function of the parameters.
+/// - Returns: the summed loss and its gradients.
+func summedLossGradients(
+    _ batch: TaskBatch, parameters: [Tensor], minimumTasksPerWorker: Int = 4, threads: Int = Parallel.threads,
+    objective: (TaskBatch, [Tensor]) -> Tensor
+) -> (loss: Float, gradients: [Tensor]) {
+    let workers = min(threads, batch.taskCount / minimumTasksPerWorker)
+    if workers <= 1 {
+        let value = objective(batch, parameters)
+        return (value.scalar, gradients(of: value, with: parameters))
+    }
+    var results = [(Float, [Tensor])?](repeating: nil, count: workers)
+    let t = batch.taskCount
+    withoutActuallyEscaping(objective) { objective in
+        results.withUnsafeMutableBufferPointer { slots in
+            let shared = UncheckedSendable((slots, objective))
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let part = batch.tasks(t * w / workers..<t * (w + 1) / workers)
+                let value = shared.value.1(part, parameters)
+                shared.value.0[w] = (value.scalar, gradients(of: value, with: parameters))
+            }
+        }
+    }
+    var loss: Float = 0
+    var total = results[0]!.1
+    for w in 0..<workers {
+        loss += results[w]!.0
+        if w > 0 { total = zip(total, results[w]!.1).map { $0 + $1 } }
+    }
+    return (loss, total)
 }

@@ -68,12 +68,19 @@ public final class MAML: MetaLearner {
         return loss.perTask(predictions, batch.query.targets).mean()
     }
 
+    /// The summed query loss of the batch's tasks after adaptation.
+    func summedMetaLoss(_ batch: TaskBatch, parameters: [Tensor]) -> Tensor {
+        let fast = adapt(batch.support, from: parameters, steps: inner.steps, createGraph: !firstOrder)
+        let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: batch.taskCount)
+        return loss.perTask(predictions, batch.query.targets).sum()
+    }
+
     @discardableResult
     public func metaStep(_ batch: TaskBatch) -> Float {
-        let objective = metaLoss(batch, parameters: model.parameters)
-        let grads = gradients(of: objective, with: model.parameters)
-        model.parameters = optimizer.update(model.parameters, gradients: grads)
-        return objective.scalar
+        let (total, grads) = summedLossGradients(batch, parameters: model.parameters, objective: summedMetaLoss)
+        let scale = 1 / Float(batch.taskCount)
+        model.parameters = optimizer.update(model.parameters, gradients: grads.map { $0.scaled(by: scale) })
+        return total * scale
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {

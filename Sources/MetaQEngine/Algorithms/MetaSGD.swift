@@ -38,12 +38,16 @@ public final class MetaSGD: MetaLearner {
 
     @discardableResult
     public func metaStep(_ batch: TaskBatch) -> Float {
-        let objective = metaLoss(batch, parameters: model.parameters, rates: learningRates)
+        let count = model.parameters.count
         let all = model.parameters + learningRates
-        let updated = optimizer.update(all, gradients: gradients(of: objective, with: all))
+        let (total, grads) = summedLossGradients(batch, parameters: all) { part, p in
+            metaLoss(part, parameters: Array(p.prefix(count)), rates: Array(p.suffix(from: count))).scaled(by: Float(part.taskCount))
+        }
+        let scale = 1 / Float(batch.taskCount)
+        let updated = optimizer.update(all, gradients: grads.map { $0.scaled(by: scale) })
         model.parameters = Array(updated.prefix(model.parameters.count))
         learningRates = Array(updated.suffix(learningRates.count))
-        return objective.scalar
+        return total * scale
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
