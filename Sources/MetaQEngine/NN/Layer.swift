@@ -89,10 +89,14 @@ public enum Layer: Codable, Sendable, Equatable {
         let p = Array(p)
         switch self {
         case .linear:
-            if let tasks, p[0].rank == 3 {
-                return x.matmul(p[0]) + p[1].reshaped(to: [tasks, 1, p[1].shape.last!])
+            if tasks != nil, p[0].rank == 3 || p[1].rank == 2 {
+                // Per-task weights (or a per-task bias): give both a task axis.
+                let t = x.shape[0]
+                let w = p[0].rank == 3 ? p[0] : p[0].broadcast(to: [t] + p[0].shape)
+                let b = p[1].rank == 2 ? p[1] : p[1].broadcast(to: [t] + p[1].shape)
+                return Tensor.affine(x, w, b)
             }
-            return x.matmul(p[0]) + p[1]
+            return Tensor.affine(x, p[0], p[1])
         case let .conv2d(_, co, k, stride, padding):
             let g = WindowGeometry(kernel: k, stride: stride, padding: padding)
             guard let tasks, p[0].rank == 3 else {

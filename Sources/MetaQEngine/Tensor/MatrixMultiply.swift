@@ -105,4 +105,45 @@ extension Tensor {
             return [gradA, gradB]
         }
     }
+
+    /// `x W + b`, the affine map of a linear layer, as one operation: `x [..., in]` with a
+    /// shared `W [in, out]` and `b [out]`, or per-task `x [T, N, in]`, `W [T, in, out]`,
+    /// `b [T, out]`. Its derivative rules are products and sums, so it differentiates to any
+    /// order.
+    public static func affine(_ x: Tensor, _ w: Tensor, _ b: Tensor) -> Tensor {
+        if w.rank == 2 && x.rank != 2 {
+            let rows = x.reshaped(to: [x.count / w.shape[0], w.shape[0]])
+            return affine(rows, w, b).reshaped(to: Array(x.shape.dropLast()) + [w.shape[1]])
+        }
+        let batched = w.rank == 3
+        precondition(batched ? (x.rank == 3 && x.shape[0] == w.shape[0] && b.shape == [w.shape[0], w.shape[2]])
+                             : (x.rank == 2 && b.shape == [w.shape[1]]),
+                     "affine: shapes \(x.shape), \(w.shape), \(b.shape) do not fit")
+        let tasks = batched ? w.shape[0] : 1
+        let m = x.shape[x.rank - 2], k = x.shape[x.rank - 1], n = w.shape[w.rank - 1]
+        precondition(w.shape[w.rank - 2] == k, "affine: inner dimensions differ: \(x.shape) x \(w.shape)")
+        let out = TensorBuffer(count: tasks * m * n)
+        if k > 0 && out.count > 0 {
+            sgemmBatched(batch: tasks, m: m, n: n, k: k, a: x.buffer.pointer, transposeA: false, strideA: m * k,
+                         b: w.buffer.pointer, transposeB: false, strideB: k * n, c: out.pointer)
+        } else {
+            out.pointer.update(repeating: 0, count: out.count)
+        }
+        let o = out.pointer, bias = b.buffer.pointer
+        for t in 0..<tasks {
+            for r in 0..<m {
+                let row = o + (t * m + r) * n, bt = bias + t * n
+                for j in 0..<n { row[j] += bt[j] }
+            }
+        }
+        let shape = batched ? [tasks, m, n] : [m, n]
+        return result("affine", shape: shape, buffer: out, inputs: [x, w, b]) { c in
+            let (x, w, g) = (c.inputs[0], c.inputs[1], c.grad)
+            return [
+                c.needs(0) ? product(g, w, transposeA: false, transposeB: true) : nil,
+                c.needs(1) ? product(x, g, transposeA: true, transposeB: false) : nil,
+                c.needs(2) ? (batched ? g.sum(to: [tasks, 1, n]).reshaped(to: [tasks, n]) : g.sum(to: [n])) : nil,
+            ]
+        }
+    }
 }
