@@ -73,7 +73,7 @@ import MetaQLanguage
         check(input, name: "pathological.mq")
     }
 
-    /// Lexes and parses `text`, checking that every range lies inside it. Checks are
+    /// Lexes, parses and statically checks `text`, checking that every range lies inside it. Checks are
     /// collected and expected once, which keeps the debug build fast.
     private func check(_ text: String, name: String) {
         let file = SourceFile(name: name, text: text)
@@ -97,6 +97,13 @@ import MetaQLanguage
         }
         _ = ASTPrinter.format(program)
         _ = DiagnosticRenderer(file: file).render(diagnostics)
+        // The static checker (run by `metaq check`) must survive anything the parser accepts.
+        let checked = Checker.check(file)
+        for diagnostic in checked.diagnostics where diagnostic.range.fileName == name
+            && (diagnostic.range.start < 0 || diagnostic.range.end > file.byteCount) {
+            problems.append("checker: '\(diagnostic.message)' out of range")
+        }
+        _ = DiagnosticRenderer(files: checked.files).render(checked.diagnostics)
         _ = Parser.isIncomplete(text)
         #expect(problems == [], "in \(text.debugDescription)")
     }

@@ -30,7 +30,7 @@ public final class PrototypicalNetwork: MetaLearner {
     /// Embeddings `[tasks, examples, dimensions]` of a split.
     public func embed(_ split: Split, parameters: [Tensor]) -> Tensor {
         let e = model.forward(split.inputs, parameters: parameters, tasks: split.taskCount)
-        return e.reshaped(to: [split.taskCount, split.examplesPerTask, -1])
+        return e.reshaped(to: [split.taskCount, split.examplesPerTask, e.shape.dropFirst(2).reduce(1, *)])
     }
 
     /// Class prototypes `[tasks, classes, dimensions]`: mean support embedding per class,

@@ -107,8 +107,9 @@ public final class PrototypeMemoryLearner: ContinualLearner {
         for _ in 0..<steps {
             let current = task.pool.episode(support: support, query: query, using: &rng)
             var objective = protonet.loss.perTask(protonet.logits(current, parameters: model.parameters), current.query.targets).mean()
-            if !bank.isEmpty, transferWeight > 0 {
-                let stored = bank[rng.nextInt(below: bank.count)]
+            let usable = bank.filter { $0.perClass >= 2 }
+            if !usable.isEmpty, transferWeight > 0 {
+                let stored = usable[rng.nextInt(below: usable.count)]
                 let s = max(1, min(support, stored.perClass - 1)), q = max(1, min(query, stored.perClass - s))
                 let recalled = stored.episode(support: s, query: q, using: &rng)
                 objective = objective + protonet.loss.perTask(protonet.logits(recalled, parameters: model.parameters), recalled.query.targets)
@@ -191,18 +192,21 @@ public final class VariationalAutoencoder {
 /// generated inputs labelled by its own snapshot from before the task (soft targets), which
 /// keeps the function it had learned.
 public final class GenerativeReplay: DirectTrainingLearner, ContinualLearner {
-    public let generator: VariationalAutoencoder
+    /// Makes the generator for inputs of the given shape (made when the first task arrives).
+    let makeGenerator: ([Int]) -> VariationalAutoencoder
+    public private(set) var generator: VariationalAutoencoder!
     public let replayWeight: Float
     private var previous: (solver: [Tensor], generator: Sequential?)?
 
     public init(model: Sequential, loss: LossKind, optimizer: Optimizer, steps: Int, batch: Int,
-                generator: VariationalAutoencoder, replayWeight: Float) {
-        self.generator = generator
+                replayWeight: Float, generator: @escaping (_ inputShape: [Int]) -> VariationalAutoencoder) {
+        self.makeGenerator = generator
         self.replayWeight = replayWeight
         super.init(model: model, loss: loss, optimizer: optimizer, steps: steps, batch: batch)
     }
 
     public func learn(_ task: StreamTask, using rng: inout RandomGenerator) {
+        if generator == nil { generator = makeGenerator(Array(task.pool.inputs.shape.dropFirst())) }
         let oldGenerator = previous.map { _ in Sequential(layers: generator.decoder.layers, parameters: generator.decoder.parameters.map { $0.detached() }) }
         let oldSolver = previous?.solver
         for _ in 0..<steps {

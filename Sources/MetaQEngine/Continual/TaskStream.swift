@@ -18,8 +18,9 @@ public struct ExamplePool: Sendable {
     }
 
     /// A training episode of this task: `support` and `query` distinct examples (per class for
-    /// classification), as a batch of one task.
+    /// classification), as a batch of one task. Needs at least two examples (per class).
     public func episode(support: Int, query: Int, using rng: inout RandomGenerator) -> TaskBatch {
+        precondition((classes == nil ? count : perClass) >= 2, "an episode needs at least two examples per class")
         var supportRows: [Int] = [], queryRows: [Int] = []
         if let classes {
             let s = min(support, perClass - 1), q = min(query, perClass - s)

@@ -98,11 +98,12 @@ extension Builtins {
                 KeySpec("out", .positiveInt, default: nil, "outputs (1 for regression, N for N-way classification, the embedding size for a ProtoNet)"),
                 KeySpec("act", .choice(activationNames), default: "relu", "activation between layers"),
                 KeySpec("init", .choice(Initializer.allCases.filter { $0 != .zeros && $0 != .ones }.map(\.rawValue)), default: "fan_in_uniform", "weight initialisation"),
+                KeySpec("flatten", .bool, default: "false", "flatten each input (an image) into `in` features first"),
             ],
             example: "model net = mlp < in 1 hidden [40, 40] out 1 act relu >")) { b, interp in
             let sizes = [b.int("in")] + b.ints("hidden") + [b.int("out")]
             guard sizes.allSatisfy({ $0 > 0 }) else { throw b.error("layer sizes must be positive", key: "hidden") }
-            var layers: [Layer] = []
+            var layers: [Layer] = b.bool("flatten") ? [.flatten] : []
             for i in 0..<(sizes.count - 1) {
                 layers.append(.linear(inputs: sizes[i], outputs: sizes[i + 1]))
                 if i + 1 < sizes.count - 1 { layers.append(.activation(Activation(rawValue: b.string("act")!)!)) }

@@ -30,7 +30,7 @@ extension Builtins {
                 KeySpec("drift", .number(min: 0, max: 1), default: "0", "regression: each task's parameters move by this fraction of their range per task"),
                 KeySpec("recurrence", .number(min: 0, max: 1), default: "0", "regression: probability that an earlier task comes back"),
                 KeySpec("by_alphabet", .bool, default: "false", "image tasks: one task per alphabet, in order"),
-                KeySpec("pool", .positiveInt, default: "50", "training examples per task (per class for classification)"),
+                KeySpec("pool", .int(min: 2, max: .max), default: "50", "training examples per task (per class for classification)"),
                 KeySpec("support", .positiveInt, default: "10", "support examples (per class) of training episodes and of each task's test episode"),
                 KeySpec("query", .positiveInt, default: "20", "query examples (per class) of each task's test episode"),
             ],
@@ -120,7 +120,7 @@ extension Builtins {
             "protomem", .learner,
             summary: "Prototypical Networks with an external memory bank of stored examples per class of earlier tasks, and a knowledge-transfer term that also trains on episodes from the bank (classification streams).",
             keys: [modelKey, KeySpec("distance", .choice(["euclidean", "cosine"]), default: "euclidean", "distance to prototypes"),
-                   KeySpec("budget", .positiveInt, default: "5", "examples stored per class"),
+                   KeySpec("budget", .int(min: 2, max: .max), default: "5", "examples stored per class (at least 2, so memory can form episodes)"),
                    KeySpec("transfer", .positive, default: "1", "weight of the loss on episodes from memory"),
                    KeySpec("steps", .positiveInt, default: "100", "episodes per task"),
                    KeySpec("support", .positiveInt, default: "1", "support examples per class in training episodes"),
@@ -142,13 +142,15 @@ extension Builtins {
                    KeySpec("weight", .positive, default: "1", "weight of the replay loss"),
                    KeySpec("vae_lr", .positive, default: "0.001", "VAE learning rate")] + continualTrainingKeys,
             example: "learner gr = genreplay < model net latent 8 hidden 128 >")) { b, interp in
-            let inputShape = b.record["model"].flatMap { if case let .model(m) = $0 { m.inputShape } else { nil } } ?? [1]
-            var rng = interp.rng.split()
+            let seed = interp.rng.split()
             return continualValue("genreplay", b) { net, loss in
-                let vae = VariationalAutoencoder(inputShape: inputShape, hidden: b.int("hidden"), latent: b.int("latent"),
-                                                 bounded: inputShape.count == 3, learningRate: Float(b.number("vae_lr")), using: &rng)
-                return GenerativeReplay(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"),
-                                        generator: vae, replayWeight: Float(b.number("weight")))
+                GenerativeReplay(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"),
+                                 replayWeight: Float(b.number("weight"))) { inputShape in
+                    // Images (height, width, channels) are in [0, 1]: a sigmoid decoder.
+                    var rng = seed
+                    return VariationalAutoencoder(inputShape: inputShape, hidden: b.int("hidden"), latent: b.int("latent"),
+                                                  bounded: inputShape.count == 3, learningRate: Float(b.number("vae_lr")), using: &rng)
+                }
             }
         },
     ]
