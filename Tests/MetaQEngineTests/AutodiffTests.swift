@@ -229,4 +229,21 @@ struct MAMLGradientTests {
         }
         #expect(split.gradients.flatMap(\.scalars).map(\.bitPattern) == again.gradients.flatMap(\.scalars).map(\.bitPattern))
     }
+
+    /// The recomputing (checkpointed) meta-gradient equals the one taken through the stored
+    /// graph of the whole inner loop.
+    @Test(arguments: [false, true])
+    func checkpointedMetaGradientMatchesUnrolled(firstOrder: Bool) throws {
+        var rng = RandomGenerator(seed: 14)
+        let net = Sequential.mlp(sizes: [1, 12, 12, 1], activation: .tanh, using: &rng)
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 3, learningRate: 0.05),
+                        firstOrder: firstOrder, optimizer: SGD(learningRate: 0))
+        let batch = try RegressionTasks.sinusoid().sample(tasks: 6, support: 8, query: 8, using: &rng)
+        let unrolled = gradients(of: maml.summedMetaLoss(batch, parameters: net.parameters), with: net.parameters)
+        let checkpointed = maml.checkpointedMetaGradient(batch, parameters: net.parameters).gradients
+        for (a, b) in zip(unrolled, checkpointed) {
+            #expect(a.shape == b.shape)
+            for (x, y) in zip(a.scalars, b.scalars) { #expect(abs(x - y) <= 1e-4 * max(1, abs(x)), "\(x) vs \(y)") }
+        }
+    }
 }

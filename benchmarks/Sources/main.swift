@@ -9,6 +9,10 @@
 import Foundation
 import MetaQEngine
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "maml-memory" {
+    runMAMLMemory(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "probe-products" {
     probeProducts()
     exit(0)

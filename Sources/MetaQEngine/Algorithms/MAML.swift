@@ -35,13 +35,21 @@ public final class MAML: MetaLearner {
     public let loss: LossKind
     public var inner: InnerLoop
     public var firstOrder: Bool
+    /// Trade compute for memory: keep only the inner loop's parameters, not its graph, and
+    /// recompute each step's graph during the backward pass (memory independent of the
+    /// number of inner steps, about twice the compute). Applies when every parameter adapts.
+    public var checkpointInnerLoop: Bool
     public let optimizer: Optimizer
 
-    public init(model: Sequential, loss: LossKind, inner: InnerLoop, firstOrder: Bool = false, optimizer: Optimizer) {
+    public init(
+        model: Sequential, loss: LossKind, inner: InnerLoop, firstOrder: Bool = false,
+        checkpointInnerLoop: Bool = false, optimizer: Optimizer
+    ) {
         self.model = model
         self.loss = loss
         self.inner = inner
         self.firstOrder = firstOrder
+        self.checkpointInnerLoop = checkpointInnerLoop
         self.optimizer = optimizer
     }
 
@@ -75,8 +83,46 @@ public final class MAML: MetaLearner {
         return loss.perTask(predictions, batch.query.targets).sum()
     }
 
+    /// The summed query loss and its meta-gradient by recomputation: the forward pass keeps
+    /// the inner loop's parameters `theta_0 ... theta_k` only; the backward pass carries
+    /// `v = dL/dtheta_i` back through each step, `v <- v - lr_i * H_i v`, where the
+    /// Hessian-vector product `H_i v` of the support loss at `theta_i` is taken on a graph
+    /// rebuilt for that one step.
+    func checkpointedMetaGradient(_ batch: TaskBatch, parameters: [Tensor]) -> (loss: Float, gradients: [Tensor]) {
+        let tasks = batch.taskCount
+        func supportLoss(_ p: [Tensor]) -> Tensor {
+            loss.perTask(model.forward(batch.support.inputs, parameters: p, tasks: tasks), batch.support.targets).sum()
+        }
+        var trajectory = [model.perTask(parameters.map { $0.detached() }, tasks: tasks)]
+        for step in 0..<inner.steps {
+            let p = trajectory[step].map { $0.requiringGradient() }
+            let g = gradients(of: supportLoss(p), with: p)
+            trajectory.append(zip(trajectory[step], g).map { $0 - $1.scaled(by: inner.rate(at: step)) })
+        }
+        let final = trajectory[inner.steps].map { $0.requiringGradient() }
+        let query = loss.perTask(model.forward(batch.query.inputs, parameters: final, tasks: tasks), batch.query.targets).sum()
+        var v = gradients(of: query, with: final)
+        if !firstOrder {
+            for step in stride(from: inner.steps - 1, through: 0, by: -1) {
+                let p = trajectory[step].map { $0.requiringGradient() }
+                let g = gradients(of: supportLoss(p), with: p, createGraph: true)
+                var inner = Tensor(0)
+                for (gi, vi) in zip(g, v) { inner = inner + (gi * vi).sum() }
+                let hv = gradients(of: inner, with: p)
+                v = zip(v, hv).map { $0 - $1.scaled(by: self.inner.rate(at: step)) }
+            }
+        }
+        return (query.scalar, v.map { $0.sum(axis: 0) })
+    }
+
     @discardableResult
     public func metaStep(_ batch: TaskBatch) -> Float {
+        if checkpointInnerLoop && inner.adapted == nil {
+            let (total, grads) = checkpointedMetaGradient(batch, parameters: model.parameters)
+            let scale = 1 / Float(batch.taskCount)
+            model.parameters = optimizer.update(model.parameters, gradients: grads.map { $0.scaled(by: scale) })
+            return total * scale
+        }
         let (total, grads) = summedLossGradients(batch, parameters: model.parameters, objective: summedMetaLoss)
         let scale = 1 / Float(batch.taskCount)
         model.parameters = optimizer.update(model.parameters, gradients: grads.map { $0.scaled(by: scale) })

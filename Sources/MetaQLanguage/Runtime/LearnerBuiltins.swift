@@ -51,11 +51,13 @@ extension Builtins {
             "maml", .learner,
             summary: "Model-Agnostic Meta-Learning (Finn et al. 2017): inner SGD steps on each task's support set, outer update on the query loss; order 2 differentiates through the inner loop.",
             keys: [modelKey, orderKey, KeySpec("inner", .record(innerSchema(steps: 1, lr: "0.01")), default: "<>", "inner loop"),
-                   KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop")],
+                   KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop"),
+                   KeySpec("checkpoint", .bool, default: "false", "recompute each inner step's graph in the backward pass: memory independent of the inner steps, about twice the compute")],
             example: "learner m = maml < model net order 2 inner < steps 1 lr 0.01 > outer < opt adam lr 0.001 batch 25 > >")) { b, _ in
-            let order = b.int("order")
+            let order = b.int("order"), checkpoint = b.bool("checkpoint")
             return learnerValue("maml", b) { net, inner, outer, loss in
-                MAML(model: net, loss: loss, inner: innerLoop(inner), firstOrder: order == 1, optimizer: optimizer(outer))
+                MAML(model: net, loss: loss, inner: innerLoop(inner), firstOrder: order == 1, checkpointInnerLoop: checkpoint,
+                     optimizer: optimizer(outer))
             }
         },
         BlockBuiltin(schema: BlockSchema(
