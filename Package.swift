@@ -43,5 +43,6 @@ let package = Package(
             swiftSettings: releaseSpeed),
         .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage"], exclude: ["Scripts"]),
+        .testTarget(name: "MetaQREPLTests", dependencies: ["MetaQREPL", "MetaQLanguage"]),
     ]
 )

@@ -109,7 +109,7 @@ struct REPLCommand: ParsableCommand {
         commandName: "repl", abstract: "Start the interactive REPL (the default with no subcommand).")
 
     func run() throws {
-        REPL().run()
+        guard REPL(output: TerminalOutput()).run() else { throw ExitCode.failure }
     }
 }
 

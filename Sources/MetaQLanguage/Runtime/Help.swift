@@ -12,7 +12,7 @@ public enum Help {
             learners:      \(names(.learner))
             commands:      \((Builtins.commandList + Builtins.streamCommands).map(\.doc.name).joined(separator: ", "))
             functions:     \(Builtins.functions.keys.sorted().joined(separator: ", "))
-            REPL:          :help [NAME]  :vars  :type EXPR  :time EXPR  :load FILE  :reset  :history  :quit
+            REPL:          :help [NAME]  :vars  :type EXPR  :time EXPR  :load FILE  :reset  :history [N]  :quit
             :help NAME shows a builtin's keys, types and defaults.
             """
     }
