@@ -12,9 +12,9 @@ import Testing
     }
 
     @Test func keysAlreadyGivenAreNotOffered() {
-        #expect(Completion.candidates(for: "model net = mlp < in 1 out 1 ", names: names) == ["act", "hidden", "init"])
+        #expect(Completion.candidates(for: "model net = mlp < in 1 out 1 ", names: names) == ["act", "flatten", "hidden", "init"])
         #expect(Completion.candidates(for: "learner m = maml < model net inner < steps 1 lr 0.01 > ", names: names)
-            == ["order", "outer"])
+            == ["checkpoint", "order", "outer"])
     }
 
     @Test func aKeyFollowsACompleteValue() {

@@ -89,7 +89,8 @@ public final class Interpreter {
             var last: Value?
             for statement in program.statements {
                 last = nil
-                if case let .expression(e) = statement.kind, !isCommand(e) {
+                if case let .expression(e) = statement.kind {
+                    // Commands such as `eval` return values the session shows too.
                     last = try evaluate(e, in: globals)
                 } else {
                     try executeTopLevel([statement])
@@ -101,11 +102,6 @@ public final class Interpreter {
         } catch {
             return (nil, [.error("\(error)", at: program.range)])
         }
-    }
-
-    private func isCommand(_ e: Expression) -> Bool {
-        if case .command = e.kind { return true }
-        return false
     }
 
     // MARK: Statements
