@@ -42,6 +42,9 @@ expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
 expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat lifelong-runs.csv
 expect "examples/lifelong.mq SVG" "<svg" head -c 200 lifelong-decayed-maml.svg
+expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9.]+  BWT" \
+    "$root/$metaq" run "$root/examples/lifelong-omniglot.mq" --set root="$root/$fixtures/omniglot" --set seeds=[1] \
+    --set steps=3 --set filters=4 --set ways=2 --set pool=2 --set query=1
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
 expect "examples/online.mq JSON" '"steps_to_proficiency"' cat online.json
