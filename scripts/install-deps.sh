@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages metaq needs, if any is missing. Safe to run repeatedly.
+# Installs the Debian packages metaq needs (curl for the server checks), if any is missing.
+# Safe to run repeatedly.
 set -euo pipefail
-packages=(libopenblas-dev libedit-dev libpng-dev zlib1g-dev pkg-config)
+packages=(libopenblas-dev libedit-dev libpng-dev zlib1g-dev pkg-config curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -45,13 +45,6 @@ public enum TargetList: Decodable, Sendable, Equatable {
         }
     }
 
-    var count: Int {
-        switch self {
-        case let .numbers(n): n.count
-        case let .rows(r): r.count
-        }
-    }
-
     /// The targets as the predictor takes them, for a model with `loss`.
     func supportTargets(for loss: LossKind) throws(PredictionError) -> SupportTargets {
         switch (loss, self) {
@@ -104,6 +97,7 @@ public struct HealthResponse: Encodable, Sendable {
     public var task: String
     public var features: Int
     public var outputs: Int
+    public var parameters: Int
     public var defaultSteps: Int
     public var maxSteps: Int
     public var maxExamples: Int
@@ -113,7 +107,7 @@ public struct HealthResponse: Encodable, Sendable {
     public var waiting = 0
 
     enum CodingKeys: String, CodingKey {
-        case status, learner, task, features, outputs, running, waiting
+        case status, learner, task, features, outputs, parameters, running, waiting
         case defaultSteps = "default_steps", maxSteps = "max_steps", maxExamples = "max_examples"
         case trainedIterations = "trained_iterations"
     }

@@ -84,7 +84,8 @@ public struct PredictionServer: Sendable {
 
     var health: HealthResponse {
         HealthResponse(learner: predictor.learnerName, task: predictor.loss == .crossEntropy ? "classification" : "regression",
-                       features: predictor.featureCount, outputs: predictor.outputCount, defaultSteps: predictor.defaultSteps,
+                       features: predictor.featureCount, outputs: predictor.outputCount, parameters: predictor.parameterCount,
+                       defaultSteps: predictor.defaultSteps,
                        maxSteps: configuration.maxSteps, maxExamples: configuration.maxExamples, trainedIterations: trainedIterations)
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MetaQEngine
+import MetaQLanguage
 import MetaQServe
 
 /// A failure while running a command (not a usage mistake, so no usage text follows it).
@@ -151,5 +152,32 @@ struct Serve: AsyncParsableCommand {
             print("serving \(model) (\(summary)) on http://\(host):\(boundPort)")
             fflush(nil)
         }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a checkpoint (.mqm) and describe what it holds.",
+        discussion: "Validates the whole file; a damaged, foreign or newer-version file fails with a message naming the problem (exit status 1).")
+
+    @ArgumentParser.Argument(help: "The checkpoint.") var file: String
+
+    func run() throws {
+        let checkpoint: Checkpoint
+        do { checkpoint = try Checkpoint.read(from: file) } catch {
+            throw CommandFailure(error.path == nil ? "\(file): \(error)" : error.description)
+        }
+        let model = checkpoint.makeModel()
+        print("\(file): a valid metaq checkpoint")
+        print("model:      \(checkpoint.attributes["model"] ?? "network") with \(model.parameterCount) parameters, input shape \(checkpoint.inputShape.map { "\($0)" } ?? "not recorded")")
+        print("layers:     \(checkpoint.layers.map(Value.layerText).joined(separator: " -> "))")
+        if let learner = checkpoint.learner {
+            print("learner:    \(checkpoint.attributes["learner"] ?? learner.configuration.name) (\(learner.loss.rawValue)), \(checkpoint.step) iterations trained")
+            print("optimizer:  \(learner.optimizer.kind), step \(learner.optimizer.step), " + learner.optimizer.hyperparameters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            if !learner.tensors.isEmpty { print("learned:    \(learner.tensors.count) tensors besides the parameters (\(learner.tensors.keys.sorted().prefix(3).joined(separator: ", "))\(learner.tensors.count > 3 ? ", ..." : ""))") }
+        } else {
+            print("learner:    none (a model alone)")
+        }
+        if !checkpoint.generators.isEmpty { print("generators: \(checkpoint.generators.keys.sorted().joined(separator: ", "))") }
     }
 }

@@ -67,6 +67,7 @@ struct ServerTests {
             #expect(reply.json["learner"] as? String == "maml")
             #expect(reply.json["features"] as? Int == 1)
             #expect(reply.json["default_steps"] as? Int == 2)
+            #expect(reply.json["parameters"] as? Int == 1 * 32 + 32 + 32 * 32 + 32 + 32 + 1)
         }
     }
 

@@ -216,7 +216,10 @@ public struct Checkpoint: @unchecked Sendable {
         }
         let checkpoint = Checkpoint(layers: manifest.layers, parameters: parameters, inputShape: manifest.inputShape, learner: snapshot,
                                     generators: generators, step: manifest.step, attributes: manifest.attributes)
-        if let shape = manifest.inputShape {
+        // The layers must chain: checked from the saved input shape, or from the first
+        // layer's inputs when it is a linear layer.
+        let firstLinear: [Int]? = if case let .linear(inputs, _)? = manifest.layers.first { [inputs] } else { nil }
+        if let shape = manifest.inputShape ?? firstLinear {
             do { _ = try checkpoint.makeModel().outputShape(for: shape) } catch {
                 throw inconsistent("the layers do not take inputs of shape \(shape): \(error.message)")
             }

@@ -1,5 +1,10 @@
 /// What a learner is and how it is configured: everything needed to rebuild it around a
 /// model, apart from what it has learned (which is in ``LearnerSnapshot``).
+///
+/// ```swift
+/// maml.snapshot.configuration   // .maml(inner: InnerLoop(steps: 1, learningRate: 0.01, ...), firstOrder: false)
+/// maml.snapshot.configuration.name   // "maml"
+/// ```
 public enum LearnerConfiguration: Codable, Equatable, Sendable {
     /// MAML; ANIL when `inner.adapted` limits adaptation to the head.
     case maml(inner: InnerLoop, firstOrder: Bool)
@@ -29,6 +34,12 @@ public enum LearnerConfiguration: Codable, Equatable, Sendable {
 /// A learner's state at one moment: its configuration, the loss it trains with, its outer
 /// optimiser's state and the tensors it has learned besides the model's parameters (Meta-SGD's
 /// rates, a memory bank). With the model it is all a checkpoint needs to rebuild the learner.
+///
+/// ```swift
+/// let snapshot = metaSGD.snapshot
+/// snapshot.tensors["rates.0.weight"]   // the learned inner rates of the first weight
+/// guard case let .meta(copy) = try snapshot.makeLearner(model: Sequential(layers: net.layers, parameters: net.parameters)) else { ... }
+/// ```
 public struct LearnerSnapshot: @unchecked Sendable {
     public var configuration: LearnerConfiguration
     public var loss: LossKind

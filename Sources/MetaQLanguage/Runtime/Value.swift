@@ -339,7 +339,8 @@ extension Value {
         return String(format: "%.6g", f)
     }
 
-    static func layerText(_ layer: Layer) -> String {
+    /// A layer as metaq prints it: `linear(1->40)`, `conv3x3(1->64, pad 1)`, `relu`.
+    public static func layerText(_ layer: Layer) -> String {
         switch layer {
         case let .linear(i, o): "linear(\(i)->\(o))"
         case let .conv2d(i, o, k, s, p): "conv\(k)x\(k)(\(i)->\(o)\(s != 1 ? ", stride \(s)" : "")\(p != 0 ? ", pad \(p)" : ""))"
