@@ -60,12 +60,13 @@ for steps in 1 5 10; do
     cat > post.lua <<EOF
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = [[$(body "$steps")]]
+wrk.body = [==[$(body "$steps")]==]
 EOF
     status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data @<(body "$steps") "$url/v1/predict")
     [ "$status" = 200 ] || { echo "a sample request failed with HTTP $status"; exit 1; }
     echo
     echo "== 10-shot support, 10 queries, $steps adaptation step(s) =="
-    timeout $((duration + 30)) wrk -t2 -c"$connections" -d"${duration}s" --latency -s post.lua "$url/v1/predict" \
-        | grep -E "Requests/sec|Latency  |50%|75%|90%|99%|requests in|Non-2xx"
+    timeout $((duration + 30)) wrk -t2 -c"$connections" -d"${duration}s" --latency -s post.lua "$url/v1/predict" > wrk.log
+    grep -E "Requests/sec|^ +Latency|^ +(50|75|90|99)%|requests in|Non-2xx" wrk.log
+    if grep -q "Non-2xx" wrk.log; then echo "some requests failed"; exit 1; fi
 done

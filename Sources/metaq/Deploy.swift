@@ -16,7 +16,7 @@ func loadPredictor(_ path: String) throws -> (FewShotPredictor, Checkpoint) {
         let checkpoint = try Checkpoint.read(from: path)
         return (try FewShotPredictor(checkpoint: checkpoint), checkpoint)
     } catch {
-        throw CommandFailure(error.path == nil ? "\(path): \(error)" : error.description)
+        throw CommandFailure(error.message(about: path))
     }
 }
 
@@ -165,7 +165,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         let checkpoint: Checkpoint
         do { checkpoint = try Checkpoint.read(from: file) } catch {
-            throw CommandFailure(error.path == nil ? "\(file): \(error)" : error.description)
+            throw CommandFailure(error.message(about: file))
         }
         let model = checkpoint.makeModel()
         print("\(file): a valid metaq checkpoint")
@@ -173,7 +173,7 @@ struct Inspect: ParsableCommand {
         print("layers:     \(checkpoint.layers.map(Value.layerText).joined(separator: " -> "))")
         if let learner = checkpoint.learner {
             print("learner:    \(checkpoint.attributes["learner"] ?? learner.configuration.name) (\(learner.loss.rawValue)), \(checkpoint.step) iterations trained")
-            print("optimizer:  \(learner.optimizer.kind), step \(learner.optimizer.step), " + learner.optimizer.hyperparameters.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            print("optimizer:  \(learner.optimizer.kind), step \(learner.optimizer.step), " + learner.optimizer.hyperparameters.sorted { $0.key < $1.key }.map { "\($0.key) \(Float($0.value))" }.joined(separator: ", "))
             if !learner.tensors.isEmpty { print("learned:    \(learner.tensors.count) tensors besides the parameters (\(learner.tensors.keys.sorted().prefix(3).joined(separator: ", "))\(learner.tensors.count > 3 ? ", ..." : ""))") }
         } else {
             print("learner:    none (a model alone)")

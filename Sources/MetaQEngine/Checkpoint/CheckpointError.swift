@@ -45,6 +45,12 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
         CheckpointError(problem, message, path: path)
     }
 
+    /// The error as a message about `file`, which it names if it does not already:
+    /// `run.mqm: truncated: ...`.
+    public func message(about file: String) -> String {
+        path == nil ? "\(file): \(self)" : description
+    }
+
     public var description: String {
         let text = "\(problem.label): \(message)"
         return path.map { "\($0): \(text)" } ?? text

@@ -66,7 +66,7 @@ extension Builtins {
                 default: throw RuntimeError("'save' needs a learner or a model, got a \(value.value.typeName)", at: value.range)
                 }
             } catch let error as CheckpointError {
-                throw RuntimeError("cannot save to \(path): \(error.path == nil ? error.description : error.message)", at: c.range)
+                throw RuntimeError("cannot save: \(error.message(about: path))", at: c.range)
             }
             return .none
         },
@@ -120,7 +120,7 @@ extension Interpreter {
                 do {
                     try learner.restore(try Checkpoint.read(from: path))
                 } catch {
-                    throw RuntimeError("cannot resume from \(path): \(error.path == nil ? error.description : error.message)", at: o.range(of: "checkpoint"))
+                    throw RuntimeError("cannot resume: \(error.message(about: path))", at: o.range(of: "checkpoint"))
                 }
                 engine = try learnerAndTasks(c).2
                 iterations = max(iterations - learner.iterations, 0)
@@ -131,7 +131,7 @@ extension Interpreter {
             guard let path = checkpointPath else { return }
             do { try learner.checkpoint().write(to: path) } catch {
                 output.finishProgress()
-                throw RuntimeError("cannot save the checkpoint \(path): \(error.path == nil ? error.description : error.message)", at: o.range(of: "checkpoint"))
+                throw RuntimeError("cannot save the checkpoint: \(error.message(about: path))", at: o.range(of: "checkpoint"))
             }
         }
         let batch = o.optionalInt("batch") ?? learner.metaBatch

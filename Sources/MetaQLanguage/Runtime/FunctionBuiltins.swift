@@ -148,7 +148,7 @@ extension Builtins {
             guard case let .string(path) = args[0].value else {
                 throw RuntimeError("'load' needs a file name string, got a \(args[0].value.typeName)", at: args[0].range)
             }
-            do {
+            do throws(CheckpointError) {
                 let checkpoint = try Checkpoint.read(from: path)
                 guard let restored = try checkpoint.makeLearner() else {
                     return .model(ModelValue(network: checkpoint.makeModel(), kind: checkpoint.attributes[CheckpointAttribute.model] ?? "model",
@@ -156,7 +156,7 @@ extension Builtins {
                 }
                 return .learner(LearnerValue(restoring: checkpoint, engine: LearnerEngine(restored), rng: interp.rng.split()))
             } catch {
-                throw RuntimeError("cannot load: \(error)", at: args[0].range)
+                throw RuntimeError("cannot load: \(error.message(about: path))", at: args[0].range)
             }
         },
     ]
