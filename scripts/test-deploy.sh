@@ -118,6 +118,27 @@ else
     fail "adapt on a ragged CSV: $out"
 fi
 
+# A classifier: labels and one probability column per class.
+awk 'BEGIN { srand(4); print "task,x1,x2,y"; for (t = 0; t < 6; t++) for (c = 0; c < 2; c++) for (i = 0; i < 6; i++)
+    printf "t%d,%.3f,%.3f,%d\n", t, 3 * c + rand(), t + rand(), c }' > classes.csv
+cat > classify.mq <<'EOF'
+seed 3
+model embed = mlp < in 2 hidden [16] out 8 >
+tasks pairs = csv < path "classes.csv" classification true support 2 query 2 >
+learner p = protonet < model embed >
+train p on pairs < iters 5 >
+save p to "protonet.mqm"
+EOF
+"$metaq" run classify.mq > /dev/null
+printf 'x1,x2,y\n0.2,1,0\n0.5,1.5,0\n3.1,1,1\n3.6,1.2,1\n' > labelled.csv
+printf 'x1,x2\n0.3,1.1\n3.4,1.3\n' > unlabelled.csv
+if out=$("$metaq" adapt protonet.mqm --support labelled.csv --query unlabelled.csv 2>&1) \
+    && [ "$(head -1 <<<"$out")" = "x1,x2,label,p0,p1" ] && [ "$(wc -l <<<"$out")" -eq 3 ]; then
+    pass "adapt gives a classifier's labels and probabilities"
+else
+    fail "adapt with a classifier: $out"
+fi
+
 "$metaq" serve sine.mqm --port 0 > serve.log 2>&1 &
 server_pid=$!
 deadline=$((SECONDS + 60))
