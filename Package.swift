@@ -14,6 +14,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         .systemLibrary(
@@ -32,17 +33,21 @@ let package = Package(
             swiftSettings: releaseSpeed),
         .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
         .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),
+        .target(
+            name: "MetaQServe",
+            dependencies: ["MetaQEngine", .product(name: "Hummingbird", package: "hummingbird")]),
         .executableTarget(
             name: "metaq",
             dependencies: [
-                "MetaQEngine", "MetaQLanguage", "MetaQREPL",
+                "MetaQEngine", "MetaQLanguage", "MetaQREPL", "MetaQServe",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
             name: "metaq-bench", dependencies: ["MetaQEngine"], path: "benchmarks/Sources",
             swiftSettings: releaseSpeed),
         .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"], exclude: ["Fixtures"]),
-        .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage"], exclude: ["Scripts"]),
+        .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage", "MetaQEngine"], exclude: ["Scripts"]),
         .testTarget(name: "MetaQREPLTests", dependencies: ["MetaQREPL", "MetaQLanguage"]),
+        .testTarget(name: "MetaQServeTests", dependencies: ["MetaQServe"]),
     ]
 )

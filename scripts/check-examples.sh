@@ -33,6 +33,8 @@ for example in examples/*.mq; do
 done
 expect "examples/sine.mq" "10-shot:" "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
 expect "examples/sine.mq writes CSV" "^steps,mse,ci95,tasks" cat sine-maml.csv
+printf 'print load("sine.mqm")\n' > "$work/show.mq"
+expect "examples/sine.mq saves its learner" "^learner maml on model mlp .* 200 meta-iterations trained" "$root/$metaq" run show.mq
 expect "examples/sine.mq adapts" "^ +10 +[0-9.]+ " "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
 expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabets:" \
     "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" --set ways=3 \

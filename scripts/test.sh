@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, runs the whole test suite, then every example with small
-# settings (scripts/check-examples.sh), then the REPL in a pseudo-terminal
-# (scripts/test-repl.py). Ends with one line: "tests: N passed, M failed".
+# settings (scripts/check-examples.sh), the REPL in a pseudo-terminal (scripts/test-repl.py),
+# and the end-to-end checks of checkpoints and deployment (scripts/test-deploy.sh, with its
+# Python part scripts/test-safetensors.py). Ends with one line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -15,16 +16,21 @@ scripts/check-examples.sh .build/debug/metaq 2>&1 | tee -a "$log"
 examples=${PIPESTATUS[0]}
 scripts/test-repl.py .build/debug/metaq 2>&1 | tee -a "$log"
 repl=${PIPESTATUS[0]}
+scripts/test-deploy.sh .build/debug/metaq 2>&1 | tee -a "$log"
+deploy=${PIPESTATUS[0]}
 set -e
-# Swift Testing's own summary, plus the example and REPL checks.
+# Swift Testing's own summary, plus the script checks' "NAME: N passed, M failed" lines; a
+# script that ended without its line counts as one failure.
 total=$(grep -E "Test run with [0-9]+ tests?" "$log" | tail -n 1 | sed -E 's/.*Test run with ([0-9]+) tests?.*/\1/')
 failed=$(grep -cE "^✘ Test .* failed after" "$log" || true)
-example_passes=$(grep -E "^examples: [0-9]+ passed" "$log" | sed -E 's/examples: ([0-9]+) passed.*/\1/')
-example_failures=$(grep -E "^examples: [0-9]+ passed" "$log" | sed -E 's/.*, ([0-9]+) failed/\1/')
-repl_passes=$(grep -E "^repl: [0-9]+ passed" "$log" | sed -E 's/repl: ([0-9]+) passed.*/\1/')
-repl_failures=$(grep -E "^repl: [0-9]+ passed" "$log" | sed -E 's/.*, ([0-9]+) failed/\1/')
 if [ "$status" -eq 0 ]; then failed=0; fi
-# A REPL test run that ended without its summary line counts as one failure.
-if [ "$repl" -ne 0 ] && [ "${repl_failures:-0}" -eq 0 ]; then repl_failures=1; fi
-echo "tests: $(( ${total:-0} - failed + ${example_passes:-0} + ${repl_passes:-0} )) passed, $(( failed + ${example_failures:-0} + ${repl_failures:-0} )) failed"
-[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ]
+passes=$(( ${total:-0} - failed ))
+failures=$failed
+for name in examples repl deploy safetensors; do
+    line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
+    if [ -z "$line" ]; then failures=$((failures + 1)); continue; fi
+    passes=$(( passes + $(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
+    failures=$(( failures + $(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") ))
+done
+echo "tests: $passes passed, $failures failed"
+[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ]

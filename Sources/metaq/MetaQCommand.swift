@@ -5,13 +5,13 @@ import MetaQLanguage
 import MetaQREPL
 
 @main
-struct MetaQ: ParsableCommand {
+struct MetaQ: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metaq",
         abstract: "A scripting language and REPL for meta-learning research.",
         discussion: "With no subcommand, starts the REPL.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Demo.self],
+        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self],
         defaultSubcommand: REPLCommand.self)
 }
 

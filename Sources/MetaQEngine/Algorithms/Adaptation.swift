@@ -1,7 +1,7 @@
 import Dispatch
 /// The inner loop shared by the gradient-based learners: plain SGD on a task's support set,
 /// over a whole batch of tasks at once (every adapted parameter gets a leading task axis).
-public struct InnerLoop: Sendable {
+public struct InnerLoop: Codable, Equatable, Sendable {
     public var steps: Int
     public var learningRate: Float
     /// Optional per-step learning rates; step i uses `stepLearningRates[min(i, count - 1)]`.

@@ -123,6 +123,9 @@ public final class PrototypeMemoryLearner: ContinualLearner {
         bank.append(ExamplePool(task.pool.rows(keep), classes: classes))
     }
 
+    /// Replaces the memory bank (restoring a checkpoint).
+    func restoreBank(_ pools: [ExamplePool]) { bank = pools }
+
     public func score(_ tasks: [StreamTask], adaptation: InnerLoop) -> [Float] {
         guard !tasks.isEmpty else { return [] }
         let batch = TaskBatch.concatenate(tasks.map(\.test))

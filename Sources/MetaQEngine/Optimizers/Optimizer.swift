@@ -24,6 +24,35 @@ public struct OptimizerStateError: Error, CustomStringConvertible {
     public let description: String
 }
 
+/// An optimiser of the kind `state` names ("sgd" or "adam"), with its hyperparameters and
+/// slots: the inverse of `Optimizer.state`, for restoring a checkpoint.
+///
+/// ```swift
+/// let copy = try makeOptimizer(restoring: adam.state)   // continues exactly where adam is
+/// ```
+public func makeOptimizer(restoring state: OptimizerState) throws -> Optimizer {
+    func hyperparameter(_ name: String) throws -> Float {
+        guard let value = state.hyperparameters[name], value.isFinite, value >= 0 else {
+            throw OptimizerStateError(description: "\(state.kind) optimizer state lacks a valid '\(name)'")
+        }
+        return Float(value)
+    }
+    guard state.step >= 0 else { throw OptimizerStateError(description: "negative optimizer step \(state.step)") }
+    let optimizer: Optimizer
+    switch state.kind {
+    case "sgd":
+        optimizer = SGD(learningRate: try hyperparameter("lr"), momentum: try hyperparameter("momentum"),
+                        weightDecay: try hyperparameter("weight_decay"))
+    case "adam":
+        optimizer = Adam(learningRate: try hyperparameter("lr"), beta1: try hyperparameter("beta1"),
+                         beta2: try hyperparameter("beta2"), epsilon: try hyperparameter("epsilon"))
+    default:
+        throw OptimizerStateError(description: "unknown optimizer '\(state.kind)' (expected sgd or adam)")
+    }
+    try optimizer.restore(state)
+    return optimizer
+}
+
 /// Stochastic gradient descent with optional (heavy-ball) momentum and weight decay.
 ///
 /// ```swift
@@ -72,6 +101,9 @@ public final class SGD: Optimizer {
 
     public func restore(_ state: OptimizerState) throws {
         guard state.kind == "sgd" else { throw OptimizerStateError(description: "optimizer state is for '\(state.kind)', not 'sgd'") }
+        guard Set(state.slots.keys).isSubset(of: ["velocity"]) else {
+            throw OptimizerStateError(description: "unexpected sgd slots \(state.slots.keys.sorted())")
+        }
         step = state.step
         velocity = state.slots["velocity"] ?? []
     }
@@ -126,6 +158,9 @@ public final class Adam: Optimizer {
 
     public func restore(_ state: OptimizerState) throws {
         guard state.kind == "adam" else { throw OptimizerStateError(description: "optimizer state is for '\(state.kind)', not 'adam'") }
+        guard Set(state.slots.keys).isSubset(of: ["m", "v"]), (state.slots["m"] ?? []).count == (state.slots["v"] ?? []).count else {
+            throw OptimizerStateError(description: "adam state needs slots m and v for the same tensors")
+        }
         step = state.step
         m = state.slots["m"] ?? []
         v = state.slots["v"] ?? []

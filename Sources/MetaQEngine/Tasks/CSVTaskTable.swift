@@ -134,7 +134,7 @@ public struct CSVTaskTable: Sendable {
     }
 
     /// Maps each header name to its field index, rejecting empty and repeated names.
-    private static func columnIndices(_ header: CSVParser.Record, path: String) throws -> [String: Int] {
+    fileprivate static func columnIndices(_ header: CSVParser.Record, path: String) throws -> [String: Int] {
         var indices: [String: Int] = [:]
         for (index, name) in header.fields.enumerated() {
             guard !name.isEmpty else {
@@ -148,7 +148,7 @@ public struct CSVTaskTable: Sendable {
     }
 
     /// Parses `text` as a finite `Float` written as a plain decimal number.
-    private static func number(_ text: String, column: String, line: Int, path: String) throws -> Float {
+    fileprivate static func number(_ text: String, column: String, line: Int, path: String) throws -> Float {
         guard isDecimalNumber(text.utf8), let value = Float(text) else {
             throw DataError.notANumber(path: path, line: line, column: column, text: text)
         }
@@ -185,6 +185,78 @@ public struct CSVTaskTable: Sendable {
             guard skipDigits() > 0 else { return false }
         }
         return rest.isEmpty
+    }
+}
+
+/// Examples from a CSV file without task ids: one example per row, feature columns and an
+/// optional target column, read with the same rules as ``CSVTaskTable`` (a header row,
+/// RFC 4180 fields, plain decimal numbers). `metaq adapt` reads its support and query sets
+/// this way.
+///
+/// ```swift
+/// // x,y
+/// // 0.5,0.48
+/// // 1.0,0.84
+/// let support = try CSVExamples(path: "support.csv", targetColumn: "y")
+/// support.features   // [[0.5], [1.0]]
+/// support.targets    // [0.48, 0.84]
+/// ```
+public struct CSVExamples: Sendable {
+    /// The feature columns, in the order of each row of `features`.
+    public let featureColumns: [String]
+    /// One row of feature values per example.
+    public let features: [[Float]]
+    /// The target of each example, when the file has the target column.
+    public let targets: [Float]?
+
+    /// Reads the file at `path`. `featureColumns` of nil takes every column except
+    /// `targetColumn`, in header order. The target column is read when the file has it, and
+    /// must be there when `requireTarget` is set.
+    ///
+    /// - Throws: `DataError` naming the file and line, as ``CSVTaskTable`` does.
+    public init(path: String, targetColumn: String, featureColumns: [String]? = nil, requireTarget: Bool = true) throws {
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw DataError.unreadableFile(path: path, reason: error.localizedDescription)
+        }
+        var records = try CSVParser.records(in: Array(bytes), path: path)
+        guard !records.isEmpty else {
+            throw DataError.malformedCSV(path: path, line: nil, reason: "empty file, expected a header row")
+        }
+        let header = records.removeFirst()
+        guard !records.isEmpty else {
+            throw DataError.malformedCSV(path: path, line: nil, reason: "no data rows after the header")
+        }
+        let columns = try CSVTaskTable.columnIndices(header, path: path)
+        func index(of name: String) throws -> Int {
+            guard let index = columns[name] else {
+                throw DataError.unknownColumn(path: path, name: name, columns: header.fields)
+            }
+            return index
+        }
+        let targetIndex = requireTarget ? try index(of: targetColumn) : columns[targetColumn]
+        let featureColumns = featureColumns ?? header.fields.filter { $0 != targetColumn }
+        guard !featureColumns.isEmpty else {
+            throw DataError.invalidColumns(path: path, reason: "no feature columns besides the target '\(targetColumn)'")
+        }
+        let featureIndices = try featureColumns.map(index(of:))
+        var features: [[Float]] = []
+        var targets: [Float] = []
+        for record in records {
+            guard record.fields.count == header.fields.count else {
+                throw DataError.raggedRow(path: path, line: record.line, fieldCount: record.fields.count, headerCount: header.fields.count)
+            }
+            func number(at index: Int) throws -> Float {
+                try CSVTaskTable.number(record.fields[index], column: header.fields[index], line: record.line, path: path)
+            }
+            features.append(try featureIndices.map(number(at:)))
+            if let targetIndex { targets.append(try number(at: targetIndex)) }
+        }
+        self.featureColumns = featureColumns
+        self.features = features
+        self.targets = targetIndex == nil ? nil : targets
     }
 }
 

@@ -25,14 +25,17 @@ extension Builtins {
             return .none
         },
         CommandBuiltin(
-            doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS < iters N log_every N >",
-                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, with a progress bar on a terminal. Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window).",
-                             example: "train m on sine < iters 20000 >"),
+            doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS < iters N log_every N checkpoint \"file.mqm\" every N resume BOOL >",
+                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, with a progress bar on a terminal. Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window).",
+                             example: "train m on sine < iters 20000 checkpoint \"sine-run.mqm\" every 1000 resume true >"),
             options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
-                KeySpec("iters", .count, default: "1000", "meta-iterations"),
+                KeySpec("iters", .count, default: "1000", "meta-iterations (with resume: of the whole run, counting those in the checkpoint)"),
                 KeySpec("log_every", .count, default: "0", "iterations per logged window (0: iters / 20)"),
                 .optional("batch", .positiveInt, "tasks per meta-batch (default: the learner's outer batch)"),
-            ], example: "train m on sine < iters 20000 >")) { c, interp in
+                .optional("checkpoint", .string, "file to save the learner to, atomically, every 'every' iterations and when training ends"),
+                KeySpec("every", .positiveInt, default: "1000", "iterations between checkpoints"),
+                KeySpec("resume", .bool, default: "false", "if the checkpoint file exists, continue from it: its state replaces the learner's"),
+            ], example: "train m on sine < iters 20000 checkpoint \"sine-run.mqm\" every 1000 >")) { c, interp in
             try interp.train(c)
         },
         CommandBuiltin(
@@ -47,6 +50,25 @@ extension Builtins {
                 KeySpec("batch", .positiveInt, default: "25", "tasks evaluated together"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
+        },
+        CommandBuiltin(
+            doc: FunctionDoc(name: "save", signature: "save LEARNER | MODEL to \"file.mqm\"",
+                             summary: "Saves a learner (its model, configuration, optimiser state, learned extras such as Meta-SGD's rates or a memory bank, its training generator and iteration count) or a model alone to a checkpoint: a safetensors file whose weights other tools can read. The write is atomic: a crash leaves the previous file intact.",
+                             example: "save m to \"sine.mqm\""),
+            options: noOptions("save")) { c, _ in
+            let value = try c.argument(nil, "a learner or model")
+            let target = try c.argument(.to, "\"file.mqm\"")
+            guard case let .string(path) = target.value else { throw RuntimeError("'save ... to' needs a file name string", at: target.range) }
+            do {
+                switch value.value {
+                case let .learner(l): try l.checkpoint().write(to: path)
+                case let .model(m): try m.checkpoint().write(to: path)
+                default: throw RuntimeError("'save' needs a learner or a model, got a \(value.value.typeName)", at: value.range)
+                }
+            } catch let error as CheckpointError {
+                throw RuntimeError("cannot save: \(error.message(about: path))", at: c.range)
+            }
+            return .none
         },
         CommandBuiltin(
             doc: FunctionDoc(name: "write", signature: "write VALUE to \"file.csv\" | \"file.json\"",
@@ -87,20 +109,44 @@ extension Interpreter {
     }
 
     func train(_ c: CommandInvocation) throws -> Value {
-        let (learner, tasks, engine) = try learnerAndTasks(c)
-        let iterations = c.options.int("iters")
-        let batch = c.options.optionalInt("batch") ?? learner.metaBatch
-        let window = c.options.int("log_every") > 0 ? c.options.int("log_every") : max(iterations / 20, 1)
+        var (learner, tasks, engine) = try learnerAndTasks(c)
+        let o = c.options
+        var iterations = o.int("iters")
+        let checkpointPath = o.string("checkpoint")
+        let every = o.int("every")
+        if o.bool("resume") {
+            guard let path = checkpointPath else { throw o.error("'resume' needs 'checkpoint', the file to resume from", key: "resume") }
+            if FileManager.default.fileExists(atPath: path) {
+                do {
+                    try learner.restore(try Checkpoint.read(from: path))
+                } catch {
+                    throw RuntimeError("cannot resume: \(error.message(about: path))", at: o.range(of: "checkpoint"))
+                }
+                engine = try learnerAndTasks(c).2
+                iterations = max(iterations - learner.iterations, 0)
+                output.write("resuming from \(path) at iteration \(learner.iterations)")
+            }
+        }
+        func saveCheckpoint() throws {
+            guard let path = checkpointPath else { return }
+            do { try learner.checkpoint().write(to: path) } catch {
+                output.finishProgress()
+                throw RuntimeError("cannot save the checkpoint: \(error.message(about: path))", at: o.range(of: "checkpoint"))
+            }
+        }
+        let batch = o.optionalInt("batch") ?? learner.metaBatch
+        let window = o.int("log_every") > 0 ? o.int("log_every") : max(iterations / 20, 1)
         var losses: [Value] = []
         var sum: Float = 0, count = 0
         var last: Float = .nan
         let start = Date()
         var done = 0
         var lastProgress = Date.distantPast
+        var savedAt: Int?
         while done < iterations {
             if shouldInterrupt() { break }
             let b: TaskBatch
-            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &rng) } catch let e as RuntimeError { throw e } catch {
+            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &learner.rng) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: c.range)
             }
             let loss = engine.metaStep(b)
@@ -112,6 +158,10 @@ extension Interpreter {
             count += 1
             done += 1
             learner.iterations += 1
+            if learner.iterations % every == 0 {
+                try saveCheckpoint()
+                savedAt = learner.iterations
+            }
             if count == window || done == iterations {
                 last = sum / Float(count)
                 losses.append(.float(Double(last)))
@@ -125,6 +175,7 @@ extension Interpreter {
             }
         }
         output.finishProgress()
+        if savedAt != learner.iterations { try saveCheckpoint() }
         if count > 0 { last = sum / Float(count); losses.append(.float(Double(last))) }
         let seconds = Date().timeIntervalSince(start)
         if done < iterations { output.write("interrupted after \(done) of \(iterations) iterations") }

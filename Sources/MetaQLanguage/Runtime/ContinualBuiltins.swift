@@ -13,9 +13,9 @@ extension Builtins {
         b.string("opt") == "sgd" ? SGD(learningRate: Float(b.number("lr"))) : Adam(learningRate: Float(b.number("lr")))
     }
 
-    static func continualValue(_ kind: String, _ b: ValidatedBlock, make: @escaping (Sequential, LossKind) throws -> ContinualLearner) -> Value {
+    static func continualValue(_ kind: String, _ b: ValidatedBlock, _ interp: Interpreter, make: @escaping (Sequential, LossKind) throws -> ContinualLearner) -> Value {
         guard case let .model(model)? = b.record["model"] else { preconditionFailure("validated model key") }
-        return .learner(LearnerValue(kind: kind, model: model, options: b.record, metaBatch: 1, isContinual: true) { loss in
+        return .learner(LearnerValue(kind: kind, model: model, options: b.record, metaBatch: 1, isContinual: true, rng: interp.rng.split()) { loss in
             .continual(try make(model.network, loss))
         })
     }
@@ -72,16 +72,16 @@ extension Builtins {
         BlockBuiltin(schema: BlockSchema(
             "finetune", .learner, summary: "Naive sequential fine-tuning: train on each new task's data only (the baseline that forgets).",
             keys: [modelKey] + continualTrainingKeys,
-            example: "learner naive = finetune < model net steps 100 lr 0.001 >")) { b, _ in
-            continualValue("finetune", b) { net, loss in
+            example: "learner naive = finetune < model net steps 100 lr 0.001 >")) { b, interp in
+            continualValue("finetune", b, interp) { net, loss in
                 SequentialFineTuning(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"))
             }
         },
         BlockBuiltin(schema: BlockSchema(
             "replay", .learner, summary: "Experience replay with a reservoir memory of a fixed number of past examples, replayed with every minibatch.",
             keys: [modelKey, KeySpec("memory", .positiveInt, default: "200", "examples kept in the reservoir")] + continualTrainingKeys,
-            example: "learner er = replay < model net memory 200 >")) { b, _ in
-            continualValue("replay", b) { net, loss in
+            example: "learner er = replay < model net memory 200 >")) { b, interp in
+            continualValue("replay", b, interp) { net, loss in
                 ExperienceReplay(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"), memorySize: b.int("memory"))
             }
         },
@@ -89,8 +89,8 @@ extension Builtins {
             "ewc", .learner, summary: "Elastic Weight Consolidation (online form): a quadratic penalty weighted by the accumulated diagonal Fisher information of earlier tasks.",
             keys: [modelKey, KeySpec("lambda", .positive, default: "100", "penalty strength"),
                    KeySpec("fisher_batches", .positiveInt, default: "20", "minibatches for each Fisher estimate")] + continualTrainingKeys,
-            example: "learner e = ewc < model net lambda 100 >")) { b, _ in
-            continualValue("ewc", b) { net, loss in
+            example: "learner e = ewc < model net lambda 100 >")) { b, interp in
+            continualValue("ewc", b, interp) { net, loss in
                 ElasticWeightConsolidation(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"),
                                            lambda: Float(b.number("lambda")), fisherBatches: b.int("fisher_batches"))
             }
@@ -108,9 +108,9 @@ extension Builtins {
                    KeySpec("query", .positiveInt, default: "10", "query examples per episode"),
                    KeySpec("inner", .record(innerSchema(steps: 1, lr: "0.01")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 5)), default: "<>", "meta-optimiser (its batch is unused; see batch)")],
-            example: "learner lm = decayed_maml < model net lambda 0.8 memory 10 steps 100 >")) { b, _ in
+            example: "learner lm = decayed_maml < model net lambda 0.8 memory 10 steps 100 >")) { b, interp in
             let inner = b.sub("inner"), outer = b.sub("outer")
-            return continualValue("decayed_maml", b) { net, loss in
+            return continualValue("decayed_maml", b, interp) { net, loss in
                 DecayedMAML(model: net, loss: loss, inner: innerLoop(inner), firstOrder: b.int("order") == 1, optimizer: optimizer(outer),
                             lambda: Float(b.number("lambda")), memoryTasks: b.int("memory"), memoryExamples: b.int("memory_examples"),
                             steps: b.int("steps"), batch: b.int("batch"), support: b.int("support"), query: b.int("query"))
@@ -126,8 +126,8 @@ extension Builtins {
                    KeySpec("support", .positiveInt, default: "1", "support examples per class in training episodes"),
                    KeySpec("query", .positiveInt, default: "5", "query examples per class in training episodes"),
                    KeySpec("lr", .positive, default: "0.001", "Adam learning rate")],
-            example: "learner pm = protomem < model embed budget 5 transfer 1.0 >")) { b, _ in
-            continualValue("protomem", b) { net, loss in
+            example: "learner pm = protomem < model embed budget 5 transfer 1.0 >")) { b, interp in
+            continualValue("protomem", b, interp) { net, loss in
                 guard loss == .crossEntropy else { throw LearnerMismatch(message: "protomem learns classification streams; this stream is regression") }
                 let protonet = PrototypicalNetwork(model: net, distance: PrototypeDistance(rawValue: b.string("distance")!)!, optimizer: Adam(learningRate: Float(b.number("lr"))))
                 return PrototypeMemoryLearner(protonet: protonet, budget: b.int("budget"), transferWeight: Float(b.number("transfer")),
@@ -143,7 +143,7 @@ extension Builtins {
                    KeySpec("vae_lr", .positive, default: "0.001", "VAE learning rate")] + continualTrainingKeys,
             example: "learner gr = genreplay < model net latent 8 hidden 128 >")) { b, interp in
             let seed = interp.rng.split()
-            return continualValue("genreplay", b) { net, loss in
+            return continualValue("genreplay", b, interp) { net, loss in
                 GenerativeReplay(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"),
                                  replayWeight: Float(b.number("weight"))) { inputShape in
                     // Images (height, width, channels) are in [0, 1]: a sigmoid decoder.

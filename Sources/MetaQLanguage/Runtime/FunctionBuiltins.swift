@@ -135,11 +135,29 @@ extension Builtins {
                 options: ValidatedBlock(record: Record(), keyRanges: [:], range: range, schema: noOptions("meta_step")), range: range)
             let (learner, tasks, engine) = try interp.learnerAndTasks(invocation)
             let batch: TaskBatch
-            do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &interp.rng) } catch let e as RuntimeError { throw e } catch {
+            do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &learner.rng) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: range)
             }
             learner.iterations += 1
             return .float(Double(engine.metaStep(batch)))
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "load", signature: "load(\"file.mqm\")",
+                                         summary: "A learner (ready to train, evaluate or deploy) or a model, read from a checkpoint written by 'save' or 'train ... < checkpoint ... >'. Damaged, foreign or newer-version files give an error naming the problem.",
+                                         example: "let m = load(\"sine.mqm\")")) { args, range, interp in
+            try arity("load", args, 1...1, range)
+            guard case let .string(path) = args[0].value else {
+                throw RuntimeError("'load' needs a file name string, got a \(args[0].value.typeName)", at: args[0].range)
+            }
+            do throws(CheckpointError) {
+                let checkpoint = try Checkpoint.read(from: path)
+                guard let restored = try checkpoint.makeLearner() else {
+                    return .model(ModelValue(network: checkpoint.makeModel(), kind: checkpoint.attributes[CheckpointAttribute.model] ?? "model",
+                                             inputShape: checkpoint.inputShape))
+                }
+                return .learner(LearnerValue(restoring: checkpoint, engine: LearnerEngine(restored), rng: interp.rng.split()))
+            } catch {
+                throw RuntimeError("cannot load: \(error.message(about: path))", at: args[0].range)
+            }
         },
     ]
 }

@@ -37,11 +37,11 @@ extension Builtins {
                   stepLearningRates: inner.numbers("lrs")?.map(Float.init))
     }
 
-    static func learnerValue(_ kind: String, _ b: ValidatedBlock, make: @escaping (Sequential, ValidatedBlock, ValidatedBlock, LossKind) -> MetaLearner) -> Value {
+    static func learnerValue(_ kind: String, _ b: ValidatedBlock, _ interp: Interpreter, make: @escaping (Sequential, ValidatedBlock, ValidatedBlock, LossKind) -> MetaLearner) -> Value {
         guard case let .model(model)? = b.record["model"] else { preconditionFailure("validated model key") }
         let outer = b.sub("outer")
         let inner = b.schema.key("inner") != nil ? b.sub("inner") : outer
-        return .learner(LearnerValue(kind: kind, model: model, options: b.record, metaBatch: outer.int("batch")) { loss in
+        return .learner(LearnerValue(kind: kind, model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
             .meta(make(model.network, inner, outer, loss))
         })
     }
@@ -53,9 +53,9 @@ extension Builtins {
             keys: [modelKey, orderKey, KeySpec("inner", .record(innerSchema(steps: 1, lr: "0.01")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop"),
                    KeySpec("checkpoint", .bool, default: "false", "recompute each inner step's graph in the backward pass: memory independent of the inner steps, about twice the compute")],
-            example: "learner m = maml < model net order 2 inner < steps 1 lr 0.01 > outer < opt adam lr 0.001 batch 25 > >")) { b, _ in
+            example: "learner m = maml < model net order 2 inner < steps 1 lr 0.01 > outer < opt adam lr 0.001 batch 25 > >")) { b, interp in
             let order = b.int("order"), checkpoint = b.bool("checkpoint")
-            return learnerValue("maml", b) { net, inner, outer, loss in
+            return learnerValue("maml", b, interp) { net, inner, outer, loss in
                 MAML(model: net, loss: loss, inner: innerLoop(inner), firstOrder: order == 1, checkpointInnerLoop: checkpoint,
                      optimizer: optimizer(outer))
             }
@@ -65,9 +65,9 @@ extension Builtins {
             summary: "ANIL (Raghu et al. 2020): MAML that adapts only the final linear layer in the inner loop.",
             keys: [modelKey, orderKey, KeySpec("inner", .record(innerSchema(steps: 5, lr: "0.4")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 16)), default: "<>", "outer loop")],
-            example: "learner a = anil < model net inner < steps 5 lr 0.4 > >")) { b, _ in
+            example: "learner a = anil < model net inner < steps 5 lr 0.4 > >")) { b, interp in
             let order = b.int("order")
-            return learnerValue("anil", b) { net, inner, outer, loss in
+            return learnerValue("anil", b, interp) { net, inner, outer, loss in
                 MAML.anil(model: net, loss: loss, inner: innerLoop(inner), firstOrder: order == 1, optimizer: optimizer(outer))
             }
         },
@@ -76,9 +76,9 @@ extension Builtins {
             summary: "Meta-SGD (Li et al. 2017): MAML with a meta-learned learning rate for every parameter element.",
             keys: [modelKey, orderKey, KeySpec("inner", .record(innerSchema(steps: 1, lr: "0.01", lrSummary: "initial per-parameter learning rate")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop")],
-            example: "learner s = metasgd < model net inner < steps 1 lr 0.01 > >")) { b, _ in
+            example: "learner s = metasgd < model net inner < steps 1 lr 0.01 > >")) { b, interp in
             let order = b.int("order")
-            return learnerValue("metasgd", b) { net, inner, outer, loss in
+            return learnerValue("metasgd", b, interp) { net, inner, outer, loss in
                 MetaSGD(model: net, loss: loss, innerSteps: inner.int("steps"), initialRate: Float(inner.number("lr")),
                         firstOrder: order == 1, optimizer: optimizer(outer))
             }
@@ -89,9 +89,9 @@ extension Builtins {
             keys: [modelKey, KeySpec("inner", .record(innerSchema(steps: 5, lr: "0.01")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "sgd", lr: "1.0", batch: 5)), default: "<>", "outer loop (SGD with lr epsilon is Reptile's update)"),
                    KeySpec("batched", .bool, default: "true", "adapt the tasks of a meta-batch together (false: one after another)")],
-            example: "learner r = reptile < model net inner < steps 5 lr 0.01 > outer < lr 1.0 batch 5 > >")) { b, _ in
+            example: "learner r = reptile < model net inner < steps 5 lr 0.01 > outer < lr 1.0 batch 5 > >")) { b, interp in
             let batched = b.bool("batched")
-            return learnerValue("reptile", b) { net, inner, outer, loss in
+            return learnerValue("reptile", b, interp) { net, inner, outer, loss in
                 Reptile(model: net, loss: loss, inner: innerLoop(inner), batched: batched, optimizer: optimizer(outer))
             }
         },
@@ -100,9 +100,9 @@ extension Builtins {
             summary: "Prototypical Networks (Snell et al. 2017): class prototypes are mean support embeddings; queries are classified by a softmax over negative distances. The model is the embedding network.",
             keys: [modelKey, KeySpec("distance", .choice(["euclidean", "cosine"]), default: "euclidean", "distance between embeddings and prototypes"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 1)), default: "<>", "optimiser and episodes per step")],
-            example: "learner p = protonet < model embed distance euclidean outer < lr 0.001 > >")) { b, _ in
+            example: "learner p = protonet < model embed distance euclidean outer < lr 0.001 > >")) { b, interp in
             let distance = PrototypeDistance(rawValue: b.string("distance")!)!
-            return learnerValue("protonet", b) { net, _, outer, _ in
+            return learnerValue("protonet", b, interp) { net, _, outer, _ in
                 PrototypicalNetwork(model: net, distance: distance, optimizer: optimizer(outer))
             }
         },
@@ -111,8 +111,8 @@ extension Builtins {
             summary: "The pretrained baseline of the MAML paper: train one network on the pooled data of all tasks, then fine-tune on each test task's support set.",
             keys: [modelKey, KeySpec("inner", .record(innerSchema(steps: 10, lr: "0.01", lrSummary: "fine-tuning learning rate")), default: "<>", "fine-tuning at evaluation"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "training on pooled tasks")],
-            example: "learner base = pretrain < model net >")) { b, _ in
-            return learnerValue("pretrain", b) { net, inner, outer, loss in
+            example: "learner base = pretrain < model net >")) { b, interp in
+            return learnerValue("pretrain", b, interp) { net, inner, outer, loss in
                 PretrainedBaseline(model: net, loss: loss, inner: innerLoop(inner), optimizer: optimizer(outer))
             }
         },

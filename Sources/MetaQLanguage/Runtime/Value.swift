@@ -143,10 +143,32 @@ public enum LearnerEngine {
     case meta(MetaLearner)
     case continual(ContinualLearner)
 
+    init(_ restored: RestoredLearner) {
+        switch restored {
+        case let .meta(m): self = .meta(m)
+        case let .continual(c): self = .continual(c)
+        }
+    }
+
     var loss: LossKind {
         switch self {
         case let .meta(m): m.loss
         case let .continual(c): c.loss
+        }
+    }
+
+    var model: Sequential {
+        switch self {
+        case let .meta(m): m.model
+        case let .continual(c): c.model
+        }
+    }
+
+    /// The engine learner when its state can be saved.
+    var checkpointable: CheckpointableLearner? {
+        switch self {
+        case let .meta(m): m as? CheckpointableLearner
+        case let .continual(c): c as? CheckpointableLearner
         }
     }
 }
@@ -164,15 +186,36 @@ public final class LearnerValue: @unchecked Sendable {
     public private(set) var learner: LearnerEngine?
     /// Meta-iterations trained so far.
     public var iterations = 0
+    /// The generator `train` and `meta_step` draw tasks from: split from the session's
+    /// generator when the learner is declared, and saved in checkpoints, so that a run
+    /// resumed from a checkpoint draws the same tasks as one that never stopped.
+    public var rng: RandomGenerator
 
     init(kind: String, model: ModelValue, options: Record, metaBatch: Int, isContinual: Bool = false,
-         make: @escaping (LossKind) throws -> LearnerEngine) {
+         rng: RandomGenerator, make: @escaping (LossKind) throws -> LearnerEngine) {
         self.kind = kind
         self.model = model
         self.options = options
         self.metaBatch = metaBatch
         self.isContinual = isContinual
+        self.rng = rng
         self.make = make
+    }
+
+    /// A learner loaded from a checkpoint, ready to train or evaluate; `rng` is used when the
+    /// checkpoint saved no training generator.
+    init(restoring checkpoint: Checkpoint, engine: LearnerEngine, rng: RandomGenerator) {
+        let name = checkpoint.learner?.configuration.name ?? "learner"
+        kind = checkpoint.attributes[CheckpointAttribute.learner] ?? name
+        model = ModelValue(network: engine.model, kind: checkpoint.attributes[CheckpointAttribute.model] ?? "model",
+                           inputShape: checkpoint.inputShape)
+        options = Record()
+        metaBatch = checkpoint.attributes[CheckpointAttribute.metaBatch].flatMap { Int($0) }.map { max($0, 1) } ?? 1
+        if case .continual = engine { isContinual = true } else { isContinual = false }
+        make = { _ in engine }
+        learner = engine
+        iterations = checkpoint.step
+        self.rng = checkpoint.generators[CheckpointAttribute.trainGenerator] ?? rng
     }
 
     /// The engine learner for tasks scored with `loss`.
@@ -186,6 +229,55 @@ public final class LearnerValue: @unchecked Sendable {
         let made = try make(loss)
         learner = made
         return made
+    }
+
+    /// The learner's whole state as a checkpoint.
+    func checkpoint() throws(CheckpointError) -> Checkpoint {
+        guard let learner else {
+            throw CheckpointError(.unsupported, "this \(kind) learner has not met any tasks yet, so its loss is unknown; train or evaluate it first, or save its model")
+        }
+        guard let saveable = learner.checkpointable else {
+            throw CheckpointError(.unsupported, "the state of a \(kind) learner is not part of checkpoints; save its model instead")
+        }
+        return Checkpoint(learner: saveable, inputShape: model.inputShape,
+                          generators: [CheckpointAttribute.trainGenerator: rng], step: iterations,
+                          attributes: [CheckpointAttribute.learner: kind, CheckpointAttribute.model: model.kind,
+                                       CheckpointAttribute.metaBatch: String(metaBatch)])
+    }
+
+    /// Replaces the learner's state with a checkpoint's (`train ... < resume true >`): the
+    /// model's parameters (in place, so other names for the model see them), the optimiser,
+    /// learned extras, the training generator and the iteration count.
+    func restore(_ checkpoint: Checkpoint) throws(CheckpointError) {
+        guard let snapshot = checkpoint.learner else {
+            throw CheckpointError(.inconsistent, "it holds a model, not a learner")
+        }
+        let savedKind = checkpoint.attributes[CheckpointAttribute.learner] ?? snapshot.configuration.name
+        guard savedKind == kind else {
+            throw CheckpointError(.inconsistent, "it holds a \(savedKind) learner, not a \(kind) learner")
+        }
+        guard checkpoint.layers == model.network.layers else {
+            throw CheckpointError(.inconsistent, "its model's layers differ from this learner's model")
+        }
+        model.network.parameters = checkpoint.parameters.map { $0.requiringGradient() }
+        learner = LearnerEngine(try snapshot.makeLearner(model: model.network))
+        iterations = checkpoint.step
+        if let saved = checkpoint.generators[CheckpointAttribute.trainGenerator] { rng = saved }
+    }
+}
+
+/// The keys the language writes into a checkpoint's attributes and generators.
+enum CheckpointAttribute {
+    static let learner = "learner"
+    static let model = "model"
+    static let metaBatch = "meta_batch"
+    static let trainGenerator = "train"
+}
+
+extension ModelValue {
+    /// The model alone as a checkpoint.
+    func checkpoint() -> Checkpoint {
+        Checkpoint(model: network, inputShape: inputShape, attributes: [CheckpointAttribute.model: kind])
     }
 }
 
@@ -247,7 +339,8 @@ extension Value {
         return String(format: "%.6g", f)
     }
 
-    static func layerText(_ layer: Layer) -> String {
+    /// A layer as metaq prints it: `linear(1->40)`, `conv3x3(1->64, pad 1)`, `relu`.
+    public static func layerText(_ layer: Layer) -> String {
         switch layer {
         case let .linear(i, o): "linear(\(i)->\(o))"
         case let .conv2d(i, o, k, s, p): "conv\(k)x\(k)(\(i)->\(o)\(s != 1 ? ", stride \(s)" : "")\(p != 0 ? ", pad \(p)" : ""))"
