@@ -63,27 +63,9 @@ public struct CSVTaskTable: Sendable {
     public init(
         path: String, taskColumn: String, featureColumns: [String]? = nil, targetColumn: String
     ) throws {
-        let bytes: Data
-        do {
-            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw DataError.unreadableFile(path: path, reason: error.localizedDescription)
-        }
-        var records = try CSVParser.records(in: Array(bytes), path: path)
-        guard !records.isEmpty else {
-            throw DataError.malformedCSV(path: path, line: nil, reason: "empty file, expected a header row")
-        }
-        let header = records.removeFirst()
-        guard !records.isEmpty else {
-            throw DataError.malformedCSV(path: path, line: nil, reason: "no data rows after the header")
-        }
-        let columns = try Self.columnIndices(header, path: path)
-
+        let (header, records, columns) = try CSVParser.table(at: path)
         func index(of name: String) throws -> Int {
-            guard let index = columns[name] else {
-                throw DataError.unknownColumn(path: path, name: name, columns: header.fields)
-            }
-            return index
+            try CSVParser.index(of: name, in: columns, header: header, path: path)
         }
         let taskIndex = try index(of: taskColumn)
         let targetIndex = try index(of: targetColumn)
@@ -215,26 +197,9 @@ public struct CSVExamples: Sendable {
     ///
     /// - Throws: `DataError` naming the file and line, as ``CSVTaskTable`` does.
     public init(path: String, targetColumn: String, featureColumns: [String]? = nil, requireTarget: Bool = true) throws {
-        let bytes: Data
-        do {
-            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw DataError.unreadableFile(path: path, reason: error.localizedDescription)
-        }
-        var records = try CSVParser.records(in: Array(bytes), path: path)
-        guard !records.isEmpty else {
-            throw DataError.malformedCSV(path: path, line: nil, reason: "empty file, expected a header row")
-        }
-        let header = records.removeFirst()
-        guard !records.isEmpty else {
-            throw DataError.malformedCSV(path: path, line: nil, reason: "no data rows after the header")
-        }
-        let columns = try CSVTaskTable.columnIndices(header, path: path)
+        let (header, records, columns) = try CSVParser.table(at: path)
         func index(of name: String) throws -> Int {
-            guard let index = columns[name] else {
-                throw DataError.unknownColumn(path: path, name: name, columns: header.fields)
-            }
-            return index
+            try CSVParser.index(of: name, in: columns, header: header, path: path)
         }
         let targetIndex = requireTarget ? try index(of: targetColumn) : columns[targetColumn]
         let featureColumns = featureColumns ?? header.fields.filter { $0 != targetColumn }
@@ -262,6 +227,33 @@ public struct CSVExamples: Sendable {
 
 /// Splits RFC 4180 CSV bytes into records of trimmed fields, tracking line numbers.
 private struct CSVParser {
+    /// Reads a CSV file: its header, its data rows (at least one) and each column's index.
+    static func table(at path: String) throws -> (header: Record, records: [Record], columns: [String: Int]) {
+        let bytes: Data
+        do {
+            bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw DataError.unreadableFile(path: path, reason: error.localizedDescription)
+        }
+        var records = try records(in: Array(bytes), path: path)
+        guard !records.isEmpty else {
+            throw DataError.malformedCSV(path: path, line: nil, reason: "empty file, expected a header row")
+        }
+        let header = records.removeFirst()
+        guard !records.isEmpty else {
+            throw DataError.malformedCSV(path: path, line: nil, reason: "no data rows after the header")
+        }
+        return (header, records, try CSVTaskTable.columnIndices(header, path: path))
+    }
+
+    /// The index of a named column, or an error listing the columns there are.
+    static func index(of name: String, in columns: [String: Int], header: Record, path: String) throws -> Int {
+        guard let index = columns[name] else {
+            throw DataError.unknownColumn(path: path, name: name, columns: header.fields)
+        }
+        return index
+    }
+
     struct Record {
         /// The 1-based line on which the record starts.
         let line: Int

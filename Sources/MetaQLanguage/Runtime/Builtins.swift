@@ -34,6 +34,15 @@ public struct CommandInvocation {
     public let options: ValidatedBlock
     public let range: SourceRange
 
+    /// The file name after `to` (`save m to "f.mqm"`), which must be a string.
+    func destinationPath(_ what: String) throws -> (path: String, range: SourceRange) {
+        let target = try argument(.to, what)
+        guard case let .string(path) = target.value else {
+            throw RuntimeError("'\(name.name) ... to' needs a file name string", at: target.range)
+        }
+        return (path, target.range)
+    }
+
     /// The argument introduced by `connector` (nil: the first, unintroduced one).
     func argument(_ connector: Connector?, _ what: String) throws -> CommandArgumentValue {
         guard let a = arguments.first(where: { $0.connector == connector }) else {

@@ -57,8 +57,7 @@ extension Builtins {
                              example: "save m to \"sine.mqm\""),
             options: noOptions("save")) { c, _ in
             let value = try c.argument(nil, "a learner or model")
-            let target = try c.argument(.to, "\"file.mqm\"")
-            guard case let .string(path) = target.value else { throw RuntimeError("'save ... to' needs a file name string", at: target.range) }
+            let (path, _) = try c.destinationPath("\"file.mqm\"")
             do {
                 switch value.value {
                 case let .learner(l): try l.checkpoint().write(to: path)
@@ -76,9 +75,8 @@ extension Builtins {
                              example: "write r to \"results.csv\""),
             options: noOptions("write")) { c, interp in
             let value = try c.argument(nil, "a value").value
-            let target = try c.argument(.to, "\"file\"")
-            guard case let .string(path) = target.value else { throw RuntimeError("'write ... to' needs a file name string", at: target.range) }
-            do { try Export.write(value, to: path) } catch { throw RuntimeError("cannot write \(path): \(error)", at: target.range) }
+            let (path, targetRange) = try c.destinationPath("\"file\"")
+            do { try Export.write(value, to: path) } catch { throw RuntimeError("cannot write \(path): \(error)", at: targetRange) }
             return .none
         },
     ]

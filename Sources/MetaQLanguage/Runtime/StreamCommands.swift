@@ -51,8 +51,7 @@ extension Builtins {
                              example: "plot r to \"lifelong.svg\""),
             options: noOptions("plot")) { c, _ in
             let value = try c.argument(nil, "a report")
-            let target = try c.argument(.to, "\"file.svg\"")
-            guard case let .string(path) = target.value else { throw RuntimeError("'plot ... to' needs a file name string", at: target.range) }
+            let (path, targetRange) = try c.destinationPath("\"file.svg\"")
             let svg: String
             switch value.value {
             case let .lifelongReport(r): svg = Plot.lifelong(r)
@@ -60,7 +59,7 @@ extension Builtins {
             default: throw RuntimeError("'plot' draws lifelong and online reports, not a \(value.value.typeName)", at: value.range)
             }
             do { try svg.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                throw RuntimeError("cannot write \(path): \(error.localizedDescription)", at: target.range)
+                throw RuntimeError("cannot write \(path): \(error.localizedDescription)", at: targetRange)
             }
             return .none
         },
