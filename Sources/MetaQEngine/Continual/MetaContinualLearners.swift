@@ -42,11 +42,16 @@ public final class DecayedMAML: ContinualLearner {
     public func learn(_ task: StreamTask, using rng: inout RandomGenerator) {
         let i = arrived
         for _ in 0..<steps {
-            var episodes = [task.pool.episode(support: support, query: query, using: &rng)]
-            var weights: [Float] = [1]
             let recalled = memory.count <= batch - 1 ? Array(memory.indices) : rng.sample(batch - 1, from: memory.count)
+            // Episodes are stacked into one batch, so they share sizes every pool can supply
+            // (remembered pools keep fewer examples than the current one).
+            let pools = [task.pool] + recalled.map { memory[$0].pool }
+            let smallest = pools.map { $0.classes == nil ? $0.count : $0.perClass }.min()!
+            let s = min(support, smallest - 1), q = min(query, smallest - s)
+            var episodes = [task.pool.episode(support: s, query: q, using: &rng)]
+            var weights: [Float] = [1]
             for m in recalled {
-                episodes.append(memory[m].pool.episode(support: support, query: query, using: &rng))
+                episodes.append(memory[m].pool.episode(support: s, query: q, using: &rng))
                 weights.append(Float(pow(Double(lambda), Double(i - memory[m].index))))
             }
             let tasks = TaskBatch.concatenate(episodes)
@@ -60,10 +65,11 @@ public final class DecayedMAML: ContinualLearner {
         // Remember a bounded sample of this task.
         let keep: [Int]
         if let classes = task.pool.classes {
-            let perClass = max(1, min(task.pool.perClass, memoryExamples / classes))
+            // At least two per class, so a remembered task can still form an episode.
+            let perClass = min(task.pool.perClass, max(2, memoryExamples / classes))
             keep = (0..<classes).flatMap { c in rng.sample(perClass, from: task.pool.perClass).map { c * task.pool.perClass + $0 } }
         } else {
-            keep = rng.sample(min(memoryExamples, task.pool.count), from: task.pool.count)
+            keep = rng.sample(min(max(2, memoryExamples), task.pool.count), from: task.pool.count)
         }
         let kept = task.pool.rows(keep)
         memory.append((i, ExamplePool(kept, classes: task.pool.classes)))
