@@ -143,7 +143,7 @@ extension Completion {
                 word = last.lexeme
                 context = context.dropLast()
             default:
-                guard !last.kind.endsOperand, last.kind != .dot else { return .nothing }
+                guard !last.kind.endsCompletedText, last.kind != .dot else { return .nothing }
             }
         }
         var scanner = ContextScanner()
@@ -257,7 +257,7 @@ private struct ContextScanner {
     /// when the value so far is complete (a value cannot continue with a name).
     private func startsKey(_ block: Frame) -> Bool {
         guard block.key != nil else { return true }
-        return block.valueStarted && (previous?.kind.endsOperand ?? false)
+        return block.valueStarted && (previous?.kind.endsCompletedText ?? false)
     }
 
     /// What a `<` means: a comparison, or the opening of a block with its schema when known.
@@ -276,7 +276,7 @@ private struct ContextScanner {
             if case let .record(inner)? = block.schema?.key(key)?.type { return .block(inner) }
             return .block(nil)
         }
-        guard let previous, previous.kind.endsOperand else { return .block(nil) }
+        guard let previous, previous.kind.endsCompletedText else { return .block(nil) }
         guard case .identifier = previous.kind else { return .comparison }
         if let builtin = Builtins.blocks[previous.lexeme] { return .block(builtin.schema) }
         if let command = statementCommand.flatMap({ Builtins.commands[$0] }), !command.options.keys.isEmpty,
@@ -324,24 +324,9 @@ private struct ContextScanner {
 }
 
 private extension TokenKind {
-    /// Whether the token can be a block key: any name or keyword.
-    var isKeyLike: Bool {
-        switch self {
-        case .identifier, .keyword: true
-        default: false
-        }
-    }
-
-    /// Whether an expression can end with the token.
-    var endsOperand: Bool {
-        switch self {
-        case .identifier, .integer, .float, .string, .keyword(.true), .keyword(.false), .keyword(.pi),
-             .rightParen, .rightBracket, .rightBrace, .greater:
-            true
-        default:
-            false
-        }
-    }
+    /// The parser's rule for a token that ends an operand, plus `}`: right after a closed
+    /// statement block there is nothing to complete.
+    var endsCompletedText: Bool { endsOperand || self == .rightBrace }
 
     /// Whether a value can begin with the token.
     var startsValue: Bool {

@@ -59,7 +59,7 @@ public struct Token: Sendable, Hashable {
 
 extension TokenKind {
     /// Whether the token can be a key in a configuration block: any identifier or keyword.
-    var isKeyLike: Bool {
+    public var isKeyLike: Bool {
         switch self {
         case .identifier, .keyword: true
         default: false
@@ -67,7 +67,7 @@ extension TokenKind {
     }
 
     /// Whether an expression can end with this token, so that a `<` after it can be a comparison.
-    var endsOperand: Bool {
+    public var endsOperand: Bool {
         switch self {
         case .identifier, .integer, .float, .string, .keyword(.true), .keyword(.false), .keyword(.pi),
              .rightParen, .rightBracket, .greater:
