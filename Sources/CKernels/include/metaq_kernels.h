@@ -12,4 +12,28 @@ void metaq_small_gemm(long first, long last, long m, long n, long k,
                       const float *b, int transpose_b, long stride_b,
                       float *c);
 
+/// Binary operations and operand layouts for metaq_binary / metaq_binary_rows.
+enum { METAQ_ADD = 0, METAQ_SUB = 1, METAQ_MUL = 2, METAQ_DIV = 3, METAQ_GE = 4 };
+enum { METAQ_SAME = 0, METAQ_B_SCALAR = 1, METAQ_A_SCALAR = 2 };
+
+/// o[i] = a[i] op b[i] over n elements; with METAQ_B_SCALAR (METAQ_A_SCALAR) b (a) is one value.
+void metaq_binary(int op, int mode, long n, const float *a, const float *b, float *o);
+/// o = a op b over `rows` rows of `width`, where the block operand (b when block_is_b, else a)
+/// is one row repeated for every row.
+void metaq_binary_rows(int op, int block_is_b, long rows, long width, const float *a, const float *b, float *o);
+/// o[i] = x[i] * scale + shift.
+void metaq_affine_scalar(long n, const float *x, float scale, float shift, float *o);
+/// o[i] = max(x[i], 0), and its backward o[i] = x[i] > 0 ? g[i] : 0.
+void metaq_relu(long n, const float *x, float *o);
+void metaq_relu_backward(long n, const float *g, const float *x, float *o);
+/// im2col / col2im of NHWC images first..<last (col2im zero-fills those images first).
+void metaq_im2col(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
+                  long ho, long wo, const float *src, float *dst);
+void metaq_col2im(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
+                  long ho, long wo, const float *src, float *dst);
+/// Max-pooling of NHWC images first..<last over size x size windows with stride size; writes
+/// the maxima and the flat index of each one (the first of ties).
+void metaq_max_pool(long first, long last, long h, long w, long c, long size, long ho, long wo,
+                    const float *src, float *out, int *indices);
+
 #endif

@@ -1,3 +1,5 @@
+import CKernels
+
 // Convolution and pooling on NHWC images (batch, height, width, channels): the layout in
 // which im2col rows are contiguous channel runs and a convolution is one GEMM.
 
@@ -34,24 +36,8 @@ extension Tensor {
         let width = g.kernel * g.kernel * ch
         let out = TensorBuffer(count: n * ho * wo * width)
         let src = buffer.pointer, dst = out.pointer
-        for b in 0..<n {
-            for oh in 0..<ho {
-                for ow in 0..<wo {
-                    var row = dst + ((b * ho + oh) * wo + ow) * width
-                    for ki in 0..<g.kernel {
-                        let ih = oh * g.stride - g.padding + ki
-                        for kj in 0..<g.kernel {
-                            let iw = ow * g.stride - g.padding + kj
-                            if ih >= 0 && ih < h && iw >= 0 && iw < w {
-                                row.update(from: src + ((b * h + ih) * w + iw) * ch, count: ch)
-                            } else {
-                                row.update(repeating: 0, count: ch)
-                            }
-                            row += ch
-                        }
-                    }
-                }
-            }
+        Parallel.forEachChunk(n, cost: ho * wo * width) { images in
+            metaq_im2col(images.lowerBound, images.upperBound, h, w, ch, g.kernel, g.stride, g.padding, ho, wo, src, dst)
         }
         let imageShape = shape
         return Tensor.result("im2col", shape: [n * ho * wo, width], buffer: out, inputs: [self]) { c in
@@ -66,25 +52,10 @@ extension Tensor {
         let ho = g.outputExtent(h)!, wo = g.outputExtent(w)!
         let width = g.kernel * g.kernel * ch
         precondition(shape == [n * ho * wo, width], "columnsToImage: shape \(shape) does not match \(imageShape)")
-        let out = TensorBuffer(repeating: 0, count: n * h * w * ch)
+        let out = TensorBuffer(count: n * h * w * ch)
         let src = buffer.pointer, dst = out.pointer
-        for b in 0..<n {
-            for oh in 0..<ho {
-                for ow in 0..<wo {
-                    var row = src + ((b * ho + oh) * wo + ow) * width
-                    for ki in 0..<g.kernel {
-                        let ih = oh * g.stride - g.padding + ki
-                        for kj in 0..<g.kernel {
-                            let iw = ow * g.stride - g.padding + kj
-                            if ih >= 0 && ih < h && iw >= 0 && iw < w {
-                                let target = dst + ((b * h + ih) * w + iw) * ch
-                                for k in 0..<ch { target[k] += row[k] }
-                            }
-                            row += ch
-                        }
-                    }
-                }
-            }
+        Parallel.forEachChunk(n, cost: ho * wo * width) { images in
+            metaq_col2im(images.lowerBound, images.upperBound, h, w, ch, g.kernel, g.stride, g.padding, ho, wo, src, dst)
         }
         let columnShape = shape
         return Tensor.result("col2im", shape: imageShape, buffer: out, inputs: [self]) { c in
@@ -111,27 +82,14 @@ extension Tensor {
         let (n, h, w, ch) = (shape[0], shape[1], shape[2], shape[3])
         let ho = h / size, wo = w / size
         var indices = [Int32](repeating: 0, count: n * ho * wo * ch)
-        let src = buffer.pointer
+        let out = TensorBuffer(count: n * ho * wo * ch)
+        let src = buffer.pointer, dst = out.pointer
         indices.withUnsafeMutableBufferPointer { idx in
-            for b in 0..<n {
-                for oh in 0..<ho {
-                    for ow in 0..<wo {
-                        let base = ((b * ho + oh) * wo + ow) * ch
-                        for k in 0..<ch {
-                            var best = ((b * h + oh * size) * w + ow * size) * ch + k
-                            var bestValue = src[best]
-                            for di in 0..<size {
-                                for dj in 0..<size {
-                                    let at = ((b * h + oh * size + di) * w + ow * size + dj) * ch + k
-                                    if src[at] > bestValue { bestValue = src[at]; best = at }
-                                }
-                            }
-                            idx[base + k] = Int32(best)
-                        }
-                    }
-                }
+            let flat = idx.baseAddress!
+            Parallel.forEachChunk(n, cost: h * w * ch) { images in
+                metaq_max_pool(images.lowerBound, images.upperBound, h, w, ch, size, ho, wo, src, dst, flat)
             }
         }
-        return gathering(flatIndices: IndexList(indices), shape: [n, ho, wo, ch])
+        return gathering(flatIndices: IndexList(indices), shape: [n, ho, wo, ch], values: out)
     }
 }

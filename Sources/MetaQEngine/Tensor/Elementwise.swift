@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 // Elementwise arithmetic with NumPy broadcasting, and the unary functions. Every derivative
@@ -13,40 +14,36 @@ func mapUnary(_ x: Tensor, _ f: (Float) -> Float) -> TensorBuffer {
     return out
 }
 
+/// The binary operations with a vectorised C kernel (CKernels' metaq_binary).
+enum BinaryKernel: Int32 {
+    case add = 0, subtract = 1, multiply = 2, divide = 3, greaterOrEqual = 4
+}
+
+/// `f` applied with NumPy broadcasting. The common layouts (same shape, a scalar operand,
+/// a repeated trailing block such as a bias row) run `kernel` in C over contiguous runs,
+/// split across threads; other layouts walk rows with `f`, which must compute the same thing.
 @inline(__always)
-func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], _ f: (Float, Float) -> Float) -> TensorBuffer {
+func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], kernel: BinaryKernel, _ f: (Float, Float) -> Float) -> TensorBuffer {
     let out = TensorBuffer(count: Tensor.elementCount(shape))
     let pa = a.buffer.pointer, pb = b.buffer.pointer, po = out.pointer
-    if a.shape == b.shape {
+    let op = kernel.rawValue
+    if a.shape == b.shape || b.count == 1 || a.count == 1 {
+        let mode: Int32 = a.count == b.count ? 0 : (b.count == 1 ? 1 : 2)
+        let aStep = mode == 2 ? 0 : 1, bStep = mode == 1 ? 0 : 1
         Parallel.forEachChunk(out.count) { range in
-            for i in range { po[i] = f(pa[i], pb[i]) }
-        }
-    } else if b.count == 1 {
-        let s = pb[0]
-        Parallel.forEachChunk(out.count) { range in
-            for i in range { po[i] = f(pa[i], s) }
-        }
-    } else if a.count == 1 {
-        let s = pa[0]
-        Parallel.forEachChunk(out.count) { range in
-            for i in range { po[i] = f(s, pb[i]) }
+            metaq_binary(op, mode, range.count, pa + range.lowerBound * aStep, pb + range.lowerBound * bStep,
+                         po + range.lowerBound)
         }
     } else if a.count == out.count, isTrailingBlock(b.shape, of: shape) {
         // b repeats along a's leading axes (a bias row): contiguous rows.
         let n = b.count
         Parallel.forEachChunk(out.count / n, cost: n) { rows in
-            for r in rows {
-                let base = r * n
-                for j in 0..<n { po[base + j] = f(pa[base + j], pb[j]) }
-            }
+            metaq_binary_rows(op, 1, rows.count, n, pa + rows.lowerBound * n, pb, po + rows.lowerBound * n)
         }
     } else if b.count == out.count, isTrailingBlock(a.shape, of: shape) {
         let n = a.count
         Parallel.forEachChunk(out.count / n, cost: n) { rows in
-            for r in rows {
-                let base = r * n
-                for j in 0..<n { po[base + j] = f(pa[j], pb[base + j]) }
-            }
+            metaq_binary_rows(op, 0, rows.count, n, pa, pb + rows.lowerBound * n, po + rows.lowerBound * n)
         }
     } else {
         let sa = ShapeRules.broadcastStrides(a.shape, to: shape)
@@ -57,6 +54,16 @@ func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], _ f: (Float, Float) -> Fl
             let ra = pa + off[0], rb = pb + off[1], ro = po + off[2]
             for j in 0..<n { ro[j] = f(ra[j * ia], rb[j * ib]) }
         }
+    }
+    return out
+}
+
+/// `x * scale + shift` elementwise, in C, split across threads.
+func mapAffine(_ x: Tensor, scale: Float, shift: Float) -> TensorBuffer {
+    let out = TensorBuffer(count: x.count)
+    let src = x.buffer.pointer, dst = out.pointer
+    Parallel.forEachChunk(x.count) { range in
+        metaq_affine_scalar(range.count, src + range.lowerBound, scale, shift, dst + range.lowerBound)
     }
     return out
 }
@@ -77,7 +84,7 @@ func broadcastShape(_ a: Tensor, _ b: Tensor, _ op: String) -> [Int] {
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "+")
-        return result("add", shape: shape, buffer: mapBinary(a, b, shape: shape, +), inputs: [a, b]) { c in
+        return result("add", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .add) { $0 + $1 }, inputs: [a, b]) { c in
             [c.needs(0) ? c.grad.sum(to: c.inputs[0].shape) : nil,
              c.needs(1) ? c.grad.sum(to: c.inputs[1].shape) : nil]
         }
@@ -85,7 +92,7 @@ extension Tensor {
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "-")
-        return result("sub", shape: shape, buffer: mapBinary(a, b, shape: shape, -), inputs: [a, b]) { c in
+        return result("sub", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .subtract) { $0 - $1 }, inputs: [a, b]) { c in
             [c.needs(0) ? c.grad.sum(to: c.inputs[0].shape) : nil,
              c.needs(1) ? (-c.grad).sum(to: c.inputs[1].shape) : nil]
         }
@@ -93,7 +100,7 @@ extension Tensor {
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "*")
-        return result("mul", shape: shape, buffer: mapBinary(a, b, shape: shape, *), inputs: [a, b]) { c in
+        return result("mul", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .multiply) { $0 * $1 }, inputs: [a, b]) { c in
             [c.needs(0) ? (c.grad * c.inputs[1]).sum(to: c.inputs[0].shape) : nil,
              c.needs(1) ? (c.grad * c.inputs[0]).sum(to: c.inputs[1].shape) : nil]
         }
@@ -101,7 +108,7 @@ extension Tensor {
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "/")
-        return result("div", shape: shape, buffer: mapBinary(a, b, shape: shape, /), inputs: [a, b]) { c in
+        return result("div", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .divide) { $0 / $1 }, inputs: [a, b]) { c in
             let (x, y) = (c.inputs[0], c.inputs[1])
             return [c.needs(0) ? (c.grad / y).sum(to: x.shape) : nil,
                     c.needs(1) ? (-(c.grad * x) / (y * y)).sum(to: y.shape) : nil]
@@ -109,7 +116,7 @@ extension Tensor {
     }
 
     public static prefix func - (x: Tensor) -> Tensor {
-        result("neg", shape: x.shape, buffer: mapUnary(x, -), inputs: [x]) { c in [-c.grad] }
+        result("neg", shape: x.shape, buffer: mapAffine(x, scale: -1, shift: -0.0), inputs: [x]) { c in [-c.grad] }
     }
 
     public static func + (a: Tensor, s: Float) -> Tensor { a.adding(s) }
@@ -123,14 +130,14 @@ extension Tensor {
 
     /// `self * s` without materialising a scalar tensor.
     public func scaled(by s: Float) -> Tensor {
-        Tensor.result("scale", shape: shape, buffer: mapUnary(self) { $0 * s }, inputs: [self]) { c in
+        Tensor.result("scale", shape: shape, buffer: mapAffine(self, scale: s, shift: -0.0), inputs: [self]) { c in
             [c.grad.scaled(by: s)]
         }
     }
 
     /// `self + s` without materialising a scalar tensor.
     public func adding(_ s: Float) -> Tensor {
-        Tensor.result("shift", shape: shape, buffer: mapUnary(self) { $0 + s }, inputs: [self]) { c in
+        Tensor.result("shift", shape: shape, buffer: mapAffine(self, scale: 1, shift: s), inputs: [self]) { c in
             [c.grad]
         }
     }
@@ -163,13 +170,18 @@ extension Tensor {
     /// max(x, 0). Its derivative is a step, whose own derivative is zero almost everywhere,
     /// so the rule multiplies by a constant mask.
     public func relu() -> Tensor {
-        Tensor.result("relu", shape: shape, buffer: mapUnary(self) { Swift.max($0, 0) }, inputs: [self]) { c in
+        let out = TensorBuffer(count: count)
+        let src = buffer.pointer, dst = out.pointer
+        Parallel.forEachChunk(count) { range in
+            metaq_relu(range.count, src + range.lowerBound, dst + range.lowerBound)
+        }
+        return Tensor.result("relu", shape: shape, buffer: out, inputs: [self]) { c in
             if !c.grad.requiresGradient {
                 // No graph to build: one fused pass.
                 let out = TensorBuffer(count: c.grad.count)
                 let g = c.grad.buffer.pointer, x = c.inputs[0].buffer.pointer, o = out.pointer
                 Parallel.forEachChunk(out.count) { range in
-                    for i in range { o[i] = x[i] > 0 ? g[i] : 0 }
+                    metaq_relu_backward(range.count, g + range.lowerBound, x + range.lowerBound, o + range.lowerBound)
                 }
                 return [Tensor(shape: c.grad.shape, buffer: out)]
             }
@@ -228,7 +240,7 @@ extension Tensor {
     /// Elementwise maximum of two tensors (broadcasting); the gradient goes to the larger.
     public func maximum(_ other: Tensor) -> Tensor {
         let shape = broadcastShape(self, other, "maximum")
-        let pick = Tensor(shape: shape, buffer: mapBinary(self, other, shape: shape) { $0 >= $1 ? 1 : 0 })
+        let pick = Tensor(shape: shape, buffer: mapBinary(self, other, shape: shape, kernel: .greaterOrEqual) { $0 >= $1 ? 1 : 0 })
         return self * pick + other * (1 - pick)
     }
 }

@@ -138,8 +138,13 @@ extension Tensor {
                 dst[i] = k >= 0 ? src[k] : 0
             }
         }
+        return gathering(flatIndices: index, shape: outShape, values: out)
+    }
+
+    /// ``gathering(flatIndices:shape:)`` when the caller has already gathered the values.
+    func gathering(flatIndices index: IndexList, shape outShape: [Int], values: TensorBuffer) -> Tensor {
         let inShape = shape
-        return Tensor.result("gather", shape: outShape, buffer: out, inputs: [self]) { c in
+        return Tensor.result("gather", shape: outShape, buffer: values, inputs: [self]) { c in
             [c.grad.scatteringAdd(flatIndices: index, shape: inShape)]
         }
     }

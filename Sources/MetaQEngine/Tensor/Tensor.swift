@@ -11,8 +11,9 @@ public final class TensorBuffer: @unchecked Sendable {
         precondition(count >= 0, "negative element count \(count)")
         _ = Parallel.threads  // configures BLAS threading and the allocator once
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let raw = LargeBlockCache.shared.take(bytes)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
@@ -22,7 +23,52 @@ public final class TensorBuffer: @unchecked Sendable {
         pointer.update(repeating: value, count: count)
     }
 
-    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+    deinit {
+        let raw = UnsafeMutableRawPointer(pointer)
+        if !LargeBlockCache.shared.keep(raw, bytes: max(count, 1) * MemoryLayout<Float>.stride) { raw.deallocate() }
+    }
+}
+
+/// Keeps a few freed large blocks (im2col matrices, first-layer activations) for reuse.
+/// glibc serves blocks over 32 MiB with mmap and unmaps them on free, so without this every
+/// training step pays a page fault per 4 KiB of each such tensor (about 15% of a conv step).
+final class LargeBlockCache: @unchecked Sendable {
+    static let shared = LargeBlockCache()
+    /// Blocks smaller than this come from malloc's heap, which already reuses them.
+    static let minimumBytes = 8 << 20
+    /// The most memory the cache holds on to.
+    static let capacityBytes = 512 << 20
+
+    private let lock = NSLock()
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var held = 0
+
+    func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        guard bytes >= Self.minimumBytes else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        guard let block = free[bytes]?.popLast() else { return nil }
+        held -= bytes
+        return block
+    }
+
+    func keep(_ block: UnsafeMutableRawPointer, bytes: Int) -> Bool {
+        guard bytes >= Self.minimumBytes else { return false }
+        lock.lock(); defer { lock.unlock() }
+        if held + bytes > Self.capacityBytes {
+            // Make room by dropping blocks of other sizes (oldest sizes first is not tracked;
+            // any will do: sizes repeat every step in training).
+            for (size, blocks) in free where size != bytes {
+                for b in blocks { b.deallocate() }
+                held -= size * blocks.count
+                free[size] = nil
+                if held + bytes <= Self.capacityBytes { break }
+            }
+            if held + bytes > Self.capacityBytes { return false }
+        }
+        free[bytes, default: []].append(block)
+        held += bytes
+        return true
+    }
 }
 
 /// A dense, row-major `Float` tensor that records how it was computed.
