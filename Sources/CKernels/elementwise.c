@@ -3,7 +3,15 @@
 
 /* Elementwise kernels over contiguous float runs. Each loop is branch-free and has one
    operation fixed outside it, so the compiler vectorises it; the caller (Swift) splits the
-   work across threads and calls these on disjoint ranges. */
+   work across threads and calls these on disjoint ranges. Every load is unconditional, so
+   selects become blends; CLONES builds an AVX2 copy beside the baseline one, picked at load
+   time by the CPU (without AVX's blend instructions the vectoriser gives up on selects). */
+
+#if defined(__x86_64__) && defined(__clang__)
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define CLONES
+#endif
 
 #define BINARY_LOOP(EXPR)                                                              \
     switch (mode) {                                                                    \
@@ -22,7 +30,7 @@
     }                                                                                  \
     }
 
-void metaq_binary(int op, int mode, long n, const float *restrict a, const float *restrict b,
+CLONES void metaq_binary(int op, int mode, long n, const float *restrict a, const float *restrict b,
                   float *restrict o) {
     switch (op) {
     case METAQ_ADD: BINARY_LOOP(x + y) break;
@@ -46,7 +54,7 @@ void metaq_binary(int op, int mode, long n, const float *restrict a, const float
         }                                                                              \
     }
 
-void metaq_binary_rows(int op, int block_is_b, long rows, long width, const float *restrict a,
+CLONES void metaq_binary_rows(int op, int block_is_b, long rows, long width, const float *restrict a,
                        const float *restrict b, float *restrict o) {
     switch (op) {
     case METAQ_ADD: ROWS_LOOP(x + y) break;
@@ -57,16 +65,16 @@ void metaq_binary_rows(int op, int block_is_b, long rows, long width, const floa
     }
 }
 
-void metaq_affine_scalar(long n, const float *restrict x, float scale, float shift, float *restrict o) {
+CLONES void metaq_affine_scalar(long n, const float *restrict x, float scale, float shift, float *restrict o) {
     for (long i = 0; i < n; i++) o[i] = x[i] * scale + shift;
 }
 
-void metaq_relu(long n, const float *restrict x, float *restrict o) {
-    for (long i = 0; i < n; i++) o[i] = x[i] > 0 ? x[i] : 0.0f;
+CLONES void metaq_relu(long n, const float *restrict x, float *restrict o) {
+    for (long i = 0; i < n; i++) { const float xv = x[i]; o[i] = xv > 0 ? xv : 0.0f; }
 }
 
-void metaq_relu_backward(long n, const float *restrict g, const float *restrict x, float *restrict o) {
-    for (long i = 0; i < n; i++) o[i] = x[i] > 0 ? g[i] : 0.0f;
+CLONES void metaq_relu_backward(long n, const float *restrict g, const float *restrict x, float *restrict o) {
+    for (long i = 0; i < n; i++) { const float gv = g[i], xv = x[i]; o[i] = xv > 0 ? gv : 0.0f; }
 }
 
 void metaq_im2col(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
@@ -96,7 +104,7 @@ void metaq_im2col(long first, long last, long h, long w, long c, long kernel, lo
     }
 }
 
-void metaq_col2im(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
+CLONES void metaq_col2im(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
                   long ho, long wo, const float *restrict src, float *restrict dst) {
     const long width = kernel * kernel * c;
     for (long b = first; b < last; b++) {
@@ -120,7 +128,7 @@ void metaq_col2im(long first, long last, long h, long w, long c, long kernel, lo
     }
 }
 
-void metaq_max_pool(long first, long last, long h, long w, long c, long size, long ho, long wo,
+CLONES void metaq_max_pool(long first, long last, long h, long w, long c, long size, long ho, long wo,
                     const float *restrict src, float *restrict out, int *restrict indices) {
     for (long b = first; b < last; b++) {
         for (long oh = 0; oh < ho; oh++) {
@@ -132,15 +140,63 @@ void metaq_max_pool(long first, long last, long h, long w, long c, long size, lo
                     for (long dj = 0; dj < size; dj++) {
                         if (di == 0 && dj == 0) continue;
                         const long at = ((b * h + oh * size + di) * w + ow * size + dj) * c;
-                        for (long k = 0; k < c; k++) {
-                            const float v = src[at + k];
-                            const int better = v > out[base + k];
-                            out[base + k] = better ? v : out[base + k];
-                            indices[base + k] = better ? (int)(at + k) : indices[base + k];
+                        float *restrict best = out + base;
+                        int *restrict where = indices + base;
+                        const float *restrict cand = src + at;
+                        const int first = (int)at;
+                        for (int k = 0; k < (int)c; k++) {
+                            const float v = cand[k], cur = best[k];
+                            const int ci = where[k];
+                            const int better = v > cur;
+                            best[k] = better ? v : cur;
+                            where[k] = better ? first + k : ci;
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/* Batch-norm style statistics over `rows` rows of `width` channels (NHWC: channels last). */
+CLONES void metaq_column_sums(long rows, long width, const float *restrict x, float *restrict sums) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        for (long j = 0; j < width; j++) sums[j] += row[j];
+    }
+}
+
+CLONES void metaq_column_squared_deviations(long rows, long width, const float *restrict x,
+                                            const float *restrict mean, float *restrict sums) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        for (long j = 0; j < width; j++) { const float d = row[j] - mean[j]; sums[j] += d * d; }
+    }
+}
+
+CLONES void metaq_normalize_rows(long rows, long width, const float *restrict x, const float *restrict mean,
+                                 const float *restrict inv, float *restrict out) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = x + r * width;
+        float *o = out + r * width;
+        for (long j = 0; j < width; j++) o[j] = (row[j] - mean[j]) * inv[j];
+    }
+}
+
+CLONES void metaq_column_sums2(long rows, long width, const float *restrict g, const float *restrict h,
+                               float *restrict sg, float *restrict sgh) {
+    for (long r = 0; r < rows; r++) {
+        const float *gr = g + r * width, *hr = h + r * width;
+        for (long j = 0; j < width; j++) { sg[j] += gr[j]; sgh[j] += gr[j] * hr[j]; }
+    }
+}
+
+CLONES void metaq_normalize_backward_rows(long rows, long width, const float *restrict g, const float *restrict h,
+                                          const float *restrict inv, const float *restrict mean_g,
+                                          const float *restrict mean_gh, float *restrict out) {
+    for (long r = 0; r < rows; r++) {
+        const float *gr = g + r * width, *hr = h + r * width;
+        float *o = out + r * width;
+        for (long j = 0; j < width; j++) o[j] = inv[j] * (gr[j] - mean_g[j] - hr[j] * mean_gh[j]);
     }
 }

@@ -36,4 +36,15 @@ void metaq_col2im(long first, long last, long h, long w, long c, long kernel, lo
 void metaq_max_pool(long first, long last, long h, long w, long c, long size, long ho, long wo,
                     const float *src, float *out, int *indices);
 
+/// Per-channel statistics over `rows` rows of `width` channels, accumulated into the outputs:
+/// sums[j] += x[r, j]; sums[j] += (x[r, j] - mean[j])^2; and sg[j] += g, sgh[j] += g * h.
+void metaq_column_sums(long rows, long width, const float *x, float *sums);
+void metaq_column_squared_deviations(long rows, long width, const float *x, const float *mean, float *sums);
+void metaq_column_sums2(long rows, long width, const float *g, const float *h, float *sg, float *sgh);
+/// out = (x - mean) * inv per channel, and its backward
+/// out = inv * (g - mean_g - h * mean_gh) with h the normalised values.
+void metaq_normalize_rows(long rows, long width, const float *x, const float *mean, const float *inv, float *out);
+void metaq_normalize_backward_rows(long rows, long width, const float *g, const float *h, const float *inv,
+                                   const float *mean_g, const float *mean_gh, float *out);
+
 #endif

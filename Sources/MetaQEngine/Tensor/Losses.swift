@@ -1,3 +1,4 @@
+import CKernels
 // Softmax, losses and normalisation, composed from differentiable primitives so that their
 // derivatives of every order come for free.
 
@@ -53,22 +54,21 @@ extension Tensor {
         let invStd = TensorBuffer(count: lead * trail)
         let src = buffer.pointer, dst = out.pointer, inv = invStd.pointer
         let n = Float(Swift.max(reduced, 1))
-        Parallel.forEachChunk(lead, cost: reduced * trail) { leads in
-            var mean = [Float](repeating: 0, count: trail), variance = [Float](repeating: 0, count: trail)
-            for l in leads {
-                let base = l * reduced * trail
-                for j in 0..<trail { mean[j] = 0; variance[j] = 0 }
-                for r in 0..<reduced { let row = src + base + r * trail; for j in 0..<trail { mean[j] += row[j] } }
-                for j in 0..<trail { mean[j] /= n }
-                for r in 0..<reduced {
-                    let row = src + base + r * trail
-                    for j in 0..<trail { let d = row[j] - mean[j]; variance[j] += d * d }
-                }
-                for j in 0..<trail { inv[l * trail + j] = 1 / (variance[j] / n + epsilon).squareRoot() }
-                for r in 0..<reduced {
-                    let row = src + base + r * trail, w = dst + base + r * trail
-                    for j in 0..<trail { w[j] = (row[j] - mean[j]) * inv[l * trail + j] }
-                }
+        var mean = [Float](repeating: 0, count: lead * trail)
+        mean.withUnsafeMutableBufferPointer { meanBuffer in
+            let means = meanBuffer.baseAddress!
+            RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: means) { l, rows, acc in
+                metaq_column_sums(rows.count, trail, src + (l * reduced + rows.lowerBound) * trail, acc)
+            }
+            for i in 0..<(lead * trail) { means[i] /= n }
+            RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: inv) { l, rows, acc in
+                metaq_column_squared_deviations(rows.count, trail, src + (l * reduced + rows.lowerBound) * trail,
+                                                means + l * trail, acc)
+            }
+            for i in 0..<(lead * trail) { inv[i] = 1 / (inv[i] / n + epsilon).squareRoot() }
+            RowBlocks(lead: lead, rows: reduced, width: trail).forEach { l, rows in
+                let at = (l * reduced + rows.lowerBound) * trail
+                metaq_normalize_rows(rows.count, trail, src + at, means + l * trail, inv + l * trail, dst + at)
             }
         }
         return Tensor.result("normalize", shape: shape, buffer: out, inputs: [self]) { c in
@@ -78,19 +78,18 @@ extension Tensor {
                 let gx = TensorBuffer(count: g.count)
                 // Holding `invStd` (not just its pointer) keeps the saved statistics alive.
                 let gp = g.buffer.pointer, hp = xhat.buffer.pointer, op = gx.pointer, inv = invStd.pointer
-                Parallel.forEachChunk(lead, cost: reduced * trail) { leads in
-                    var sg = [Float](repeating: 0, count: trail), sgh = [Float](repeating: 0, count: trail)
-                    for l in leads {
-                        let base = l * reduced * trail
-                        for j in 0..<trail { sg[j] = 0; sgh[j] = 0 }
-                        for r in 0..<reduced {
-                            let gr = gp + base + r * trail, hr = hp + base + r * trail
-                            for j in 0..<trail { sg[j] += gr[j]; sgh[j] += gr[j] * hr[j] }
-                        }
-                        for r in 0..<reduced {
-                            let gr = gp + base + r * trail, hr = hp + base + r * trail, w = op + base + r * trail
-                            for j in 0..<trail { w[j] = inv[l * trail + j] * (gr[j] - sg[j] / n - hr[j] * sgh[j] / n) }
-                        }
+                var sums = [Float](repeating: 0, count: 2 * lead * trail)
+                sums.withUnsafeMutableBufferPointer { sumBuffer in
+                    let sg = sumBuffer.baseAddress!, sgh = sg + lead * trail
+                    RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: sg, second: sgh) { l, rows, a, b in
+                        let at = (l * reduced + rows.lowerBound) * trail
+                        metaq_column_sums2(rows.count, trail, gp + at, hp + at, a, b)
+                    }
+                    for i in 0..<(2 * lead * trail) { sg[i] /= n }
+                    RowBlocks(lead: lead, rows: reduced, width: trail).forEach { l, rows in
+                        let at = (l * reduced + rows.lowerBound) * trail
+                        metaq_normalize_backward_rows(rows.count, trail, gp + at, hp + at, inv + l * trail,
+                                                      sg + l * trail, sgh + l * trail, op + at)
                     }
                 }
                 return [Tensor(shape: g.shape, buffer: gx)]
@@ -109,5 +108,60 @@ extension Tensor {
         let predicted = argmax()
         guard !labels.isEmpty else { return 0 }
         return Float(zip(predicted, labels).filter { $0 == $1 }.count) / Float(labels.count)
+    }
+}
+
+/// Work over `lead` independent blocks of `rows` rows of `width` channels, split into pieces
+/// for the worker threads: whole blocks when there are enough of them, otherwise each block
+/// cut into row ranges. Per-piece partial sums are added in a fixed order, so results do not
+/// depend on timing.
+struct RowBlocks {
+    let lead: Int, rows: Int, width: Int
+
+    private var piecesPerBlock: Int {
+        let threads = Parallel.threads
+        guard lead < threads, rows * width >= 1 << 15 else { return 1 }
+        return Swift.min(threads, rows)
+    }
+
+    private func range(_ piece: Int, of pieces: Int) -> Range<Int> {
+        rows * piece / pieces..<rows * (piece + 1) / pieces
+    }
+
+    func forEach(_ body: (Int, Range<Int>) -> Void) {
+        let pieces = piecesPerBlock
+        Parallel.forEachChunk(lead * pieces, cost: rows * width / pieces) { items in
+            for item in items { body(item / pieces, range(item % pieces, of: pieces)) }
+        }
+    }
+
+    /// Fills `out[l * width ..< (l + 1) * width]` with the sum over block l's pieces of what
+    /// `body` accumulates into its zeroed scratch row.
+    func sum(into out: UnsafeMutablePointer<Float>, _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        sum(into: out, second: nil) { l, r, a, _ in body(l, r, a) }
+    }
+
+    func sum(into out: UnsafeMutablePointer<Float>, second: UnsafeMutablePointer<Float>?,
+             _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let pieces = piecesPerBlock
+        let stride = 2 * width
+        var scratch = [Float](repeating: 0, count: lead * pieces * stride)
+        scratch.withUnsafeMutableBufferPointer { s in
+            let base = s.baseAddress!
+            Parallel.forEachChunk(lead * pieces, cost: rows * width / pieces) { items in
+                for item in items {
+                    let at = base + item * stride
+                    body(item / pieces, range(item % pieces, of: pieces), at, at + width)
+                }
+            }
+            for l in 0..<lead {
+                for j in 0..<width {
+                    var a: Float = 0, b: Float = 0
+                    for p in 0..<pieces { a += base[(l * pieces + p) * stride + j]; b += base[(l * pieces + p) * stride + width + j] }
+                    out[l * width + j] = a
+                    second?[l * width + j] = b
+                }
+            }
+        }
     }
 }
