@@ -1,0 +1,181 @@
+import Testing
+@testable import MetaQEngine
+
+// The C kernels (CKernels/elementwise.c) and the paths that pick them, checked against plain
+// Swift references written index by index, on shapes large enough to be split across threads.
+
+private func random(_ shape: [Int], _ seed: UInt64, low: Float = -1, high: Float = 1) -> Tensor {
+    GradientCheck.random(shape, low: low, high: high, seed: seed)
+}
+
+/// a op b with NumPy broadcasting, element by element.
+private func reference(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> [Float] {
+    let shape = try! ShapeRules.broadcast(a.shape, b.shape)
+    let sa = ShapeRules.broadcastStrides(a.shape, to: shape), sb = ShapeRules.broadcastStrides(b.shape, to: shape)
+    let n = Tensor.elementCount(shape)
+    let (va, vb) = (a.scalars, b.scalars)
+    return (0..<n).map { flat in
+        var rest = flat, ia = 0, ib = 0
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            let i = rest % shape[axis]
+            rest /= shape[axis]
+            ia += i * sa[axis]
+            ib += i * sb[axis]
+        }
+        return f(va[ia], vb[ib])
+    }
+}
+
+@Suite("Elementwise kernels match a plain reference")
+struct KernelTests {
+    static let layouts: [([Int], [Int])] = [
+        ([300, 257], [300, 257]),   // same shape
+        ([300, 257], []),           // b scalar
+        ([1], [300, 257]),          // a scalar
+        ([40, 30, 64], [64]),       // bias row (trailing block of b)
+        ([64], [40, 30, 64]),       // trailing block of a
+        ([40, 1, 64], [30, 1]),     // general broadcast
+    ]
+
+    @Test("binary operations", arguments: layouts.indices)
+    func binary(_ which: Int) {
+        let (sa, sb) = Self.layouts[which]
+        let a = random(sa, UInt64(10 + which)), b = random(sb, UInt64(20 + which), low: 0.5, high: 2)
+        #expect((a + b).scalars == reference(a, b, +))
+        #expect((a - b).scalars == reference(a, b, -))
+        #expect((a * b).scalars == reference(a, b, *))
+        #expect((a / b).scalars == reference(a, b, /))
+        #expect(a.maximum(b).scalars == reference(a, b) { $0 >= $1 ? $0 : $1 })
+    }
+
+    @Test func scaleShiftNegateAndRelu() {
+        let x = random([1000, 77], 3)
+        #expect(x.scaled(by: -2.5).scalars == x.scalars.map { $0 * -2.5 })
+        #expect(x.adding(0.75).scalars == x.scalars.map { $0 + 0.75 })
+        #expect((-x).scalars == x.scalars.map { -$0 })
+        #expect(x.relu().scalars == x.scalars.map { max($0, 0) })
+        // Zero stays +0 under scaling (a negative zero would print as -0 in tables).
+        #expect(Tensor([0, 1]).scaled(by: 3).scalars[0].sign == .plus)
+        let w = x.requiringGradient()
+        let g = random([1000, 77], 4)
+        let dx = gradients(of: (w.relu() * g).sum(), with: [w])[0]
+        #expect(dx.scalars == zip(x.scalars, g.scalars).map { $0 > 0 ? $1 : 0 })
+    }
+
+    @Test func maxPoolPicksTheFirstOfTies() {
+        // Values on a coarse grid so that windows hold ties; channels beyond one vector.
+        let (n, h, w, c) = (3, 9, 8, 21)
+        let x = Tensor(shape: [n, h, w, c], values: random([n, h, w, c], 5).scalars.map { ($0 * 3).rounded() })
+        let v = x.scalars
+        var expected = [Float](), firstIndex = [Int]()
+        for b in 0..<n { for oh in 0..<(h / 2) { for ow in 0..<(w / 2) { for k in 0..<c {
+            var best = -Float.infinity, at = -1
+            for di in 0..<2 { for dj in 0..<2 {
+                let i = ((b * h + oh * 2 + di) * w + ow * 2 + dj) * c + k
+                if v[i] > best { best = v[i]; at = i }
+            } }
+            expected.append(best); firstIndex.append(at)
+        } } } }
+        let p = x.requiringGradient()
+        let y = p.maxPooled(size: 2)
+        #expect(y.shape == [n, h / 2, w / 2, c])
+        #expect(y.scalars == expected)
+        // The gradient goes to exactly the first maximum of each window.
+        let dx = gradients(of: y.sum(), with: [p])[0].scalars
+        var expectedGradient = [Float](repeating: 0, count: v.count)
+        for i in firstIndex { expectedGradient[i] += 1 }
+        #expect(dx == expectedGradient)
+    }
+
+    @Test("im2col and col2im against the definition", arguments: [1, 5])
+    func windows(_ channels: Int) {
+        let (n, h, w) = (3, 7, 6)
+        let x = random([n, h, w, channels], 6)
+        let g = WindowGeometry(kernel: 3, stride: 2, padding: 1)
+        let (ho, wo) = (g.outputExtent(h)!, g.outputExtent(w)!)
+        let cols = x.imageToColumns(g)
+        let v = x.scalars, cv = cols.scalars
+        var folded = [Float](repeating: 0, count: v.count)
+        for b in 0..<n { for oh in 0..<ho { for ow in 0..<wo { for ki in 0..<3 { for kj in 0..<3 { for k in 0..<channels {
+            let ih = oh * 2 - 1 + ki, iw = ow * 2 - 1 + kj
+            let col = (((b * ho + oh) * wo + ow) * 9 + ki * 3 + kj) * channels + k
+            let inside = ih >= 0 && ih < h && iw >= 0 && iw < w
+            let src = inside ? ((b * h + ih) * w + iw) * channels + k : -1
+            #expect(cv[col] == (inside ? v[src] : 0))
+            if inside { folded[src] += cv[col] }
+        } } } } } }
+        let back = cols.columnsToImage(g, imageShape: x.shape).scalars
+        #expect(zip(back, folded).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($1)) })
+    }
+
+    @Test("batch-norm statistics: whole blocks and blocks split across threads", arguments: [[1, 300, 64], [6, 50, 8], [2, 4096, 16]])
+    func normalization(_ dims: [Int]) {
+        let (lead, rows, width) = (dims[0], dims[1], dims[2])
+        let x = random([lead, rows, width], 7, low: -2, high: 3)
+        let g = random([lead, rows, width], 8)
+        let v = x.scalars, gv = g.scalars
+        var y = [Float](repeating: 0, count: v.count), dx = y
+        for l in 0..<lead { for j in 0..<width {
+            let idx = (0..<rows).map { (l * rows + $0) * width + j }
+            let mean = idx.map { Double(v[$0]) }.reduce(0, +) / Double(rows)
+            let variance = idx.map { (Double(v[$0]) - mean) * (Double(v[$0]) - mean) }.reduce(0, +) / Double(rows)
+            let inv = 1 / (variance + 1e-5).squareRoot()
+            for i in idx { y[i] = Float((Double(v[i]) - mean) * inv) }
+            let mg = idx.map { Double(gv[$0]) }.reduce(0, +) / Double(rows)
+            let mgh = idx.map { Double(gv[$0]) * Double(y[$0]) }.reduce(0, +) / Double(rows)
+            for i in idx { dx[i] = Float(inv * (Double(gv[i]) - mg - Double(y[i]) * mgh)) }
+        } }
+        let p = x.requiringGradient()
+        let out = p.normalized(overAxes: [1])
+        #expect(zip(out.scalars, y).allSatisfy { abs($0 - $1) <= 1e-4 })
+        let grad = gradients(of: (out * g).sum(), with: [p])[0].scalars
+        #expect(zip(grad, dx).allSatisfy { abs($0 - $1) <= 1e-3 })
+    }
+
+    @Test func largeBlockCacheHandsBackBlocksOfTheSameSize() {
+        let cache = LargeBlockCache()   // its own instance: other tests allocate in parallel
+        let bytes = LargeBlockCache.minimumBytes
+        let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        #expect(!cache.keep(block, bytes: 1024))          // small blocks are malloc's business
+        #expect(cache.keep(block, bytes: bytes))
+        #expect(cache.take(bytes + 4) == nil)             // only the same size is reused
+        #expect(cache.take(bytes) == block)
+        #expect(cache.take(bytes) == nil)
+        // Past its capacity the cache declines blocks rather than growing.
+        let huge = LargeBlockCache.capacityBytes + 4
+        let big = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+        #expect(!cache.keep(big, bytes: huge))
+        big.deallocate()
+        block.deallocate()
+        // Buffers from recycled blocks are filled as asked.
+        let count = bytes / 4 + 1000
+        for value: Float in [7, 2] {
+            let b = TensorBuffer(repeating: value, count: count)
+            #expect(b.pointer[0] == value && b.pointer[count - 1] == value)
+        }
+    }
+}
+
+@Suite("Meta-batch gradients in groups of tasks")
+struct GroupedGradientTests {
+    @Test func groupsGiveTheSameGradientAsOneGraph() throws {
+        var rng = RandomGenerator(seed: 9)
+        let net = Sequential.conv4(filters: 4, classes: 3, using: &rng)
+        let maml = MAML(model: net, loss: .crossEntropy, inner: InnerLoop(steps: 1, learningRate: 0.4),
+                        optimizer: SGD(learningRate: 0))
+        let batch = TaskBatch(
+            support: Split(inputs: Tensor.uniform([6, 3, 28, 28, 1], using: &rng), targets: .labels(Array(repeating: [0, 1, 2], count: 6).flatMap { $0 })),
+            query: Split(inputs: Tensor.uniform([6, 6, 28, 28, 1], using: &rng), targets: .labels(Array(repeating: [0, 1, 2, 0, 1, 2], count: 6).flatMap { $0 })))
+        let whole = summedLossGradients(batch, parameters: net.parameters, threads: 1, groupElements: 1 << 30, objective: maml.summedMetaLoss)
+        let grouped = summedLossGradients(batch, parameters: net.parameters, threads: 1, groupElements: 9 * 784, objective: maml.summedMetaLoss)
+        let split = summedLossGradients(batch, parameters: net.parameters, minimumTasksPerWorker: 1, threads: 2,
+                                        groupElements: 9 * 784, objective: maml.summedMetaLoss)
+        #expect(abs(whole.loss - grouped.loss) <= 1e-4 * abs(whole.loss))
+        for other in [grouped, split] {
+            for (a, b) in zip(whole.gradients, other.gradients) {
+                let scale = a.scalars.map { abs($0) }.max()! + 1e-6
+                #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= 1e-4 * scale })
+            }
+        }
+    }
+}
