@@ -62,6 +62,21 @@ struct KernelTests {
         #expect(dx.scalars == zip(x.scalars, g.scalars).map { $0 > 0 ? $1 : 0 })
     }
 
+    @Test("products with a short inner dimension", arguments: [false, true])
+    func shortInnerDimension(_ transposeB: Bool) {
+        // 5000x9 by 9x64 (the shape of a first conv layer) takes the direct kernel.
+        let a = random([5000, 9], 11), b = random(transposeB ? [64, 9] : [9, 64], 12)
+        let y = Tensor.product(a, b, transposeA: false, transposeB: transposeB)
+        let (va, vb, vy) = (a.scalars, b.scalars, y.scalars)
+        var worst: Float = 0
+        for r in 0..<5000 { for j in 0..<64 {
+            var sum: Float = 0
+            for p in 0..<9 { sum += va[r * 9 + p] * (transposeB ? vb[j * 9 + p] : vb[p * 64 + j]) }
+            worst = max(worst, abs(sum - vy[r * 64 + j]))
+        } }
+        #expect(worst <= 1e-5)
+    }
+
     @Test func maxPoolPicksTheFirstOfTies() {
         // Values on a coarse grid so that windows hold ties; channels beyond one vector.
         let (n, h, w, c) = (3, 9, 8, 21)

@@ -1,6 +1,7 @@
 // metaq-bench: the engine's performance yardsticks, printed as JSON.
 //
 //   swift run -c release metaq-bench [--quick] [--only NAME[,NAME...]]
+//   swift run -c release metaq-bench loop-overhead --iters N   (the engine from Swift; see loop-overhead.mq)
 //   swift run -c release metaq-bench quality-sine --learner maml|fomaml|metasgd|reptile \
 //       [--iterations N] [--train-shots K] [--eval-shots K] [--eval-tasks N] [--query N] [--seed N]
 //
@@ -11,6 +12,10 @@ import MetaQEngine
 
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "maml-memory" {
     runMAMLMemory(Array(CommandLine.arguments.dropFirst(2)))
+    exit(0)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "loop-overhead" {
+    runLoopOverhead(Array(CommandLine.arguments.dropFirst(2)))
     exit(0)
 }
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "probe-products" {

@@ -26,6 +26,15 @@ func sgemmBatched(
             metaq_small_gemm(range.lowerBound, range.upperBound, m, n, k, a, transposeA ? 1 : 0, strideA,
                              b, transposeB ? 1 : 0, strideB, c)
         }
+    } else if k <= 16 && !transposeA {
+        // A short inner dimension (a first conv layer over one channel: 62720x9 by 9x64):
+        // BLAS would spend its time packing; the direct kernel streams A and C once.
+        for i in 0..<batch {
+            Parallel.forEachChunk(m, cost: n * k, minimumWork: 1 << 18) { rows in
+                metaq_small_gemm(0, 1, rows.count, n, k, a + i * strideA + rows.lowerBound * k, 0, 0,
+                                 b + i * strideB, transposeB ? 1 : 0, 0, c + i * m * n + rows.lowerBound * n)
+            }
+        }
     } else if batch >= Parallel.threads {
         Parallel.forEachChunk(batch, cost: m * n * k, minimumWork: 1 << 21) { range in
             for i in range { gemm(i, rows: 0..<m) }
