@@ -200,3 +200,30 @@ CLONES void metaq_normalize_backward_rows(long rows, long width, const float *re
         for (long j = 0; j < width; j++) o[j] = inv[j] * (gr[j] - mean_g[j] - hr[j] * mean_gh[j]);
     }
 }
+
+/* y = max(x * s + b, 0) per channel (the batch-norm scale and shift followed by ReLU). */
+CLONES void metaq_affine_relu(long rows, long width, const float *restrict x, const float *restrict s,
+                              const float *restrict b, float *restrict y) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * width;
+        float *yr = y + r * width;
+        for (long j = 0; j < width; j++) { const float v = xr[j] * s[j] + b[j]; yr[j] = v > 0 ? v : 0.0f; }
+    }
+}
+
+/* Its backward: with gm = (y > 0 ? g : 0), dx = gm * s, ds[j] += gm * x, db[j] += gm. */
+CLONES void metaq_affine_relu_backward(long rows, long width, const float *restrict g, const float *restrict x,
+                                       const float *restrict y, const float *restrict s, float *restrict dx,
+                                       float *restrict ds, float *restrict db) {
+    for (long r = 0; r < rows; r++) {
+        const float *gr = g + r * width, *xr = x + r * width, *yr = y + r * width;
+        float *dr = dx + r * width;
+        for (long j = 0; j < width; j++) {
+            const float gv = gr[j], yv = yr[j];
+            const float gm = yv > 0 ? gv : 0.0f;
+            dr[j] = gm * s[j];
+            ds[j] += gm * xr[j];
+            db[j] += gm;
+        }
+    }
+}

@@ -70,6 +70,9 @@ struct FirstOrderGradientTests {
         ("cross entropy", { $0[0].crossEntropy(labels: [1, 0, 4]) }, [r([3, 5], 55, low: -2, high: 2)]),
         ("mse", { $0[0].meanSquaredError($0[1]) }, [r([4, 2], 56), r([4, 2], 57)]),
         ("batch norm", { $0[0].normalized(overAxes: [0, 1, 2]) * $0[1] + $0[2] }, [r([2, 3, 3, 2], 58), r([2], 59), r([2], 60)]),
+        // |x * scale| >= 0.05 > |shift|: no pre-activation near the ReLU's kink.
+        ("scale shift relu", { $0[0].scaledShiftedReLU(scale: $0[1], shift: $0[2]) },
+         [offZero([2, 3, 3, 2], 61), r([2], 62, low: 0.5, high: 2), r([2], 63, low: -0.04, high: 0.04)]),
     ]
 
     @Test("gradient", arguments: cases.indices)
@@ -101,6 +104,8 @@ struct SecondOrderGradientTests {
          [r([5, 1], 20, low: -3, high: 3), r([1, 6], 21), r([6, 1], 22), r([5, 1], 23)]),
         ("cross entropy", { $0[0].matmul($0[1]).crossEntropy(labels: [0, 2, 1, 1]) }, [r([4, 3], 24), r([3, 3], 25)]),
         ("batch norm", { ($0[0].normalized(overAxes: [0, 1, 2]) * $0[1]).squared() }, [r([2, 3, 3, 2], 26), r([2], 27)]),
+        ("scale shift relu", { $0[0].scaledShiftedReLU(scale: $0[1], shift: $0[2]).squared() },
+         [offZero([2, 3, 3, 2], 37), r([2], 38, low: 0.5, high: 2), r([2], 39, low: -0.04, high: 0.04)]),
         ("conv", { $0[0].convolved(with: $0[1], bias: nil, geometry: WindowGeometry(kernel: 3, padding: 1)).squared() },
          [r([1, 4, 4, 2], 28), r([18, 2], 29)]),
         ("max pool", { $0[0].maxPooled(size: 2).squared() }, [distinct([1, 4, 4, 2], 30)]),

@@ -171,6 +171,44 @@ struct KernelTests {
     }
 }
 
+@Suite("Batch norm and ReLU fused in a network")
+struct FusedLayerTests {
+    /// The forward pass layer by layer, without the batch-norm + ReLU fusion.
+    static func unfused(_ net: Sequential, _ x: Tensor, _ p: [Tensor], tasks: Int?) -> Tensor {
+        var y = x, at = 0
+        for layer in net.layers {
+            let n = layer.parameterSpecs(weightInit: .fanInUniform).count
+            y = layer.apply(y, parameters: p[at..<(at + n)], tasks: tasks)
+            at += n
+        }
+        return y
+    }
+
+    @Test("same values, gradients and second-order gradients", arguments: [0, 1, 3])
+    func sameAsLayerByLayer(_ tasks: Int) {
+        var rng = RandomGenerator(seed: 13)
+        let net = Sequential.conv4(imageSize: 16, filters: 3, classes: 2, using: &rng)
+        let t: Int? = tasks == 0 ? nil : tasks
+        let x = Tensor.uniform(t.map { [$0, 4, 16, 16, 1] } ?? [4, 16, 16, 1], using: &rng)
+        let p = (t.map { net.perTask(net.parameters, tasks: $0) } ?? net.parameters).map { $0.requiringGradient() }
+        func loss(_ y: Tensor) -> Tensor { (y * y).sum() }
+        let a = net.forward(x, parameters: p, tasks: t), b = Self.unfused(net, x, p, tasks: t)
+        #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        let ga = gradients(of: loss(a), with: p, createGraph: true)
+        let gb = gradients(of: loss(b), with: p, createGraph: true)
+        for (u, v) in zip(ga, gb) {
+            #expect(zip(u.scalars, v.scalars).allSatisfy { abs($0 - $1) <= 1e-3 * max(1, abs($1)) })
+        }
+        // Differentiate the gradients again (what second-order MAML does).
+        let ha = gradients(of: ga.map { ($0 * $0).sum() }.reduce(Tensor(0), +), with: p)
+        let hb = gradients(of: gb.map { ($0 * $0).sum() }.reduce(Tensor(0), +), with: p)
+        for (u, v) in zip(ha, hb) {
+            let scale = v.scalars.map { abs($0) }.max()! + 1e-3
+            #expect(zip(u.scalars, v.scalars).allSatisfy { abs($0 - $1) <= 1e-3 * scale })
+        }
+    }
+}
+
 @Suite("Meta-batch gradients in groups of tasks")
 struct GroupedGradientTests {
     @Test func groupsGiveTheSameGradientAsOneGraph() throws {

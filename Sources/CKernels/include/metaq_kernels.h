@@ -47,4 +47,10 @@ void metaq_normalize_rows(long rows, long width, const float *x, const float *me
 void metaq_normalize_backward_rows(long rows, long width, const float *g, const float *h, const float *inv,
                                    const float *mean_g, const float *mean_gh, float *out);
 
+/// y = max(x * s + b, 0) with per-channel s and b, and its backward: with gm = (y > 0 ? g : 0),
+/// dx = gm * s, and ds[j] += gm * x, db[j] += gm accumulated over the rows.
+void metaq_affine_relu(long rows, long width, const float *x, const float *s, const float *b, float *y);
+void metaq_affine_relu_backward(long rows, long width, const float *g, const float *x, const float *y,
+                                const float *s, float *dx, float *ds, float *db);
+
 #endif

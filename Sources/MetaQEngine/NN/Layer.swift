@@ -128,6 +128,17 @@ public enum Layer: Codable, Sendable, Equatable {
         }
     }
 
+    /// A batch-norm layer followed by ReLU in one fused operation (the same values and
+    /// derivatives as the two layers), or nil when this is not a batch-norm layer or its
+    /// parameters differ per task across several tasks.
+    func applyBatchNormThenReLU(_ x: Tensor, parameters p: ArraySlice<Tensor>, tasks: Int?) -> Tensor? {
+        guard case let .batchNorm(c) = self else { return nil }
+        let p = Array(p)
+        guard p[0].count == c, p[1].count == c else { return nil }
+        let axes = Array((tasks == nil ? 0 : 1)..<(x.rank - 1))
+        return x.normalized(overAxes: axes).scaledShiftedReLU(scale: p[0], shift: p[1])
+    }
+
     /// Runs an image operation on `[T, N, H, W, C]` by folding tasks into the batch.
     private func foldingTasks(_ x: Tensor, tasks: Int?, _ body: (Tensor) -> Tensor) -> Tensor {
         guard tasks != nil, x.rank == 5 else { return body(x) }

@@ -67,10 +67,18 @@ public final class Sequential: Module, @unchecked Sendable {
     public func forward(_ input: Tensor, parameters: [Tensor], tasks: Int?) -> Tensor {
         precondition(parameters.count == parameterSpecs.count, "expected \(parameterSpecs.count) parameters, got \(parameters.count)")
         var x = input
-        for (i, layer) in layers.enumerated() {
+        var i = 0
+        while i < layers.count {
             let start = offsets[i]
             let end = i + 1 < offsets.count ? offsets[i + 1] : parameters.count
-            x = layer.apply(x, parameters: parameters[start..<end], tasks: tasks)
+            if i + 1 < layers.count, layers[i + 1] == .activation(.relu),
+               let fused = layers[i].applyBatchNormThenReLU(x, parameters: parameters[start..<end], tasks: tasks) {
+                x = fused
+                i += 2
+                continue
+            }
+            x = layers[i].apply(x, parameters: parameters[start..<end], tasks: tasks)
+            i += 1
         }
         return x
     }

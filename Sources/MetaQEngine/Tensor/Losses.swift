@@ -111,6 +111,48 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// `max(self * scale + shift, 0)` with `scale` and `shift` one value per channel (the last
+    /// axis): a batch-norm layer's affine step and the ReLU after it, in one pass each way.
+    ///
+    /// ```swift
+    /// let y = x.normalized(overAxes: [0, 1, 2]).scaledShiftedReLU(scale: gamma, shift: beta)
+    /// ```
+    public func scaledShiftedReLU(scale: Tensor, shift: Tensor) -> Tensor {
+        let width = shape.last ?? 1
+        precondition(scale.count == width && shift.count == width,
+                     "scaledShiftedReLU: scale \(scale.shape) and shift \(shift.shape) need one value per channel of \(shape)")
+        let rows = count / Swift.max(width, 1)
+        let out = TensorBuffer(count: count)
+        let xp = buffer.pointer, sp = scale.buffer.pointer, bp = shift.buffer.pointer, yp = out.pointer
+        RowBlocks(lead: 1, rows: rows, width: width).forEach { _, r in
+            metaq_affine_relu(r.count, width, xp + r.lowerBound * width, sp, bp, yp + r.lowerBound * width)
+        }
+        return Tensor.result("scale_shift_relu", shape: shape, buffer: out, inputs: [self, scale, shift]) { c in
+            let (g, x, s, y) = (c.grad, c.inputs[0], c.inputs[1], c.output)
+            if !g.requiresGradient && !x.requiresGradient && !s.requiresGradient {
+                // No graph to build: one fused pass.
+                let dx = TensorBuffer(count: g.count)
+                let ds = TensorBuffer(count: width), db = TensorBuffer(count: width)
+                let gp = g.buffer.pointer, xp = x.buffer.pointer, yp = y.buffer.pointer, sp = s.buffer.pointer
+                let dxp = dx.pointer
+                RowBlocks(lead: 1, rows: rows, width: width).sum(into: ds.pointer, second: db.pointer) { _, r, a, b in
+                    let at = r.lowerBound * width
+                    metaq_affine_relu_backward(r.count, width, gp + at, xp + at, yp + at, sp, dxp + at, a, b)
+                }
+                return [Tensor(shape: x.shape, buffer: dx), Tensor(shape: s.shape, buffer: ds),
+                        Tensor(shape: c.inputs[2].shape, buffer: db)]
+            }
+            // The ReLU's mask is a constant (its derivative is zero almost everywhere).
+            let passed = g * y.mask { $0 > 0 }
+            let channels = [width]
+            return [c.needs(0) ? passed * s.reshaped(to: channels) : nil,
+                    c.needs(1) ? (passed * x).sum(to: channels).reshaped(to: s.shape) : nil,
+                    c.needs(2) ? passed.sum(to: channels).reshaped(to: c.inputs[2].shape) : nil]
+        }
+    }
+}
+
 /// Work over `lead` independent blocks of `rows` rows of `width` channels, split into pieces
 /// for the worker threads: whole blocks when there are enough of them, otherwise each block
 /// cut into row ranges. Per-piece partial sums are added in a fixed order, so results do not
