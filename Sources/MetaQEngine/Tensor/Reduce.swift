@@ -1,3 +1,5 @@
+import CKernels
+
 // Reductions and their adjoint, broadcasting. `sum(to:)` and `broadcast(to:)` are each
 // other's derivative, which is what makes broadcasting arithmetic differentiable to any order.
 
@@ -23,10 +25,7 @@ extension Tensor {
                 for w in range {
                     let acc = part + w * n
                     let lo = rows * w / workers, hi = rows * (w + 1) / workers
-                    for r in lo..<hi {
-                        let row = src + r * n
-                        for j in 0..<n { acc[j] += row[j] }
-                    }
+                    metaq_column_sums(hi - lo, n, src + lo * n, acc)
                 }
             }
             for w in 0..<workers { for j in 0..<n { dst[j] += part[w * n + j] } }
