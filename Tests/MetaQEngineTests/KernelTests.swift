@@ -48,6 +48,24 @@ struct KernelTests {
         #expect(a.maximum(b).scalars == reference(a, b) { $0 >= $1 ? $0 : $1 })
     }
 
+    @Test("sums over a middle run of axes and the broadcast back", arguments: [[5, 7, 40], [3, 4, 6, 8], [6, 300, 1]])
+    func middleAxes(_ dims: [Int]) {
+        let x = random(dims, 14)
+        var target = dims
+        for axis in 1..<(dims.count - 1) { target[axis] = 1 }   // keep the first and last axes
+        let summed = x.sum(to: target)
+        let v = x.scalars
+        let inner = dims.dropFirst().dropLast().reduce(1, *), trail = dims.last!
+        var want = [Float](repeating: 0, count: dims[0] * trail)
+        for l in 0..<dims[0] { for r in 0..<inner { for j in 0..<trail { want[l * trail + j] += v[(l * inner + r) * trail + j] } } }
+        #expect(summed.shape == target)
+        #expect(zip(summed.scalars, want).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        let back = summed.broadcast(to: dims).scalars, sums = summed.scalars
+        var repeated = [Float]()
+        for l in 0..<dims[0] { for _ in 0..<inner { repeated += sums[(l * trail)..<((l + 1) * trail)] } }
+        #expect(back == repeated)
+    }
+
     @Test func scaleShiftNegateAndRelu() {
         let x = random([1000, 77], 3)
         #expect(x.scaled(by: -2.5).scalars == x.scalars.map { $0 * -2.5 })

@@ -29,6 +29,14 @@ extension Tensor {
                 }
             }
             for w in 0..<workers { for j in 0..<n { dst[j] += part[w * n + j] } }
+        } else if let (lead, reduced, trail) = middleRun(target, of: shape) {
+            // [lead, reduced, trail] -> [lead, 1, trail] (a per-task bias): column sums of
+            // each lead block.
+            Parallel.forEachChunk(lead, cost: reduced * trail) { blocks in
+                for l in blocks {
+                    metaq_column_sums(reduced, trail, src + l * reduced * trail, dst + l * trail)
+                }
+            }
         } else {
             let so = ShapeRules.broadcastStrides(target, to: shape)
             let si = ShapeRules.strides(shape)
@@ -64,6 +72,13 @@ extension Tensor {
             let rows = out.count / count
             Parallel.forEachChunk(rows, cost: count) { range in
                 for r in range { (dst + r * count).update(from: src, count: count) }
+            }
+        } else if let (lead, repeats, trail) = middleRun(shape, of: target) {
+            // [lead, 1, trail] -> [lead, repeats, trail]: copy each trail block.
+            Parallel.forEachChunk(lead, cost: repeats * trail) { blocks in
+                for l in blocks {
+                    for r in 0..<repeats { (dst + (l * repeats + r) * trail).update(from: src + l * trail, count: trail) }
+                }
             }
         } else {
             let si = ShapeRules.broadcastStrides(shape, to: target)
@@ -148,4 +163,14 @@ extension Tensor {
         let n = shape.last ?? 1
         return argmaxIndices(axis: Swift.max(rank - 1, 0)).map { Int($0) % Swift.max(n, 1) }
     }
+}
+
+/// When `part` is `whole` with one run of consecutive axes set to 1 (same rank, nothing else
+/// broadcast), the extents (lead, run, trail) of the axes before, in and after the run.
+func middleRun(_ part: [Int], of whole: [Int]) -> (Int, Int, Int)? {
+    guard part.count == whole.count else { return nil }
+    let differing = whole.indices.filter { part[$0] != whole[$0] }
+    guard let first = differing.first, let last = differing.last,
+          differing.count == last - first + 1, differing.allSatisfy({ part[$0] == 1 }) else { return nil }
+    return (whole[..<first].reduce(1, *), whole[first...last].reduce(1, *), whole[(last + 1)...].reduce(1, *))
 }
