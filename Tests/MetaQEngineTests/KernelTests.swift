@@ -35,6 +35,8 @@ struct KernelTests {
         ([40, 30, 64], [64]),       // bias row (trailing block of b)
         ([64], [40, 30, 64]),       // trailing block of a
         ([40, 1, 64], [30, 1]),     // general broadcast
+        ([25, 10, 40], [25, 1, 40]), // per-task bias (a middle run of b broadcast)
+        ([6, 1, 1, 9], [6, 5, 7, 9]), // the same with a as the smaller one
     ]
 
     @Test("binary operations", arguments: layouts.indices)

@@ -45,6 +45,21 @@ func mapBinary(_ a: Tensor, _ b: Tensor, shape: [Int], kernel: BinaryKernel, _ f
         Parallel.forEachChunk(out.count / n, cost: n) { rows in
             metaq_binary_rows(op, 0, rows.count, n, pa, pb + rows.lowerBound * n, po + rows.lowerBound * n)
         }
+    } else if a.count == out.count, let (lead, repeats, width) = middleRun(b.shape, of: shape) {
+        // b is [lead, 1, width] against a's [lead, repeats, width] (a per-task bias).
+        Parallel.forEachChunk(lead, cost: repeats * width) { blocks in
+            for l in blocks {
+                let at = l * repeats * width
+                metaq_binary_rows(op, 1, repeats, width, pa + at, pb + l * width, po + at)
+            }
+        }
+    } else if b.count == out.count, let (lead, repeats, width) = middleRun(a.shape, of: shape) {
+        Parallel.forEachChunk(lead, cost: repeats * width) { blocks in
+            for l in blocks {
+                let at = l * repeats * width
+                metaq_binary_rows(op, 0, repeats, width, pa + l * width, pb + at, po + at)
+            }
+        }
     } else {
         let sa = ShapeRules.broadcastStrides(a.shape, to: shape)
         let sb = ShapeRules.broadcastStrides(b.shape, to: shape)
