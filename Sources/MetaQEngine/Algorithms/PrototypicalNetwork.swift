@@ -36,8 +36,13 @@ public final class PrototypicalNetwork: MetaLearner {
     /// Class prototypes `[tasks, classes, dimensions]`: mean support embedding per class,
     /// computed as one batched product with a class-averaging matrix.
     public func prototypes(_ support: Split, parameters: [Tensor]) -> Tensor {
-        guard case let .labels(labels) = support.targets else { preconditionFailure("prototypes need class labels") }
-        let tasks = support.taskCount, n = support.examplesPerTask
+        prototypes(embedded: embed(support, parameters: parameters), labels: support.targets)
+    }
+
+    /// Class means of embedded support examples `[tasks, n, d]` -> `[tasks, classes, d]`.
+    func prototypes(embedded: Tensor, labels targets: Targets) -> Tensor {
+        guard case let .labels(labels) = targets else { preconditionFailure("prototypes need class labels") }
+        let tasks = embedded.shape[0], n = embedded.shape[1]
         let classes = (labels.max() ?? 0) + 1
         var averaging = [Float](repeating: 0, count: tasks * classes * n)
         for t in 0..<tasks {
@@ -48,7 +53,19 @@ public final class PrototypicalNetwork: MetaLearner {
                 averaging[(t * classes + c) * n + s] = 1 / Float(counts[c])
             }
         }
-        return Tensor(shape: [tasks, classes, n], values: averaging).matmul(embed(support, parameters: parameters))
+        return Tensor(shape: [tasks, classes, n], values: averaging).matmul(embedded)
+    }
+
+    /// Logits of the query examples against the prototypes of the support examples, with both
+    /// sets embedded in one forward pass per task, as the reference implementation does. The
+    /// batch-norm layers use the statistics of the batch; embedded apart, a 1-shot support set
+    /// would be normalised by its own few images and the queries by theirs.
+    public func logits(support: Split, queryInputs: Tensor, parameters: [Tensor]) -> Tensor {
+        let ns = support.examplesPerTask, nq = queryInputs.shape[1]
+        let both = Tensor.concatenate([support.inputs, queryInputs], axis: 1)
+        let embedded = embed(Split(inputs: both, targets: .labels([])), parameters: parameters)
+        return logits(queries: embedded.slice(axis: 1, ns..<(ns + nq)),
+                      prototypes: prototypes(embedded: embedded.slice(axis: 1, 0..<ns), labels: support.targets))
     }
 
     /// Logits `[tasks, queries, classes]` for comparing embeddings with prototypes.
@@ -66,7 +83,7 @@ public final class PrototypicalNetwork: MetaLearner {
     }
 
     public func logits(_ batch: TaskBatch, parameters: [Tensor]) -> Tensor {
-        logits(queries: embed(batch.query, parameters: parameters), prototypes: prototypes(batch.support, parameters: parameters))
+        logits(support: batch.support, queryInputs: batch.query.inputs, parameters: parameters)
     }
 
     @discardableResult

@@ -132,9 +132,8 @@ public final class FewShotPredictor: @unchecked Sendable {
             outputs = model.forward(queryInputs, parameters: fast.map { $0.detached() }, tasks: 1)
         case let .prototypes(protonet):
             let labels = try prototypeLabels(targets, count: support.count)
-            let prototypes = protonet.prototypes(Split(inputs: supportInputs, targets: .labels(labels)), parameters: parameters)
-            let embedded = protonet.embed(Split(inputs: queryInputs, targets: .labels([])), parameters: parameters)
-            outputs = protonet.logits(queries: embedded, prototypes: prototypes)
+            outputs = protonet.logits(support: Split(inputs: supportInputs, targets: .labels(labels)),
+                                      queryInputs: queryInputs, parameters: parameters)
         }
         let rows = outputs.shape.last!
         let values = outputs.scalars
