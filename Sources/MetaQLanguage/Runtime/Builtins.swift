@@ -122,7 +122,7 @@ extension Builtins {
         },
         BlockBuiltin(schema: BlockSchema(
             "conv4", .model,
-            summary: "The 4-block convolutional network of MAML and Prototypical Networks: each block a 3x3 convolution, batch norm (batch statistics), ReLU and 2x2 max-pool; then a linear classifier, or none for an embedding network.",
+            summary: "The 4-block convolutional network of MAML and Prototypical Networks: each block a 3x3 convolution, batch norm, ReLU and 2x2 max-pool; then a linear classifier, or none for an embedding network. Batch norm is transductive, as in the MAML and ProtoNet reference code: it normalises with the statistics of the images in the forward pass, in meta-training and at meta-test alike, and keeps no running averages.",
             keys: [
                 KeySpec("size", .int(min: 16, max: 512), default: "28", "input image side in pixels"),
                 KeySpec("channels", .positiveInt, default: "1", "input channels"),
