@@ -97,7 +97,7 @@ extension Builtins {
         },
         BlockBuiltin(schema: BlockSchema(
             "protonet", .learner,
-            summary: "Prototypical Networks (Snell et al. 2017): class prototypes are mean support embeddings; queries are classified by a softmax over negative distances. The model is the embedding network; a task's support and query images go through it as one batch (so batch norm sees both).",
+            summary: "Prototypical Networks (Snell et al. 2017): class prototypes are mean support embeddings; queries are classified by a softmax over negative distances. The model is the embedding network; support and query images go through it as separate batches (batch norm normalises each by its own statistics).",
             keys: [modelKey, KeySpec("distance", .choice(["euclidean", "cosine"]), default: "euclidean", "distance between embeddings and prototypes"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 1)), default: "<>", "optimiser and episodes per step")],
             example: "learner p = protonet < model embed distance euclidean outer < lr 0.001 > >")) { b, interp in
