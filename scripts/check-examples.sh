@@ -28,7 +28,7 @@ expect() {
 }
 
 root=$(pwd)
-for example in examples/*.mq; do
+for example in examples/*.mq benchmarks/*.mq; do
     expect "check $example" "ok$" "$root/$metaq" check "$root/$example"
 done
 expect "examples/sine.mq" "10-shot:" "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
