@@ -139,6 +139,35 @@ struct NetworkTests {
         #expect(optimizer.state == decoded)
     }
 
+    @Test func stepDecayScalesTheLearningRateAndSurvivesASaveAndRestore() throws {
+        let decay = StepDecay(factor: 0.5, every: 2)
+        #expect([1, 2, 3, 4, 5].map { decay.rate(base: 1, step: $0) } == [1, 1, 0.5, 0.5, 0.25])
+        // Plain SGD on the gradient 1 moves the parameter by exactly the decayed rate.
+        let sgd = SGD(learningRate: 0.1)
+        sgd.decay = decay
+        var p = [Tensor([0]).requiringGradient()]
+        var moves: [Float] = []
+        for _ in 0..<5 {
+            let next = sgd.update(p, gradients: [Tensor([1])])
+            moves.append(p[0].scalars[0] - next[0].scalars[0])
+            p = next
+        }
+        for (move, expected) in zip(moves, [0.1, 0.1, 0.05, 0.05, 0.025] as [Float]) { #expect(abs(move - expected) < 1e-6) }
+        // A restored optimiser keeps the schedule and its place in it.
+        let adam = Adam(learningRate: 0.01)
+        adam.decay = StepDecay(factor: 0.1, every: 3)
+        var q = [Tensor([1, 2]).requiringGradient()]
+        for _ in 0..<4 { q = adam.update(q, gradients: [Tensor([0.5, -1])]) }
+        let copy = try makeOptimizer(restoring: adam.state)
+        #expect((copy as? Adam)?.decay == adam.decay)
+        let a = adam.update(q, gradients: [Tensor([0.5, -1])]), b = copy.update(q, gradients: [Tensor([0.5, -1])])
+        #expect(a[0].scalars == b[0].scalars)
+        #expect(try makeOptimizer(restoring: Adam().state) is Adam)
+        var broken = adam.state
+        broken.hyperparameters["decay_factor"] = 3
+        #expect(throws: OptimizerStateError.self) { try makeOptimizer(restoring: broken) }
+    }
+
     @Test func restoringForeignOptimizerStateFails() {
         #expect(throws: OptimizerStateError.self) { try SGD(learningRate: 1).restore(Adam().state) }
     }

@@ -36,6 +36,60 @@ struct TaskDistributionTests {
         for image in 0..<24 { #expect(pixels[image * 144..<(image + 1) * 144].contains { $0 > 0.2 }) }
     }
 
+    @Test func augmentationWarpsImagesGeometrically() {
+        let side = 9
+        var image = [Float](repeating: 0, count: side * side)
+        image[2 * side + 3] = 1  // one lit pixel at row 2, column 3 (the centre is 4, 4)
+        var scratch: [Float] = []
+        func warped(theta: Float = 0, scale: Float = 1, dx: Float = 0, dy: Float = 0) -> [Float] {
+            var copy = image
+            copy.withUnsafeMutableBufferPointer {
+                ImageAugmentation().warp($0, side: side, theta: theta, scale: scale, dx: dx, dy: dy, scratch: &scratch)
+            }
+            return copy
+        }
+        #expect(warped() == image)
+        // Whole-pixel shifts move the pixel exactly; half a pixel splits it in two.
+        var moved = [Float](repeating: 0, count: side * side)
+        moved[3 * side + 5] = 1
+        #expect(warped(dx: 2, dy: 1) == moved)
+        let half = warped(dx: 0.5)
+        #expect(abs(half[2 * side + 3] - 0.5) < 1e-6 && abs(half[2 * side + 4] - 0.5) < 1e-6)
+        // A quarter turn about the centre takes (row 2, column 3), i.e. (-1, -2) from the
+        // centre in (x, y), to (2, -1): row 3, column 6.
+        let turned = warped(theta: .pi / 2)
+        #expect(abs(turned[3 * side + 6] - 1) < 1e-5)
+        #expect(abs(turned.reduce(0, +) - 1) < 1e-5)
+        // Doubling the scale moves the pixel twice as far from the centre: row 0, column 2.
+        #expect(abs(warped(scale: 2)[0 * side + 2] - 1) < 1e-5)
+        // Content shifted out of the image is gone, and nothing comes in but background.
+        #expect(warped(dx: 9).allSatisfy { $0 == 0 })
+    }
+
+    @Test func augmentedTasksDrawFreshDistortionsOfTheSameImages() throws {
+        let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
+        let plain = try ImageClassificationTasks(dataset: data, ways: 3)
+        var augmented = plain
+        augmented.augmentation = ImageAugmentation(shift: 1.5, angle: 15, zoom: 0.1)
+        var rngA = RandomGenerator(seed: 5), rngB = RandomGenerator(seed: 5)
+        let a = try plain.sample(tasks: 2, support: 1, query: 2, using: &rngA)
+        let b = try augmented.sample(tasks: 2, support: 1, query: 2, using: &rngB)
+        guard case let .labels(la) = a.query.targets, case let .labels(lb) = b.query.targets else {
+            Issue.record("labels expected"); return
+        }
+        #expect(la == lb)
+        let pa = a.query.inputs.scalars, pb = b.query.inputs.scalars
+        // The same images (the distortions use a generator of their own), each distorted:
+        // different pixels, a similar amount of ink.
+        for image in 0..<12 {
+            let x = pa[image * 144..<(image + 1) * 144], y = pb[image * 144..<(image + 1) * 144]
+            #expect(Array(x) != Array(y))
+            let inkX = x.reduce(0, +), inkY = y.reduce(0, +)
+            #expect(abs(inkX - inkY) < 0.5 * inkX)
+            #expect(y.allSatisfy { $0 >= -1e-6 && $0 <= 1 + 1e-6 })
+        }
+    }
+
     @Test func rotationsAndAlphabetSplitsAndErrors() throws {
         let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
         let greek = try ImageClassificationTasks(dataset: data, alphabets: ["Greek"], ways: 5, rotations: true)

@@ -10,6 +10,40 @@ public struct OptimizerState: Codable, Equatable, Sendable {
     public var hyperparameters: [String: Double]
 }
 
+/// A step decay of the learning rate: after every `every` updates it is multiplied by
+/// `factor` (the Prototypical Networks schedule halves it every 2,000 episodes).
+///
+/// ```swift
+/// let adam = Adam(learningRate: 1e-3)
+/// adam.decay = StepDecay(factor: 0.5, every: 2000)   // 1e-3, then 5e-4 from update 2,001, ...
+/// ```
+public struct StepDecay: Codable, Equatable, Sendable {
+    public var factor: Float
+    public var every: Int
+
+    public init(factor: Float, every: Int) {
+        precondition(factor > 0 && factor <= 1 && every > 0, "a step decay needs 0 < factor <= 1 and every > 0")
+        self.factor = factor
+        self.every = every
+    }
+
+    /// The learning rate for update number `step` (counting from 1) when it starts at `base`.
+    public func rate(base: Float, step: Int) -> Float {
+        base * Float(Foundation.pow(Double(factor), Double(max(step - 1, 0) / every)))
+    }
+
+    var hyperparameters: [String: Double] { ["decay_factor": Double(factor), "decay_every": Double(every)] }
+
+    /// The decay saved in `hyperparameters`, nil when there is none; throws on a malformed one.
+    static func restoring(_ hyperparameters: [String: Double]) throws -> StepDecay? {
+        guard let factor = hyperparameters["decay_factor"], let every = hyperparameters["decay_every"] else { return nil }
+        guard factor > 0, factor <= 1, every >= 1, every == every.rounded() else {
+            throw OptimizerStateError(description: "invalid learning-rate decay (factor \(factor), every \(every))")
+        }
+        return StepDecay(factor: Float(factor), every: Int(every))
+    }
+}
+
 /// A first-order optimiser. `update` returns new parameter tensors (fresh leaves) and never
 /// writes into the old ones, so a graph that still holds them stays valid.
 public protocol Optimizer: AnyObject {
@@ -50,6 +84,8 @@ public func makeOptimizer(restoring state: OptimizerState) throws -> Optimizer {
         throw OptimizerStateError(description: "unknown optimizer '\(state.kind)' (expected sgd or adam)")
     }
     try optimizer.restore(state)
+    let decay = try StepDecay.restoring(state.hyperparameters)
+    if let sgd = optimizer as? SGD { sgd.decay = decay } else if let adam = optimizer as? Adam { adam.decay = decay }
     return optimizer
 }
 
@@ -63,6 +99,8 @@ public final class SGD: Optimizer {
     public var learningRate: Float
     public let momentum: Float
     public let weightDecay: Float
+    /// An optional schedule for `learningRate` (nil: constant).
+    public var decay: StepDecay?
     private var velocity: [[Float]] = []
     private var step = 0
 
@@ -75,6 +113,7 @@ public final class SGD: Optimizer {
     public func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor] {
         if momentum != 0 && velocity.isEmpty { velocity = parameters.map { [Float](repeating: 0, count: $0.count) } }
         step += 1
+        let learningRate = decay?.rate(base: self.learningRate, step: step) ?? self.learningRate
         return parameters.indices.map { i in
             let p = parameters[i], g = gradients[i]
             let out = TensorBuffer(count: p.count)
@@ -96,7 +135,8 @@ public final class SGD: Optimizer {
 
     public var state: OptimizerState {
         OptimizerState(kind: "sgd", step: step, slots: momentum != 0 ? ["velocity": velocity] : [:],
-                       hyperparameters: ["lr": Double(learningRate), "momentum": Double(momentum), "weight_decay": Double(weightDecay)])
+                       hyperparameters: ["lr": Double(learningRate), "momentum": Double(momentum), "weight_decay": Double(weightDecay)]
+                           .merging(decay?.hyperparameters ?? [:]) { $1 })
     }
 
     public func restore(_ state: OptimizerState) throws {
@@ -113,6 +153,8 @@ public final class SGD: Optimizer {
 public final class Adam: Optimizer {
     public var learningRate: Float
     public let beta1: Float, beta2: Float, epsilon: Float
+    /// An optional schedule for `learningRate` (nil: constant).
+    public var decay: StepDecay?
     private var m: [[Float]] = []
     private var v: [[Float]] = []
     private var step = 0
@@ -132,7 +174,7 @@ public final class Adam: Optimizer {
         step += 1
         let c1 = 1 - Float(Foundation.pow(Double(beta1), Double(step)))
         let c2 = 1 - Float(Foundation.pow(Double(beta2), Double(step)))
-        let stepSize = learningRate / c1
+        let stepSize = (decay?.rate(base: learningRate, step: step) ?? learningRate) / c1
         let c2Root = c2.squareRoot()
         return parameters.indices.map { i in
             let p = parameters[i], g = gradients[i]
@@ -153,7 +195,8 @@ public final class Adam: Optimizer {
 
     public var state: OptimizerState {
         OptimizerState(kind: "adam", step: step, slots: ["m": m, "v": v],
-                       hyperparameters: ["lr": Double(learningRate), "beta1": Double(beta1), "beta2": Double(beta2), "epsilon": Double(epsilon)])
+                       hyperparameters: ["lr": Double(learningRate), "beta1": Double(beta1), "beta2": Double(beta2), "epsilon": Double(epsilon)]
+                           .merging(decay?.hyperparameters ?? [:]) { $1 })
     }
 
     public func restore(_ state: OptimizerState) throws {

@@ -5,7 +5,8 @@
 /// distinct images; labels 0..<ways are assigned in the random order the classes were drawn.
 /// With `rotations`, every class rotated by 90, 180 and 270 degrees counts as a further class
 /// (the usual augmentation, quadrupling the classes). With `withinAlphabet`, all classes of a
-/// task come from one alphabet (harder tasks); otherwise from anywhere in the pool.
+/// task come from one alphabet (harder tasks); otherwise from anywhere in the pool. With
+/// `augmentation`, every sampled image is randomly distorted (see ``ImageAugmentation``).
 /// Images are NHWC: `[tasks, ways * shots, size, size, 1]`, class-major.
 ///
 /// ```swift
@@ -20,6 +21,8 @@ public struct ImageClassificationTasks: TaskDistribution {
     public var ways: Int
     public var rotations: Bool
     public var withinAlphabet: Bool
+    /// A random distortion of every sampled image (support and query), or nil for none.
+    public var augmentation: ImageAugmentation?
 
     public var loss: LossKind { .crossEntropy }
     public var inputShape: [Int] { [dataset.imageSize, dataset.imageSize, 1] }
@@ -28,7 +31,7 @@ public struct ImageClassificationTasks: TaskDistribution {
     /// Tasks over the classes of `alphabets` (nil: every alphabet of the dataset).
     public init(
         dataset: ImageFolderDataset, alphabets: [String]? = nil, ways: Int, rotations: Bool = false,
-        withinAlphabet: Bool = false
+        withinAlphabet: Bool = false, augmentation: ImageAugmentation? = nil
     ) throws {
         let chosen = alphabets ?? dataset.alphabets
         let unknown = chosen.filter { !dataset.alphabets.contains($0) }
@@ -40,6 +43,7 @@ public struct ImageClassificationTasks: TaskDistribution {
         self.ways = ways
         self.rotations = rotations
         self.withinAlphabet = withinAlphabet
+        self.augmentation = augmentation
         let available = classes.count * (rotations ? 4 : 1)
         guard ways >= 2, ways <= available else {
             throw ShapeError("a \(ways)-way task needs at least \(ways) classes; the pool has \(available)")
@@ -66,23 +70,39 @@ public struct ImageClassificationTasks: TaskDistribution {
                 for (i, image) in images.enumerated() {
                     let isSupport = i < support
                     let slot = isSupport ? (t * ways + label) * support + i : (t * ways + label) * query + (i - support)
-                    if isSupport {
-                        supportPixels.withUnsafeMutableBufferPointer {
-                            dataset.copyImage(ofClass: cls, image: image, quarterTurns: turns,
-                                              into: UnsafeMutableBufferPointer(rebasing: $0[(slot * size)...]))
+                    func fill(_ pixels: inout [Float]) {
+                        pixels.withUnsafeMutableBufferPointer {
+                            let destination = UnsafeMutableBufferPointer(rebasing: $0[(slot * size)..<((slot + 1) * size)])
+                            dataset.copyImage(ofClass: cls, image: image, quarterTurns: turns, into: destination)
                         }
+                    }
+                    if isSupport {
+                        fill(&supportPixels)
                         supportLabels.append(label)
                     } else {
-                        queryPixels.withUnsafeMutableBufferPointer {
-                            dataset.copyImage(ofClass: cls, image: image, quarterTurns: turns,
-                                              into: UnsafeMutableBufferPointer(rebasing: $0[(slot * size)...]))
-                        }
+                        fill(&queryPixels)
                         queryLabels.append(label)
                     }
                 }
             }
         }
         let side = dataset.imageSize
+        if let augmentation, !augmentation.isIdentity {
+            // Distortions come from a generator split off after the draws above, so the
+            // classes and images of a seed are the same with augmentation as without.
+            var warpRNG = rng.split()
+            var scratch: [Float] = []
+            func distort(_ pixels: inout [Float]) {
+                pixels.withUnsafeMutableBufferPointer { all in
+                    for image in 0..<(all.count / size) {
+                        augmentation.apply(to: UnsafeMutableBufferPointer(rebasing: all[(image * size)..<((image + 1) * size)]),
+                                           side: side, scratch: &scratch, using: &warpRNG)
+                    }
+                }
+            }
+            distort(&supportPixels)
+            distort(&queryPixels)
+        }
         return TaskBatch(
             support: Split(inputs: Tensor(shape: [tasks, ways * support, side, side, 1], values: supportPixels),
                            targets: .labels(supportLabels)),

@@ -228,6 +228,9 @@ extension Builtins {
                 KeySpec("rotations", .bool, default: "false", "count 90/180/270-degree rotations as extra classes"),
                 KeySpec("within_alphabet", .bool, default: "false", "draw all classes of a task from one alphabet"),
                 KeySpec("size", .int(min: 4, max: 512), default: "28", "image side after resizing"),
+                KeySpec("shift", .number(min: 0, max: 64), default: "0", "augmentation: random translation of up to this many pixels along each axis"),
+                KeySpec("angle", .number(min: 0, max: 180), default: "0", "augmentation: random rotation of up to this many degrees either way"),
+                KeySpec("zoom", .number(min: 0, max: 0.9), default: "0", "augmentation: random scaling by a factor in 1 - zoom .. 1 + zoom"),
             ],
             example: "tasks train = omniglot < root \"data/images_background\" ways 5 support 1 query 15 rotations true >")) { b, interp in
             let root = b.string("root")!
@@ -238,14 +241,16 @@ extension Builtins {
                 do { data = try ImageFolderDataset(root: root, imageSize: size) } catch { throw b.error("\(error)", key: "root") }
                 interp.datasets[cacheKey] = data
             }
-            let d: ImageClassificationTasks
+            var d: ImageClassificationTasks
             do {
                 d = try ImageClassificationTasks(dataset: data, alphabets: b.strings("alphabets"), ways: b.int("ways"),
                                                  rotations: b.bool("rotations"), withinAlphabet: b.bool("within_alphabet"))
+                let augmentation = ImageAugmentation(shift: Float(b.number("shift")), angle: Float(b.number("angle")), zoom: Float(b.number("zoom")))
+                if !augmentation.isIdentity { d.augmentation = augmentation }
                 try data.requireImages(shots: b.int("support"), queries: b.int("query"), classes: d.classes)
             } catch { throw b.error("\(error)", key: b.keyRanges["alphabets"] != nil ? "alphabets" : "ways") }
             return .tasks(TasksValue(distribution: d, kind: "omniglot", support: b.int("support"), query: b.int("query"),
-                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(d.classCount) classes from \(b.strings("alphabets")?.count ?? data.alphabets.count) alphabets in \(root)"))
+                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(d.classCount) classes from \(b.strings("alphabets")?.count ?? data.alphabets.count) alphabets in \(root)" + (d.augmentation.map { ", augmented (shift \(Value.format(Double($0.shift))), angle \(Value.format(Double($0.angle))), zoom \(Value.format(Double($0.zoom))))" } ?? "")))
         },
         BlockBuiltin(schema: BlockSchema(
             "csv", .tasks,

@@ -49,7 +49,7 @@ extension Builtins {
                     if b.bool("by_alphabet") {
                         let alphabets = Array(Set(images.classes.map { images.dataset.alphabet(ofClass: $0) })).sorted()
                         for alphabet in alphabets.prefix(count) {
-                            sources.append((alphabet, try ImageClassificationTasks(dataset: images.dataset, alphabets: [alphabet], ways: images.ways, rotations: images.rotations)))
+                            sources.append((alphabet, try ImageClassificationTasks(dataset: images.dataset, alphabets: [alphabet], ways: images.ways, rotations: images.rotations, augmentation: images.augmentation)))
                         }
                     } else {
                         sources = (0..<count).map { ("task \($0)", images) }

@@ -20,6 +20,8 @@ extension Builtins {
                 KeySpec("lr", .positive, default: lr, "meta learning rate"),
                 KeySpec("batch", .positiveInt, default: "\(batch)", "tasks per meta-batch"),
                 KeySpec("momentum", .number(min: 0, max: 0.999), default: "0", "SGD momentum"),
+                KeySpec("decay", .number(min: 0.001, max: 1), default: "1", "multiply the learning rate by this every `every` meta-steps (1: constant)"),
+                KeySpec("every", .positiveInt, default: "1000", "meta-steps between learning-rate decays"),
             ],
             example: "outer < opt \(opt) lr \(lr) batch \(batch) >")
     }
@@ -29,7 +31,15 @@ extension Builtins {
 
     static func optimizer(_ outer: ValidatedBlock) -> Optimizer {
         let lr = Float(outer.number("lr"))
-        return outer.string("opt") == "sgd" ? SGD(learningRate: lr, momentum: Float(outer.number("momentum"))) : Adam(learningRate: lr)
+        let decay = outer.number("decay") < 1 ? StepDecay(factor: Float(outer.number("decay")), every: outer.int("every")) : nil
+        if outer.string("opt") == "sgd" {
+            let sgd = SGD(learningRate: lr, momentum: Float(outer.number("momentum")))
+            sgd.decay = decay
+            return sgd
+        }
+        let adam = Adam(learningRate: lr)
+        adam.decay = decay
+        return adam
     }
 
     static func innerLoop(_ inner: ValidatedBlock) -> InnerLoop {
