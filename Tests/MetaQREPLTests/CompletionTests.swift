@@ -8,7 +8,7 @@ import Testing
     @Test func keysOfTheInnermostOpenBlock() {
         #expect(Completion.candidates(for: "learner m = maml < model net inner < st", names: names) == ["steps"])
         #expect(Completion.candidates(for: "learner m = maml < model net inner < ", names: names) == ["lr", "lrs", "steps"])
-        #expect(Completion.candidates(for: "learner m = maml < model net outer < ", names: names) == ["batch", "lr", "momentum", "opt"])
+        #expect(Completion.candidates(for: "learner m = maml < model net outer < ", names: names) == ["batch", "decay", "every", "lr", "momentum", "opt"])
     }
 
     @Test func keysAlreadyGivenAreNotOffered() {
