@@ -136,6 +136,42 @@ struct SecondOrderGradientTests {
         #expect(g.scalar == 3)
     }
 
+    @Test func graphKeepsOnlyTheValuesRulesRead() {
+        let x = r([3, 4], 40), w = r([4, 5], 41).requiringGradient()
+        weak var product: TensorBuffer?
+        weak var scaledBuffer: TensorBuffer?
+        var result: Tensor
+        var activation: Tensor
+        do {
+            let a = x.matmul(w)          // its rule reads x and w, not its output
+            product = a.buffer
+            let b = a.scaled(by: 2)      // reads nothing but shapes
+            scaledBuffer = b.buffer
+            activation = b.tanh()        // reads its output
+            result = activation + 1      // reads nothing but shapes
+        }
+        // Nothing reads the product or the scaled product again: both are freed, and the
+        // graph holds shape-only links in their place.
+        #expect(product == nil)
+        #expect(scaledBuffer == nil)
+        let link = result.node!.inputs[0]
+        #expect(link === activation)     // tanh's output stays: its own rule needs it
+        let scaleLink = activation.node!.inputs[0]
+        #expect(scaleLink.buffer === TensorBuffer.empty && scaleLink.shape == [3, 5] && scaleLink.count == 15)
+        // Gradients through the links are exact: d/dw sum(tanh(2 x w) + 1) = x^T (2 (1 - t^2)).
+        let g = gradients(of: result.sum(), with: [w])[0]
+        let t = activation.scalars
+        let dPre = Tensor(shape: [3, 5], values: t.map { 2 * (1 - $0 * $0) })
+        let expected = x.transposed().matmul(dPre).scalars
+        for (u, v) in zip(g.scalars, expected) { #expect(abs(u - v) < 1e-5) }
+        // ...and gradients with respect to an intermediate reached both directly and through
+        // links add up: y = a + 3a, dy/da = 4.
+        let a = x.matmul(w)
+        let y = (a + a.scaled(by: 3)).sum()
+        #expect(gradients(of: y, with: [a])[0].scalars.allSatisfy { $0 == 4 })
+        withExtendedLifetime(result) {}
+    }
+
     @Test func unrelatedInputGetsZeros() {
         let x = Tensor([1, 2]).requiringGradient(), z = Tensor([5, 6, 7]).requiringGradient()
         let g = gradients(of: x.sum(), with: [x, z])

@@ -19,9 +19,11 @@ func runMAMLMemory(_ arguments: [String]) {
     let sine = RegressionTasks.sinusoid()
     var baseline = rusage()
     getrusage(RUSAGE_SELF.rawValue, &baseline)
+    TensorMemory.resetPeak()
     for _ in 0..<20 { maml.metaStep(try! sine.sample(tasks: 25, support: 10, query: 10, using: &rng)) }
+    let tensorPeak = String(format: "%.2f", Double(TensorMemory.peakBytes) / 1_048_576)
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     let peak = String(format: "%.1f", Double(usage.ru_maxrss) / 1024), before = String(format: "%.1f", Double(baseline.ru_maxrss) / 1024)
-    print("{\"inner_steps\": \(steps), \"checkpoint\": \(checkpoint), \"width\": \(width), \"peak_rss_mib\": \(peak), \"rss_before_mib\": \(before)}")
+    print("{\"inner_steps\": \(steps), \"checkpoint\": \(checkpoint), \"width\": \(width), \"peak_rss_mib\": \(peak), \"peak_tensor_mib\": \(tensorPeak), \"rss_before_mib\": \(before)}")
 }

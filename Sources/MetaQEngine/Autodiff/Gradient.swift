@@ -18,34 +18,89 @@ public struct BackwardContext {
 /// A derivative rule: the gradients with respect to each input (nil where not needed).
 public typealias DerivativeRule = (BackwardContext) -> [Tensor?]
 
+/// Which values an operation's derivative rule reads, beyond shapes. The graph keeps only
+/// those alive: an input the rule does not read is recorded as a shape-only link (same
+/// shape and graph node, no elements), so its buffer is freed as soon as nothing else holds
+/// it. This is what keeps second-order MAML's memory per inner step low: the scaled inner
+/// gradients and the products that produce them are read by nothing in the backward pass.
+public struct SavedValues: Sendable, Equatable {
+    /// Bit i set: the rule reads input i's elements.
+    let inputMask: UInt64
+    /// Whether the rule reads the output's elements.
+    let output: Bool
+
+    /// Every input and the output (the safe default).
+    public static let all = SavedValues(inputMask: ~0, output: true)
+    /// Shapes only: linear operations that move or sum elements (add, reshape, slices...).
+    public static let shapes = SavedValues(inputMask: 0, output: false)
+    /// The inputs at `indices`, not the output.
+    public static func inputs(_ indices: Int...) -> SavedValues {
+        SavedValues(inputMask: indices.reduce(0) { $0 | (1 << UInt64($1)) }, output: false)
+    }
+    /// The output only (exp, tanh, sigmoid, sqrt).
+    public static let output = SavedValues(inputMask: 0, output: true)
+
+    func readsInput(_ index: Int) -> Bool { index >= 64 || inputMask & (1 << UInt64(index)) != 0 }
+}
+
 /// The record of one differentiable operation: its inputs and its derivative rule.
 public final class GradientNode: @unchecked Sendable {
     public let name: StaticString
+    /// The operation's inputs; those whose elements the rule does not read are shape-only
+    /// links (see ``SavedValues``).
     public let inputs: [Tensor]
+    /// Whether the rule reads the output's elements; when it does not, consumers may hold
+    /// the output as a shape-only link.
+    let readsOutput: Bool
     let rule: DerivativeRule
 
-    init(name: StaticString, inputs: [Tensor], rule: @escaping DerivativeRule) {
+    init(name: StaticString, inputs: [Tensor], readsOutput: Bool, rule: @escaping DerivativeRule) {
         self.name = name
         self.inputs = inputs
+        self.readsOutput = readsOutput
         self.rule = rule
     }
 }
 
 extension Tensor {
     /// Wraps a freshly computed buffer as the result of an operation, recording the
-    /// operation when any input requires a gradient.
+    /// operation when any input requires a gradient. `saves` names the values the rule reads;
+    /// the others are held as shape-only links.
     @inline(__always)
     static func result(
-        _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: [Tensor],
+        _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: [Tensor], saves: SavedValues = .all,
         rule: @escaping DerivativeRule
     ) -> Tensor {
         for input in inputs where input.requiresGradient {
+            var kept = inputs
+            if saves != .all {
+                for i in kept.indices where !saves.readsInput(i) { kept[i] = kept[i].graphLink }
+            }
             return Tensor(
                 shape: shape, buffer: buffer,
-                node: GradientNode(name: name, inputs: inputs, rule: rule))
+                node: GradientNode(name: name, inputs: kept, readsOutput: saves.output, rule: rule))
         }
         return Tensor(shape: shape, buffer: buffer)
     }
+
+    /// This tensor as a graph input whose elements are never read: a shape-only stand-in
+    /// sharing the node when the producing rule does not read its output either, and for
+    /// constants; the tensor itself for leaves that take gradients (their identity matters).
+    var graphLink: Tensor {
+        if buffer === TensorBuffer.empty { return self }
+        if let node {
+            return node.readsOutput ? self : Tensor(shapeOnly: shape, count: count, node: node)
+        }
+        return requiresGradient ? self : Tensor(shapeOnly: shape, count: count, node: nil)
+    }
+}
+
+/// The key a tensor has in the gradient walk: its node (shared with its shape-only links),
+/// or for a leaf the tensor itself.
+@inline(__always)
+private func graphKey(_ t: Tensor) -> ObjectIdentifier {
+    if let node = t.node { return ObjectIdentifier(node) }
+    return ObjectIdentifier(t)
 }
 
 /// Reverse-mode gradients of `output` with respect to each of `inputs`.
@@ -75,7 +130,7 @@ public func gradients(
     if let seed { precondition(seed.shape == output.shape, "seed shape \(seed.shape) != output shape \(output.shape)") }
 
     var wanted = Set<ObjectIdentifier>()
-    for x in inputs { wanted.insert(ObjectIdentifier(x)) }
+    for x in inputs { wanted.insert(graphKey(x)) }
 
     // Post-order walk (inputs before the tensors computed from them), iterative so that deep
     // graphs (long inner loops, long training scripts) cannot overflow the stack. A tensor is
@@ -84,21 +139,21 @@ public func gradients(
     var relevant = Set<ObjectIdentifier>()
     var visited = Set<ObjectIdentifier>()
     var stack: [(Tensor, Int)] = [(output, 0)]
-    visited.insert(ObjectIdentifier(output))
+    visited.insert(graphKey(output))
     while let (tensor, next) = stack.popLast() {
         let node = tensor.node
         if let node, next < node.inputs.count {
             stack.append((tensor, next + 1))
             let child = node.inputs[next]
-            if child.requiresGradient, visited.insert(ObjectIdentifier(child)).inserted {
+            if child.requiresGradient, visited.insert(graphKey(child)).inserted {
                 stack.append((child, 0))
             }
             continue
         }
-        let id = ObjectIdentifier(tensor)
+        let id = graphKey(tensor)
         var isRelevant = wanted.contains(id)
         if !isRelevant, let node {
-            isRelevant = node.inputs.contains { relevant.contains(ObjectIdentifier($0)) }
+            isRelevant = node.inputs.contains { relevant.contains(graphKey($0)) }
         }
         if isRelevant {
             relevant.insert(id)
@@ -108,10 +163,10 @@ public func gradients(
 
     var grads: [ObjectIdentifier: Tensor] = [:]
     let start = seed ?? Tensor.ones(output.shape)
-    grads[ObjectIdentifier(output)] = createGraph ? start : start.detached()
+    grads[graphKey(output)] = createGraph ? start : start.detached()
 
     for tensor in order.reversed() {
-        guard let node = tensor.node, let grad = grads[ObjectIdentifier(tensor)] else { continue }
+        guard let node = tensor.node, let grad = grads[graphKey(tensor)] else { continue }
         let context: BackwardContext
         if createGraph {
             context = BackwardContext(grad: grad, inputs: node.inputs, output: tensor, live: node.inputs)
@@ -122,13 +177,13 @@ public func gradients(
         }
         let inputGrads = node.rule(context)
         for (input, g) in zip(node.inputs, inputGrads) {
-            guard let g, relevant.contains(ObjectIdentifier(input)) else { continue }
+            guard let g, relevant.contains(graphKey(input)) else { continue }
             assert(g.shape == input.shape, "\(node.name): gradient shape \(g.shape) != input shape \(input.shape)")
-            let id = ObjectIdentifier(input)
+            let id = graphKey(input)
             if let existing = grads[id] { grads[id] = existing + g } else { grads[id] = g }
         }
         // Interior tensors' gradients are no longer needed once propagated, unless wanted.
-        if !wanted.contains(ObjectIdentifier(tensor)) { grads[ObjectIdentifier(tensor)] = nil }
+        if !wanted.contains(graphKey(tensor)) { grads[graphKey(tensor)] = nil }
     }
-    return inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zeros($0.shape) }
+    return inputs.map { grads[graphKey($0)] ?? Tensor.zeros($0.shape) }
 }

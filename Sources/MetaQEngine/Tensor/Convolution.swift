@@ -40,7 +40,7 @@ extension Tensor {
             metaq_im2col(images.lowerBound, images.upperBound, h, w, ch, g.kernel, g.stride, g.padding, ho, wo, src, dst)
         }
         let imageShape = shape
-        return Tensor.result("im2col", shape: [n * ho * wo, width], buffer: out, inputs: [self]) { c in
+        return Tensor.result("im2col", shape: [n * ho * wo, width], buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.columnsToImage(g, imageShape: imageShape)]
         }
     }
@@ -58,7 +58,7 @@ extension Tensor {
             metaq_col2im(images.lowerBound, images.upperBound, h, w, ch, g.kernel, g.stride, g.padding, ho, wo, src, dst)
         }
         let columnShape = shape
-        return Tensor.result("col2im", shape: imageShape, buffer: out, inputs: [self]) { c in
+        return Tensor.result("col2im", shape: imageShape, buffer: out, inputs: [self], saves: .shapes) { c in
             let cols = c.grad.imageToColumns(g)
             assert(cols.shape == columnShape)
             return [cols]

@@ -99,7 +99,7 @@ func broadcastShape(_ a: Tensor, _ b: Tensor, _ op: String) -> [Int] {
 extension Tensor {
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "+")
-        return result("add", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .add) { $0 + $1 }, inputs: [a, b]) { c in
+        return result("add", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .add) { $0 + $1 }, inputs: [a, b], saves: .shapes) { c in
             [c.needs(0) ? c.grad.sum(to: c.inputs[0].shape) : nil,
              c.needs(1) ? c.grad.sum(to: c.inputs[1].shape) : nil]
         }
@@ -107,7 +107,7 @@ extension Tensor {
 
     public static func - (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "-")
-        return result("sub", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .subtract) { $0 - $1 }, inputs: [a, b]) { c in
+        return result("sub", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .subtract) { $0 - $1 }, inputs: [a, b], saves: .shapes) { c in
             [c.needs(0) ? c.grad.sum(to: c.inputs[0].shape) : nil,
              c.needs(1) ? (-c.grad).sum(to: c.inputs[1].shape) : nil]
         }
@@ -115,7 +115,7 @@ extension Tensor {
 
     public static func * (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "*")
-        return result("mul", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .multiply) { $0 * $1 }, inputs: [a, b]) { c in
+        return result("mul", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .multiply) { $0 * $1 }, inputs: [a, b], saves: .inputs(0, 1)) { c in
             [c.needs(0) ? (c.grad * c.inputs[1]).sum(to: c.inputs[0].shape) : nil,
              c.needs(1) ? (c.grad * c.inputs[0]).sum(to: c.inputs[1].shape) : nil]
         }
@@ -123,7 +123,7 @@ extension Tensor {
 
     public static func / (a: Tensor, b: Tensor) -> Tensor {
         let shape = broadcastShape(a, b, "/")
-        return result("div", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .divide) { $0 / $1 }, inputs: [a, b]) { c in
+        return result("div", shape: shape, buffer: mapBinary(a, b, shape: shape, kernel: .divide) { $0 / $1 }, inputs: [a, b], saves: .inputs(0, 1)) { c in
             let (x, y) = (c.inputs[0], c.inputs[1])
             return [c.needs(0) ? (c.grad / y).sum(to: x.shape) : nil,
                     c.needs(1) ? (-(c.grad * x) / (y * y)).sum(to: y.shape) : nil]
@@ -131,7 +131,7 @@ extension Tensor {
     }
 
     public static prefix func - (x: Tensor) -> Tensor {
-        result("neg", shape: x.shape, buffer: mapAffine(x, scale: -1, shift: -0.0), inputs: [x]) { c in [-c.grad] }
+        result("neg", shape: x.shape, buffer: mapAffine(x, scale: -1, shift: -0.0), inputs: [x], saves: .shapes) { c in [-c.grad] }
     }
 
     public static func + (a: Tensor, s: Float) -> Tensor { a.adding(s) }
@@ -145,74 +145,80 @@ extension Tensor {
 
     /// `self * s` without materialising a scalar tensor.
     public func scaled(by s: Float) -> Tensor {
-        Tensor.result("scale", shape: shape, buffer: mapAffine(self, scale: s, shift: -0.0), inputs: [self]) { c in
+        Tensor.result("scale", shape: shape, buffer: mapAffine(self, scale: s, shift: -0.0), inputs: [self], saves: .shapes) { c in
             [c.grad.scaled(by: s)]
         }
     }
 
     /// `self + s` without materialising a scalar tensor.
     public func adding(_ s: Float) -> Tensor {
-        Tensor.result("shift", shape: shape, buffer: mapAffine(self, scale: 1, shift: s), inputs: [self]) { c in
+        Tensor.result("shift", shape: shape, buffer: mapAffine(self, scale: 1, shift: s), inputs: [self], saves: .shapes) { c in
             [c.grad]
         }
     }
 
     public func exp() -> Tensor {
-        Tensor.result("exp", shape: shape, buffer: mapUnary(self) { Foundation.exp($0) }, inputs: [self]) { c in
+        Tensor.result("exp", shape: shape, buffer: mapUnary(self) { Foundation.exp($0) }, inputs: [self], saves: .output) { c in
             [c.grad * c.output]
         }
     }
 
     public func log() -> Tensor {
-        Tensor.result("log", shape: shape, buffer: mapUnary(self) { Foundation.log($0) }, inputs: [self]) { c in
+        Tensor.result("log", shape: shape, buffer: mapUnary(self) { Foundation.log($0) }, inputs: [self], saves: .inputs(0)) { c in
             [c.grad / c.inputs[0]]
         }
     }
 
     public func tanh() -> Tensor {
-        Tensor.result("tanh", shape: shape, buffer: mapUnary(self) { Foundation.tanh($0) }, inputs: [self]) { c in
+        Tensor.result("tanh", shape: shape, buffer: mapUnary(self) { Foundation.tanh($0) }, inputs: [self], saves: .output) { c in
             [c.grad * (1 - c.output * c.output)]
         }
     }
 
     public func sigmoid() -> Tensor {
         let buffer = mapUnary(self) { v in v >= 0 ? 1 / (1 + Foundation.exp(-v)) : Foundation.exp(v) / (1 + Foundation.exp(v)) }
-        return Tensor.result("sigmoid", shape: shape, buffer: buffer, inputs: [self]) { c in
+        return Tensor.result("sigmoid", shape: shape, buffer: buffer, inputs: [self], saves: .output) { c in
             [c.grad * c.output * (1 - c.output)]
         }
     }
 
     /// max(x, 0). Its derivative is a step, whose own derivative is zero almost everywhere,
-    /// so the rule multiplies by a constant mask.
+    /// so the rule passes the gradient where x > 0 (``reluGradient(_:at:)``).
     public func relu() -> Tensor {
         let out = TensorBuffer(count: count)
         let src = buffer.pointer, dst = out.pointer
         Parallel.forEachChunk(count) { range in
             metaq_relu(range.count, src + range.lowerBound, dst + range.lowerBound)
         }
-        return Tensor.result("relu", shape: shape, buffer: out, inputs: [self]) { c in
-            if !c.grad.requiresGradient {
-                // No graph to build: one fused pass.
-                let out = TensorBuffer(count: c.grad.count)
-                let g = c.grad.buffer.pointer, x = c.inputs[0].buffer.pointer, o = out.pointer
-                Parallel.forEachChunk(out.count) { range in
-                    metaq_relu_backward(range.count, g + range.lowerBound, x + range.lowerBound, o + range.lowerBound)
-                }
-                return [Tensor(shape: c.grad.shape, buffer: out)]
-            }
-            return [c.grad * c.inputs[0].mask { $0 > 0 }]
+        return Tensor.result("relu", shape: shape, buffer: out, inputs: [self], saves: .inputs(0)) { c in
+            [Tensor.reluGradient(c.grad, at: c.inputs[0])]
+        }
+    }
+
+    /// `grad` where `x > 0`, 0 elsewhere: relu's backward pass, as an operation of its own so
+    /// that second-order graphs hold only `x` (which the relu node keeps anyway) instead of a
+    /// mask and the incoming gradient. Linear in `grad`; its derivative in `x` is zero.
+    static func reluGradient(_ grad: Tensor, at x: Tensor) -> Tensor {
+        precondition(grad.shape == x.shape, "reluGradient: shapes \(grad.shape) and \(x.shape) differ")
+        let out = TensorBuffer(count: grad.count)
+        let g = grad.buffer.pointer, xp = x.buffer.pointer, o = out.pointer
+        Parallel.forEachChunk(out.count) { range in
+            metaq_relu_backward(range.count, g + range.lowerBound, xp + range.lowerBound, o + range.lowerBound)
+        }
+        return result("relu_grad", shape: grad.shape, buffer: out, inputs: [grad, x], saves: .inputs(1)) { c in
+            [c.needs(0) ? reluGradient(c.grad, at: c.inputs[1]) : nil, nil]
         }
     }
 
     /// x where x > 0, slope * x elsewhere.
     public func leakyRelu(slope: Float = 0.01) -> Tensor {
-        Tensor.result("leaky_relu", shape: shape, buffer: mapUnary(self) { $0 > 0 ? $0 : slope * $0 }, inputs: [self]) { c in
+        Tensor.result("leaky_relu", shape: shape, buffer: mapUnary(self) { $0 > 0 ? $0 : slope * $0 }, inputs: [self], saves: .inputs(0)) { c in
             [c.grad * c.inputs[0].mask(ifTrue: 1, ifFalse: slope) { $0 > 0 }]
         }
     }
 
     public func sqrt() -> Tensor {
-        Tensor.result("sqrt", shape: shape, buffer: mapUnary(self) { $0.squareRoot() }, inputs: [self]) { c in
+        Tensor.result("sqrt", shape: shape, buffer: mapUnary(self) { $0.squareRoot() }, inputs: [self], saves: .output) { c in
             [c.grad / c.output.scaled(by: 2)]
         }
     }
@@ -221,7 +227,7 @@ extension Tensor {
     public func pow(_ p: Float) -> Tensor {
         if p == 1 { return self }
         let buffer = p == 2 ? mapUnary(self) { $0 * $0 } : mapUnary(self) { Foundation.pow($0, p) }
-        return Tensor.result("pow", shape: shape, buffer: buffer, inputs: [self]) { c in
+        return Tensor.result("pow", shape: shape, buffer: buffer, inputs: [self], saves: .inputs(0)) { c in
             [c.grad * c.inputs[0].pow(p - 1).scaled(by: p)]
         }
     }
@@ -229,20 +235,20 @@ extension Tensor {
     public func squared() -> Tensor { pow(2) }
 
     public func abs() -> Tensor {
-        Tensor.result("abs", shape: shape, buffer: mapUnary(self) { Swift.abs($0) }, inputs: [self]) { c in
+        Tensor.result("abs", shape: shape, buffer: mapUnary(self) { Swift.abs($0) }, inputs: [self], saves: .inputs(0)) { c in
             [c.grad * c.inputs[0].mask(ifTrue: 1, ifFalse: -1) { $0 >= 0 }]
         }
     }
 
     /// Elementwise sine (for task families written in the language).
     public func sin() -> Tensor {
-        Tensor.result("sin", shape: shape, buffer: mapUnary(self) { Foundation.sin($0) }, inputs: [self]) { c in
+        Tensor.result("sin", shape: shape, buffer: mapUnary(self) { Foundation.sin($0) }, inputs: [self], saves: .inputs(0)) { c in
             [c.grad * c.inputs[0].cos()]
         }
     }
 
     public func cos() -> Tensor {
-        Tensor.result("cos", shape: shape, buffer: mapUnary(self) { Foundation.cos($0) }, inputs: [self]) { c in
+        Tensor.result("cos", shape: shape, buffer: mapUnary(self) { Foundation.cos($0) }, inputs: [self], saves: .inputs(0)) { c in
             [-(c.grad * c.inputs[0].sin())]
         }
     }

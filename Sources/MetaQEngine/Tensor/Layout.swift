@@ -14,7 +14,7 @@ extension Tensor {
         let newShape: [Int]
         do { newShape = try ShapeRules.reshape(shape, to: target) } catch { preconditionFailure("\(error)") }
         if newShape == shape { return self }
-        return Tensor.result("reshape", shape: newShape, buffer: buffer, inputs: [self]) { c in
+        return Tensor.result("reshape", shape: newShape, buffer: buffer, inputs: [self], saves: .shapes) { c in
             [c.grad.reshaped(to: c.inputs[0].shape)]
         }
     }
@@ -37,7 +37,7 @@ extension Tensor {
         }
         var inverse = permutation
         for (i, p) in permutation.enumerated() { inverse[p] = i }
-        return Tensor.result("permute", shape: outShape, buffer: out, inputs: [self]) { c in
+        return Tensor.result("permute", shape: outShape, buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.permuted(inverse)]
         }
     }
@@ -62,7 +62,7 @@ extension Tensor {
         copyBlocks(axis: a, from: buffer.pointer, extent: shape[a], offset: range.lowerBound,
                    to: out.pointer, extent: range.count, offset: 0, length: range.count)
         let full = shape[a]
-        return Tensor.result("slice", shape: outShape, buffer: out, inputs: [self]) { c in
+        return Tensor.result("slice", shape: outShape, buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.padded(axis: a, range: range, extent: full)]
         }
     }
@@ -76,7 +76,7 @@ extension Tensor {
         let out = TensorBuffer(repeating: 0, count: Tensor.elementCount(outShape))
         copyBlocks(axis: axis, from: buffer.pointer, extent: shape[axis], offset: 0,
                    to: out.pointer, extent: extent, offset: range.lowerBound, length: range.count)
-        return Tensor.result("pad", shape: outShape, buffer: out, inputs: [self]) { c in
+        return Tensor.result("pad", shape: outShape, buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.slice(axis: axis, range)]
         }
     }
@@ -117,7 +117,7 @@ extension Tensor {
             ranges.append(offset..<offset + p.shape[a])
             offset += p.shape[a]
         }
-        return result("concat", shape: outShape, buffer: out, inputs: parts) { c in
+        return result("concat", shape: outShape, buffer: out, inputs: parts, saves: .shapes) { c in
             ranges.enumerated().map { i, r in c.needs(i) ? c.grad.slice(axis: a, r) : nil }
         }
     }
@@ -144,7 +144,7 @@ extension Tensor {
     /// ``gathering(flatIndices:shape:)`` when the caller has already gathered the values.
     func gathering(flatIndices index: IndexList, shape outShape: [Int], values: TensorBuffer) -> Tensor {
         let inShape = shape
-        return Tensor.result("gather", shape: outShape, buffer: values, inputs: [self]) { c in
+        return Tensor.result("gather", shape: outShape, buffer: values, inputs: [self], saves: .shapes) { c in
             [c.grad.scatteringAdd(flatIndices: index, shape: inShape)]
         }
     }
@@ -162,7 +162,7 @@ extension Tensor {
             }
         }
         let inShape = shape
-        return Tensor.result("scatter_add", shape: outShape, buffer: out, inputs: [self]) { c in
+        return Tensor.result("scatter_add", shape: outShape, buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.gathering(flatIndices: index, shape: inShape)]
         }
     }

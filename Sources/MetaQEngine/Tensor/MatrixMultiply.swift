@@ -96,7 +96,7 @@ extension Tensor {
                 a: a.buffer.pointer, transposeA: transposeA, strideA: m * k,
                 b: b.buffer.pointer, transposeB: transposeB, strideB: k * n, c: out.pointer)
         }
-        return result("matmul", shape: outShape, buffer: out, inputs: [a, b]) { c in
+        return result("matmul", shape: outShape, buffer: out, inputs: [a, b], saves: .inputs(0, 1)) { c in
             let (x, y, g) = (c.inputs[0], c.inputs[1], c.grad)
             // C = A'B' with A' = op(A), B' = op(B): dA' = dC B'^T and dB' = A'^T dC.
             var gradA: Tensor?
@@ -146,7 +146,7 @@ extension Tensor {
             }
         }
         let shape = batched ? [tasks, m, n] : [m, n]
-        return result("affine", shape: shape, buffer: out, inputs: [x, w, b]) { c in
+        return result("affine", shape: shape, buffer: out, inputs: [x, w, b], saves: .inputs(0, 1)) { c in
             let (x, w, g) = (c.inputs[0], c.inputs[1], c.grad)
             return [
                 c.needs(0) ? product(g, w, transposeA: false, transposeB: true) : nil,

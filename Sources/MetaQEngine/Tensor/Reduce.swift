@@ -52,7 +52,7 @@ extension Tensor {
                 }
             }
         }
-        return Tensor.result("sum_to", shape: target, buffer: out, inputs: [self]) { c in
+        return Tensor.result("sum_to", shape: target, buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.broadcast(to: c.inputs[0].shape)]
         }
     }
@@ -89,7 +89,7 @@ extension Tensor {
                 for j in 0..<n { w[j] = r[j * step] }
             }
         }
-        return Tensor.result("broadcast", shape: target, buffer: out, inputs: [self]) { c in
+        return Tensor.result("broadcast", shape: target, buffer: out, inputs: [self], saves: .shapes) { c in
             [c.grad.sum(to: c.inputs[0].shape)]
         }
     }
