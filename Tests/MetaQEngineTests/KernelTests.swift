@@ -231,6 +231,23 @@ struct FusedLayerTests {
 
 @Suite("Meta-batch gradients in groups of tasks")
 struct GroupedGradientTests {
+    @Test func groupedEvaluationScoresEqualOneCall() throws {
+        var rng = RandomGenerator(seed: 10)
+        let net = Sequential.conv4(filters: 4, classes: 3, using: &rng)
+        let maml = MAML(model: net, loss: .crossEntropy, inner: InnerLoop(steps: 1, learningRate: 0.4), optimizer: SGD(learningRate: 0))
+        let batch = TaskBatch(
+            support: Split(inputs: Tensor.uniform([5, 3, 28, 28, 1], using: &rng), targets: .labels(Array(repeating: [0, 1, 2], count: 5).flatMap { $0 })),
+            query: Split(inputs: Tensor.uniform([5, 6, 28, 28, 1], using: &rng), targets: .labels(Array(repeating: [0, 1, 2, 0, 1, 2], count: 5).flatMap { $0 })))
+        let whole = maml.evaluate(batch, steps: [0, 2])
+        #expect(Set(whole[0] + whole[1]).count > 1)  // tasks differ, so a mix-up would show
+        for threads in [1, 2] {
+            let grouped = maml.groupedScores(batch, steps: [0, 2], threads: threads, groupElements: 2 * 9 * 784)
+            #expect(grouped.map(\.count) == [5, 5])
+            for (a, b) in zip(whole, grouped) { #expect(zip(a, b).allSatisfy { abs($0 - $1) < 1e-5 }) }
+        }
+    }
+
+
     @Test func groupsGiveTheSameGradientAsOneGraph() throws {
         var rng = RandomGenerator(seed: 9)
         let net = Sequential.conv4(filters: 4, classes: 3, using: &rng)
