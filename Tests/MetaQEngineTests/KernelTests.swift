@@ -167,9 +167,9 @@ struct KernelTests {
         #expect(zip(grad, dx).allSatisfy { abs($0 - $1) <= 1e-3 })
     }
 
-    @Test func largeBlockCacheHandsBackBlocksOfTheSameSize() {
-        let cache = LargeBlockCache()   // its own instance: other tests allocate in parallel
-        let bytes = LargeBlockCache.minimumBytes
+    @Test func blockCacheHandsBackBlocksOfTheSameSize() {
+        let cache = BlockCache()   // its own instance: other tests allocate in parallel
+        let bytes = BlockCache.minimumBytes
         let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         #expect(!cache.keep(block, bytes: 1024))          // small blocks are malloc's business
         #expect(cache.keep(block, bytes: bytes))
@@ -177,7 +177,7 @@ struct KernelTests {
         #expect(cache.take(bytes) == block)
         #expect(cache.take(bytes) == nil)
         // Past its capacity the cache declines blocks rather than growing.
-        let huge = LargeBlockCache.capacityBytes + 4
+        let huge = BlockCache.capacityBytes + 4
         let big = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
         #expect(!cache.keep(big, bytes: huge))
         big.deallocate()

@@ -84,6 +84,22 @@ extension TaskBatch {
     public func tasks(_ range: Range<Int>) -> TaskBatch {
         TaskBatch(support: support.tasks(range), query: query.tasks(range))
     }
+
+    /// How many tasks fit `elements` input floats (support and query together); at least one.
+    func tasksPerGroup(elements: Int) -> Int {
+        let perTask = (support.inputs.count + query.inputs.count) / max(taskCount, 1)
+        return max(1, elements / max(perTask, 1))
+    }
+
+    /// Calls `body` with the tasks of `range` as consecutive batches of at most `size` tasks.
+    func forEachGroup(of range: Range<Int>, tasksPerGroup size: Int, _ body: (TaskBatch) -> Void) {
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let end = min(start + size, range.upperBound)
+            body(tasks(start..<end))
+            start = end
+        }
+    }
 }
 
 extension Split {
@@ -118,38 +134,22 @@ func summedLossGradients(
     objective: (TaskBatch, [Tensor]) -> Tensor
 ) -> (loss: Float, gradients: [Tensor]) {
     let t = batch.taskCount
-    let perTask = (batch.support.inputs.count + batch.query.inputs.count) / max(t, 1)
-    let groupSize = max(1, groupElements / max(perTask, 1))
-    func share(_ range: Range<Int>, _ objective: (TaskBatch, [Tensor]) -> Tensor) -> (Float, [Tensor]) {
+    let groupSize = batch.tasksPerGroup(elements: groupElements)
+    let shares = Parallel.mapShares(t, shares: min(threads, t / minimumTasksPerWorker)) { range -> (Float, [Tensor]) in
         var loss: Float = 0
         var total: [Tensor]? = nil
-        var start = range.lowerBound
-        while start < range.upperBound {
-            let end = min(start + groupSize, range.upperBound)
-            let value = objective(batch.tasks(start..<end), parameters)
+        batch.forEachGroup(of: range, tasksPerGroup: groupSize) { group in
+            let value = objective(group, parameters)
             let grads = gradients(of: value, with: parameters)
             loss += value.scalar
             total = total.map { zip($0, grads).map { $0 + $1 } } ?? grads
-            start = end
         }
         return (loss, total ?? parameters.map { Tensor.zeros($0.shape) })
     }
-    let workers = min(threads, t / minimumTasksPerWorker)
-    if workers <= 1 { return share(0..<t, objective) }
-    var results = [(Float, [Tensor])?](repeating: nil, count: workers)
-    withoutActuallyEscaping(objective) { objective in
-        results.withUnsafeMutableBufferPointer { slots in
-            let shared = UncheckedSendable((slots, objective, share))
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                shared.value.0[w] = shared.value.2(t * w / workers..<t * (w + 1) / workers, shared.value.1)
-            }
-        }
-    }
-    var loss: Float = 0
-    var total = results[0]!.1
-    for w in 0..<workers {
-        loss += results[w]!.0
-        if w > 0 { total = zip(total, results[w]!.1).map { $0 + $1 } }
+    var (loss, total) = shares[0]
+    for share in shares.dropFirst() {
+        loss += share.0
+        total = zip(total, share.1).map { $0 + $1 }
     }
     return (loss, total)
 }

@@ -74,28 +74,15 @@ extension MetaLearner {
     func groupedScores(_ batch: TaskBatch, steps: [Int], threads: Int = Parallel.threads,
                        groupElements: Int = 1 << 16) -> [[Float]] {
         let t = batch.taskCount
-        let perTask = (batch.support.inputs.count + batch.query.inputs.count) / max(t, 1)
-        let groupSize = max(1, groupElements / max(perTask, 1))
+        let groupSize = batch.tasksPerGroup(elements: groupElements)
         if groupSize >= t { return evaluate(batch, steps: steps) }
-        func share(_ range: Range<Int>) -> [[Float]] {
+        let shares = Parallel.mapShares(t, shares: min(threads, t)) { range -> [[Float]] in
             var scores = [[Float]](repeating: [], count: steps.count)
-            var start = range.lowerBound
-            while start < range.upperBound {
-                let end = min(start + groupSize, range.upperBound)
-                for (i, part) in evaluate(batch.tasks(start..<end), steps: steps).enumerated() { scores[i] += part }
-                start = end
+            batch.forEachGroup(of: range, tasksPerGroup: groupSize) { group in
+                for (i, part) in evaluate(group, steps: steps).enumerated() { scores[i] += part }
             }
             return scores
         }
-        let workers = min(threads, t)
-        if workers <= 1 { return share(0..<t) }
-        var results = [[[Float]]?](repeating: nil, count: workers)
-        results.withUnsafeMutableBufferPointer { slots in
-            let shared = UncheckedSendable((slots, share))
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                shared.value.0[w] = shared.value.1(t * w / workers..<t * (w + 1) / workers)
-            }
-        }
-        return (0..<steps.count).map { i in results.flatMap { $0![i] } }
+        return (0..<steps.count).map { i in shares.flatMap { $0[i] } }
     }
 }

@@ -48,6 +48,8 @@ public struct StepDecay: Codable, Equatable, Sendable {
 /// writes into the old ones, so a graph that still holds them stays valid.
 public protocol Optimizer: AnyObject {
     func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor]
+    /// An optional schedule for the learning rate (nil: constant); saved in `state`.
+    var decay: StepDecay? { get set }
     var state: OptimizerState { get }
     /// Restores saved state; throws when it does not fit these parameters.
     func restore(_ state: OptimizerState) throws
@@ -84,8 +86,7 @@ public func makeOptimizer(restoring state: OptimizerState) throws -> Optimizer {
         throw OptimizerStateError(description: "unknown optimizer '\(state.kind)' (expected sgd or adam)")
     }
     try optimizer.restore(state)
-    let decay = try StepDecay.restoring(state.hyperparameters)
-    if let sgd = optimizer as? SGD { sgd.decay = decay } else if let adam = optimizer as? Adam { adam.decay = decay }
+    optimizer.decay = try StepDecay.restoring(state.hyperparameters)
     return optimizer
 }
 

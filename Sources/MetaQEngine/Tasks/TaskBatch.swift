@@ -21,14 +21,7 @@ public struct Split: Sendable {
     public var examplesPerTask: Int { inputs.shape[1] }
 
     /// The examples of task `index` alone, keeping a task axis of extent 1.
-    public func task(_ index: Int) -> Split {
-        let n = examplesPerTask
-        let targets: Targets = switch self.targets {
-        case let .values(v): .values(v.slice(axis: 0, index..<index + 1))
-        case let .labels(l): .labels(Array(l[index * n..<(index + 1) * n]))
-        }
-        return Split(inputs: inputs.slice(axis: 0, index..<index + 1), targets: targets)
-    }
+    public func task(_ index: Int) -> Split { tasks(index..<index + 1) }
 }
 
 /// A batch of tasks, each with a support set (to adapt on) and a query set (to score the

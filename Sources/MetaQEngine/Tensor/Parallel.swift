@@ -47,6 +47,25 @@ public enum Parallel {
     }
 }
 
+extension Parallel {
+    /// `body` on `shares` contiguous shares of `0..<count` (share w is
+    /// `count * w / shares ..< count * (w + 1) / shares`), run in parallel; the results in
+    /// share order. One share or fewer runs `body(0..<count)` on the calling thread.
+    static func mapShares<R>(_ count: Int, shares: Int, _ body: (Range<Int>) -> R) -> [R] {
+        if shares <= 1 { return [body(0..<count)] }
+        var results = [R?](repeating: nil, count: shares)
+        withoutActuallyEscaping(body) { body in
+            results.withUnsafeMutableBufferPointer { slots in
+                let shared = UncheckedSendable((slots, body))
+                DispatchQueue.concurrentPerform(iterations: shares) { w in
+                    shared.value.0[w] = shared.value.1(count * w / shares..<count * (w + 1) / shares)
+                }
+            }
+        }
+        return results.map { $0! }
+    }
+}
+
 /// Hands a non-Sendable value to worker threads that only read disjoint data through it.
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T

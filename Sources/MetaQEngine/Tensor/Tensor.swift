@@ -13,7 +13,7 @@ public final class TensorBuffer: @unchecked Sendable {
         _ = Parallel.threads  // configures BLAS threading and the allocator once
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = LargeBlockCache.shared.take(bytes)
+        let raw = BlockCache.shared.take(bytes)
             ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         TensorMemory.allocated(bytes)
@@ -32,7 +32,7 @@ public final class TensorBuffer: @unchecked Sendable {
         let raw = UnsafeMutableRawPointer(pointer)
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         TensorMemory.freed(bytes)
-        if !LargeBlockCache.shared.keep(raw, bytes: bytes) { raw.deallocate() }
+        if !BlockCache.shared.keep(raw, bytes: bytes) { raw.deallocate() }
     }
 }
 
@@ -76,8 +76,8 @@ public enum TensorMemory {
 ///   interleave and fragment the heap; second-order MAML's peak RSS grew 1.08 MiB per inner
 ///   step with malloc and grows 0.46 MiB with the cache (sinusoid, meta-batch 25), where the
 ///   tensors themselves grow 0.40 MiB.
-final class LargeBlockCache: @unchecked Sendable {
-    static let shared = LargeBlockCache()
+final class BlockCache: @unchecked Sendable {
+    static let shared = BlockCache()
     /// Blocks smaller than this come from malloc's heap.
     static let minimumBytes = 16 << 10
     /// The most memory the cache holds on to.

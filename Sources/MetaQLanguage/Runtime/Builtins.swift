@@ -245,10 +245,10 @@ extension Builtins {
             do {
                 d = try ImageClassificationTasks(dataset: data, alphabets: b.strings("alphabets"), ways: b.int("ways"),
                                                  rotations: b.bool("rotations"), withinAlphabet: b.bool("within_alphabet"))
-                let augmentation = ImageAugmentation(shift: Float(b.number("shift")), angle: Float(b.number("angle")), zoom: Float(b.number("zoom")))
-                if !augmentation.isIdentity { d.augmentation = augmentation }
                 try data.requireImages(shots: b.int("support"), queries: b.int("query"), classes: d.classes)
             } catch { throw b.error("\(error)", key: b.keyRanges["alphabets"] != nil ? "alphabets" : "ways") }
+            let augmentation = ImageAugmentation(shift: Float(b.number("shift")), angle: Float(b.number("angle")), zoom: Float(b.number("zoom")))
+            if !augmentation.isIdentity { d.augmentation = augmentation }
             return .tasks(TasksValue(distribution: d, kind: "omniglot", support: b.int("support"), query: b.int("query"),
                                      summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(d.classCount) classes from \(b.strings("alphabets")?.count ?? data.alphabets.count) alphabets in \(root)" + (d.augmentation.map { ", augmented (shift \(Value.format(Double($0.shift))), angle \(Value.format(Double($0.angle))), zoom \(Value.format(Double($0.zoom))))" } ?? "")))
         },

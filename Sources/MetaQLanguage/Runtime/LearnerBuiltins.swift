@@ -31,15 +31,9 @@ extension Builtins {
 
     static func optimizer(_ outer: ValidatedBlock) -> Optimizer {
         let lr = Float(outer.number("lr"))
-        let decay = outer.number("decay") < 1 ? StepDecay(factor: Float(outer.number("decay")), every: outer.int("every")) : nil
-        if outer.string("opt") == "sgd" {
-            let sgd = SGD(learningRate: lr, momentum: Float(outer.number("momentum")))
-            sgd.decay = decay
-            return sgd
-        }
-        let adam = Adam(learningRate: lr)
-        adam.decay = decay
-        return adam
+        let optimizer: Optimizer = outer.string("opt") == "sgd" ? SGD(learningRate: lr, momentum: Float(outer.number("momentum"))) : Adam(learningRate: lr)
+        if outer.number("decay") < 1 { optimizer.decay = StepDecay(factor: Float(outer.number("decay")), every: outer.int("every")) }
+        return optimizer
     }
 
     static func innerLoop(_ inner: ValidatedBlock) -> InnerLoop {
