@@ -167,6 +167,18 @@ struct KernelTests {
         #expect(zip(grad, dx).allSatisfy { abs($0 - $1) <= 1e-3 })
     }
 
+    @Test func tensorMemoryCountsLiveAndPeakBytes() {
+        // Other tests allocate and free in parallel, so only bounds that hold regardless.
+        let bytes = 64 << 20
+        do {
+            let buffer = TensorBuffer(count: bytes / 4)
+            #expect(TensorMemory.liveBytes >= bytes)
+            #expect(TensorMemory.peakBytes >= bytes)
+            withExtendedLifetime(buffer) {}
+        }
+        #expect(TensorMemory.peakBytes >= TensorMemory.liveBytes)
+    }
+
     @Test func blockCacheHandsBackBlocksOfTheSameSize() {
         let cache = BlockCache()   // its own instance: other tests allocate in parallel
         let bytes = BlockCache.minimumBytes

@@ -67,6 +67,35 @@ struct CheckpointScriptTests {
         #expect(saved.step == 40 && saved.learner?.optimizer.step == 40)
     }
 
+    @Test func learningRateDecayReachesTheOptimizerAndSurvivesASave() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func declare(_ outer: String) -> String {
+            declarations("maml").replacingOccurrences(of: "outer < lr 0.003 batch 4 >", with: "outer < \(outer) >")
+        }
+        let decayed = declare("lr 0.003 batch 4 decay 0.5 every 5")
+        let straight = run(decayed + "\ntrain m on sine < iters 20 >\nsave m to \"DIR/straight.mqm\"\n", in: dir)
+        #expect(straight.errors.isEmpty, "\(straight.errors)")
+        let saved = try #require(try Checkpoint.read(from: dir + "/straight.mqm").learner)
+        #expect(saved.optimizer.hyperparameters["decay_factor"] == 0.5)
+        #expect(saved.optimizer.hyperparameters["decay_every"] == 5)
+        // The schedule changes training: a constant rate ends elsewhere.
+        let constant = run(declare("lr 0.003 batch 4") + "\ntrain m on sine < iters 20 >\nsave m to \"DIR/constant.mqm\"\n", in: dir)
+        #expect(constant.errors.isEmpty)
+        #expect(try parameterBits(dir + "/constant.mqm") != parameterBits(dir + "/straight.mqm"))
+        // A loaded learner continues the schedule where it was: 10 + 10 equals 20 straight.
+        let half = run(decayed + "\ntrain m on sine < iters 10 >\nsave m to \"DIR/half.mqm\"\n", in: dir)
+        #expect(half.errors.isEmpty)
+        let loaded = run("""
+            tasks sine = sinusoid < support 5 query 5 >
+            let m = load("DIR/half.mqm")
+            train m on sine < iters 10 >
+            save m to "DIR/loaded.mqm"
+            """, in: dir)
+        #expect(loaded.errors.isEmpty, "\(loaded.errors)")
+        #expect(try parameterBits(dir + "/loaded.mqm") == parameterBits(dir + "/straight.mqm"))
+    }
+
     @Test func modelsSaveAndLoad() throws {
         let dir = scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
