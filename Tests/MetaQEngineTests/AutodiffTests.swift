@@ -169,6 +169,9 @@ struct SecondOrderGradientTests {
         let a = x.matmul(w)
         let y = (a + a.scaled(by: 3)).sum()
         #expect(gradients(of: y, with: [a])[0].scalars.allSatisfy { $0 == 4 })
+        // relu reads its output, so the pre-activation before it is held as a link only.
+        let r = x.matmul(w).relu()
+        #expect(r.node!.inputs[0].buffer === TensorBuffer.empty)
         withExtendedLifetime(result) {}
     }
 

@@ -190,14 +190,17 @@ extension Tensor {
         Parallel.forEachChunk(count) { range in
             metaq_relu(range.count, src + range.lowerBound, dst + range.lowerBound)
         }
-        return Tensor.result("relu", shape: shape, buffer: out, inputs: [self], saves: .inputs(0)) { c in
-            [Tensor.reluGradient(c.grad, at: c.inputs[0])]
+        // The rule reads the output (positive exactly where the input is), which the next
+        // layer keeps anyway, so the graph can free the pre-activation, as PyTorch does.
+        return Tensor.result("relu", shape: shape, buffer: out, inputs: [self], saves: .output) { c in
+            [Tensor.reluGradient(c.grad, at: c.output)]
         }
     }
 
     /// `grad` where `x > 0`, 0 elsewhere: relu's backward pass, as an operation of its own so
-    /// that second-order graphs hold only `x` (which the relu node keeps anyway) instead of a
-    /// mask and the incoming gradient. Linear in `grad`; its derivative in `x` is zero.
+    /// that second-order graphs hold only `x` (relu's output, which the graph keeps anyway)
+    /// instead of a mask and the incoming gradient. Linear in `grad`; its derivative in `x`
+    /// is zero.
     static func reluGradient(_ grad: Tensor, at x: Tensor) -> Tensor {
         precondition(grad.shape == x.shape, "reluGradient: shapes \(grad.shape) and \(x.shape) differ")
         let out = TensorBuffer(count: grad.count)

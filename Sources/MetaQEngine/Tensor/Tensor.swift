@@ -74,8 +74,8 @@ public enum TensorMemory {
 ///   matrices; about 15% of a conv step).
 /// - Medium blocks: through malloc, the graph's long-lived tensors and the short-lived ones
 ///   interleave and fragment the heap; second-order MAML's peak RSS grew 1.08 MiB per inner
-///   step with malloc and grows 0.46 MiB with the cache (sinusoid, meta-batch 25), where the
-///   tensors themselves grow 0.40 MiB.
+///   step with malloc and 0.48 MiB with the cache (sinusoid, meta-batch 25), where the
+///   tensors themselves grew 0.40 MiB.
 final class BlockCache: @unchecked Sendable {
     static let shared = BlockCache()
     /// Blocks smaller than this come from malloc's heap.
