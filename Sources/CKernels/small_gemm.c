@@ -19,112 +19,161 @@ static void gemm_portable(long m, long n, long k, const float *a, int transpose_
     }
 }
 
-/* AVX2 + FMA kernel. op(A)[r, p] = a[r * rs + p * ps]; B is row-major [k, n]. Full tiles of
-   4 rows x 16 columns keep 8 accumulators in registers across the k loop; the last rows go
-   one at a time and the last columns use masked loads and stores. */
+/* AVX2 + FMA kernel. op(A)[r, p] = a[r * rs + p * ps]; B is row-major [k, n]; C is row-major
+   [m, n]. A tile is R rows by 8 * NV columns (R, NV and `masked` are constants once inlined
+   into the switches below), with its R x NV accumulators in registers across the whole k
+   loop, so every row count keeps R independent FMA chains. Full tiles use plain loads and
+   stores; only the last columns (fewer than 8) use masked ones. */
 __attribute__((target("avx2,fma"), always_inline))
-static inline void tile_avx2(long rows, long n, long k, const float *a, long rs, long ps,
-                             const float *b, long j0, float *c, __m256i mask_lo, __m256i mask_hi, long hi) {
-    if (rows == 4) {
-        __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-        __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
-        const float *a0 = a, *a1 = a + rs, *a2 = a + 2 * rs, *a3 = a + 3 * rs;
-        for (long p = 0; p < k; p++) {
-            const float *row = b + p * n + j0;
-            __m256 b0 = _mm256_maskload_ps(row, mask_lo);
-            __m256 b1 = _mm256_maskload_ps(row + 8, mask_hi);
-            __m256 s0 = _mm256_broadcast_ss(a0 + p * ps), s1 = _mm256_broadcast_ss(a1 + p * ps);
-            __m256 s2 = _mm256_broadcast_ss(a2 + p * ps), s3 = _mm256_broadcast_ss(a3 + p * ps);
-            c00 = _mm256_fmadd_ps(s0, b0, c00); c01 = _mm256_fmadd_ps(s0, b1, c01);
-            c10 = _mm256_fmadd_ps(s1, b0, c10); c11 = _mm256_fmadd_ps(s1, b1, c11);
-            c20 = _mm256_fmadd_ps(s2, b0, c20); c21 = _mm256_fmadd_ps(s2, b1, c21);
-            c30 = _mm256_fmadd_ps(s3, b0, c30); c31 = _mm256_fmadd_ps(s3, b1, c31);
+static inline void tile_avx2(const int R, const int NV, const int masked, long n, long k,
+                             const float *a, long rs, long ps, const float *b, float *c, __m256i mask) {
+    __m256 acc[8][2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
+    for (long p = 0; p < k; p++) {
+        const float *row = b + p * n;
+        __m256 bv[2];
+        for (int v = 0; v < NV; v++) bv[v] = masked ? _mm256_maskload_ps(row, mask) : _mm256_loadu_ps(row + 8 * v);
+        const float *ap = a + p * ps;
+        for (int r = 0; r < R; r++) {
+            __m256 s = _mm256_broadcast_ss(ap + r * rs);
+            for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(s, bv[v], acc[r][v]);
         }
-        _mm256_maskstore_ps(c + j0, mask_lo, c00);
-        _mm256_maskstore_ps(c + n + j0, mask_lo, c10);
-        _mm256_maskstore_ps(c + 2 * n + j0, mask_lo, c20);
-        _mm256_maskstore_ps(c + 3 * n + j0, mask_lo, c30);
-        if (hi > 0) {
-            _mm256_maskstore_ps(c + j0 + 8, mask_hi, c01);
-            _mm256_maskstore_ps(c + n + j0 + 8, mask_hi, c11);
-            _mm256_maskstore_ps(c + 2 * n + j0 + 8, mask_hi, c21);
-            _mm256_maskstore_ps(c + 3 * n + j0 + 8, mask_hi, c31);
-        }
-        return;
     }
-    for (long i = 0; i < rows; i++) {
-        __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
-        const float *ai = a + i * rs;
-        for (long p = 0; p < k; p++) {
-            const float *row = b + p * n + j0;
-            __m256 s = _mm256_broadcast_ss(ai + p * ps);
-            c0 = _mm256_fmadd_ps(s, _mm256_maskload_ps(row, mask_lo), c0);
-            c1 = _mm256_fmadd_ps(s, _mm256_maskload_ps(row + 8, mask_hi), c1);
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < NV; v++) {
+            if (masked) _mm256_maskstore_ps(c + r * n, mask, acc[r][v]);
+            else _mm256_storeu_ps(c + r * n + 8 * v, acc[r][v]);
         }
-        _mm256_maskstore_ps(c + i * n + j0, mask_lo, c0);
-        if (hi > 0) _mm256_maskstore_ps(c + i * n + j0 + 8, mask_hi, c1);
-    }
 }
+
+/* Rows r0..<m of one column block: R = 6 rows at a time for 16 columns (12 accumulators),
+   8 for narrower blocks, then one tile of the remaining rows. */
+#define ROW_TILES(NV, MASKED, FULL)                                                              \
+    do {                                                                                         \
+        long r0 = 0;                                                                             \
+        for (; r0 + FULL <= m; r0 += FULL)                                                       \
+            tile_avx2(FULL, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); \
+        switch (m - r0) {                                                                        \
+        case 1: tile_avx2(1, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        case 2: tile_avx2(2, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        case 3: tile_avx2(3, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        case 4: tile_avx2(4, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        case 5: tile_avx2(5, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        case 6: tile_avx2(6, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        case 7: tile_avx2(7, NV, MASKED, n, k, a + r0 * rs, rs, ps, b + j0, c + r0 * n + j0, mask); break; \
+        default: break;                                                                          \
+        }                                                                                        \
+    } while (0)
 
 __attribute__((target("avx2,fma")))
 static void gemm_avx2(long m, long n, long k, const float *a, int transpose_a,
                       const float *b, float *c) {
     static const int mask_source[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
     long rs = transpose_a ? 1 : k, ps = transpose_a ? m : 1;
-    for (long j0 = 0; j0 < n; j0 += 16) {
-        long cols = n - j0 < 16 ? n - j0 : 16;
-        long lo = cols < 8 ? cols : 8, hi = cols - lo;
-        __m256i mask_lo = _mm256_loadu_si256((const __m256i *)(mask_source + 8 - lo));
-        __m256i mask_hi = _mm256_loadu_si256((const __m256i *)(mask_source + 8 - hi));
-        for (long r0 = 0; r0 < m; r0 += 4) {
-            long rows = m - r0 < 4 ? m - r0 : 4;
-            tile_avx2(rows, n, k, a + r0 * rs, rs, ps, b, j0, c + r0 * n, mask_lo, mask_hi, hi);
+    __m256i mask = _mm256_setzero_si256();
+    long j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16) ROW_TILES(2, 0, 6);
+    for (; j0 + 8 <= n; j0 += 8) ROW_TILES(1, 0, 8);
+    if (j0 < n) {
+        mask = _mm256_loadu_si256((const __m256i *)(mask_source + 8 - (n - j0)));
+        ROW_TILES(1, 1, 8);
+    }
+}
+
+/* The sum of the 8 lanes of each of s0..s3, as 4 floats. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m128 sum4_avx2(__m256 s0, __m256 s1, __m256 s2, __m256 s3) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* R rows of A (contiguous, [*, k]) against C columns of B ([n, k]): R x C dot products of
+   contiguous rows, each its own accumulator, sharing every load across the block. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void nt_block_avx2(const int R, const int C, long k, long full, __m256i mask,
+                                 const float *a, const float *b, float *c, long n) {
+    __m256 acc[2][4];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < C; j++) acc[r][j] = _mm256_setzero_ps();
+    for (long p = 0; p <= full; p += 8) {
+        int tail = p == full;
+        if (tail && full == k) break;
+        __m256 bv[4];
+        for (int j = 0; j < C; j++) bv[j] = tail ? _mm256_maskload_ps(b + j * k + p, mask) : _mm256_loadu_ps(b + j * k + p);
+        for (int r = 0; r < R; r++) {
+            __m256 av = tail ? _mm256_maskload_ps(a + r * k + p, mask) : _mm256_loadu_ps(a + r * k + p);
+            for (int j = 0; j < C; j++) acc[r][j] = _mm256_fmadd_ps(av, bv[j], acc[r][j]);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        if (C == 4) {
+            _mm_storeu_ps(c + r * n, sum4_avx2(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+        } else {
+            __m256 z = _mm256_setzero_ps();
+            float out[4];
+            _mm_storeu_ps(out, sum4_avx2(acc[r][0], C > 1 ? acc[r][1] : z, C > 2 ? acc[r][2] : z, z));
+            for (int j = 0; j < C; j++) c[r * n + j] = out[j];
         }
     }
 }
 
-/* AVX2 + FMA kernel for C = A B^T with A row-major [m, k] and B row-major [n, k]: each entry
-   is a dot product of two contiguous rows; 4 columns at a time share the loads of A's row. */
+/* AVX2 + FMA kernel for C = A B^T with A row-major [m, k] and B row-major [n, k]: every entry
+   is a dot product of two contiguous rows, computed in blocks of 2 rows by 4 columns (8 accumulators, 4 loads of B
+   and 2 of A per step, within the 16 registers). */
 __attribute__((target("avx2,fma")))
 static void gemm_avx2_nt(long m, long n, long k, const float *a, const float *b, float *c) {
     static const int mask_source[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    long tail = k % 8;
+    long tail = k % 8, full = k - tail;
     __m256i mask = _mm256_loadu_si256((const __m256i *)(mask_source + 8 - tail));
-    long full = k - tail;
-    for (long r = 0; r < m; r++) {
-        const float *ar = a + r * k;
+    for (long r0 = 0; r0 < m; r0 += 2) {
+        long rows = m - r0 < 2 ? m - r0 : 2;
+        const float *ar = a + r0 * k;
+        float *cr = c + r0 * n;
         long j = 0;
         for (; j + 4 <= n; j += 4) {
-            const float *b0 = b + j * k, *b1 = b0 + k, *b2 = b1 + k, *b3 = b2 + k;
-            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-            for (long p = 0; p < full; p += 8) {
-                __m256 av = _mm256_loadu_ps(ar + p);
-                s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b0 + p), s0);
-                s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b1 + p), s1);
-                s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b2 + p), s2);
-                s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(b3 + p), s3);
-            }
-            if (tail) {
-                __m256 av = _mm256_maskload_ps(ar + full, mask);
-                s0 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b0 + full, mask), s0);
-                s1 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b1 + full, mask), s1);
-                s2 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b2 + full, mask), s2);
-                s3 = _mm256_fmadd_ps(av, _mm256_maskload_ps(b3 + full, mask), s3);
-            }
-            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
-            _mm_storeu_ps(c + r * n + j, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+            if (rows == 2) nt_block_avx2(2, 4, k, full, mask, ar, b + j * k, cr + j, n);
+            else nt_block_avx2(1, 4, k, full, mask, ar, b + j * k, cr + j, n);
         }
-        for (; j < n; j++) {
-            const float *bj = b + j * k;
-            __m256 s0 = _mm256_setzero_ps();
-            for (long p = 0; p < full; p += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(ar + p), _mm256_loadu_ps(bj + p), s0);
-            if (tail) s0 = _mm256_fmadd_ps(_mm256_maskload_ps(ar + full, mask), _mm256_maskload_ps(bj + full, mask), s0);
-            __m128 q = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-            q = _mm_hadd_ps(q, q);
-            q = _mm_hadd_ps(q, q);
-            c[r * n + j] = _mm_cvtss_f32(q);
+        if (j < n) {
+            long cols = n - j;
+#define NT_REST(R)                                                                              \
+            if (cols == 3) nt_block_avx2(R, 3, k, full, mask, ar, b + j * k, cr + j, n);        \
+            else if (cols == 2) nt_block_avx2(R, 2, k, full, mask, ar, b + j * k, cr + j, n);   \
+            else nt_block_avx2(R, 1, k, full, mask, ar, b + j * k, cr + j, n);
+            if (rows == 2) { NT_REST(2) } else { NT_REST(1) }
+#undef NT_REST
         }
     }
+}
+
+/* dst [k, n] = src [n, k]^T, in 8 x 8 blocks of registers where both sides allow. */
+__attribute__((target("avx2,fma")))
+static void transpose_avx2(long n, long k, const float *src, float *dst) {
+    long n8 = n - n % 8, k8 = k - k % 8;
+    for (long i = 0; i < n8; i += 8)
+        for (long j = 0; j < k8; j += 8) {
+            __m256 r[8], t[8];
+            for (int q = 0; q < 8; q++) r[q] = _mm256_loadu_ps(src + (i + q) * k + j);
+            for (int q = 0; q < 8; q += 2) {
+                t[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
+                t[q + 1] = _mm256_unpackhi_ps(r[q], r[q + 1]);
+            }
+            for (int q = 0; q < 8; q += 4) {
+                r[q] = _mm256_shuffle_ps(t[q], t[q + 2], 0x44);
+                r[q + 1] = _mm256_shuffle_ps(t[q], t[q + 2], 0xEE);
+                r[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+                r[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
+            }
+            for (int q = 0; q < 4; q++) {
+                t[q] = _mm256_permute2f128_ps(r[q], r[q + 4], 0x20);
+                t[q + 4] = _mm256_permute2f128_ps(r[q], r[q + 4], 0x31);
+            }
+            /* t[q] is now column j + q of rows i..i+7. */
+            for (int q = 0; q < 8; q++) _mm256_storeu_ps(dst + (j + q) * n + i, t[q]);
+        }
+    for (long i = 0; i < n; i++)
+        for (long j = (i < n8 ? k8 : 0); j < k; j++) dst[j * n + i] = src[i * k + j];
 }
 
 static int has_avx2_fma(void) {
@@ -141,23 +190,41 @@ void metaq_small_gemm(long first, long last, long m, long n, long k,
                       const float *b, int transpose_b, long stride_b,
                       float *c) {
     int fast = has_avx2_fma();
-    if (fast && transpose_b && !transpose_a) {
+    /* A transpose of a matrix with one row or one column is the same memory. */
+    if (transpose_a && (m == 1 || k == 1)) transpose_a = 0;
+    if (transpose_b && (n == 1 || k == 1)) transpose_b = 0;
+    if (fast && n == 1 && !transpose_a) {
+        /* A matrix-vector product: dot products of A's rows with the column b. */
+        for (long i = first; i < last; i++) gemm_avx2_nt(m, 1, k, a + i * stride_a, b + i * stride_b, c + i * m);
+        return;
+    }
+    if (fast && n == 1 && transpose_a && !transpose_b) {
+        /* C = A^T b is the row b^T A: one row of the plain kernel over A's rows. */
+        for (long i = first; i < last; i++) gemm_avx2(1, m, k, b + i * stride_b, 0, a + i * stride_a, c + i * m);
+        return;
+    }
+    if (fast && transpose_b && !transpose_a && n < 8) {
+        /* Few columns: dot products beat a transpose into mostly masked tiles. */
         for (long i = first; i < last; i++) gemm_avx2_nt(m, n, k, a + i * stride_a, b + i * stride_b, c + i * m * n);
         return;
     }
-    float *scratch = transpose_b ? malloc(sizeof(float) * (size_t)(k * n > 0 ? k * n : 1)) : NULL;
+    /* A transposed B is laid out as [k, n] first (on the stack when it is small). */
+    float local[4096];
+    float *scratch = !transpose_b ? NULL : k * n <= 4096 ? local : malloc(sizeof(float) * (size_t)(k * n));
     for (long i = first; i < last; i++) {
         const float *ai = a + i * stride_a;
         const float *bi = b + i * stride_b;
         float *ci = c + i * m * n;
         if (transpose_b) {
             /* B_i is [n, k]; lay its transpose out as [k, n]. */
-            for (long row = 0; row < n; row++)
-                for (long p = 0; p < k; p++) scratch[p * n + row] = bi[row * k + p];
+            if (fast) transpose_avx2(n, k, bi, scratch);
+            else
+                for (long row = 0; row < n; row++)
+                    for (long p = 0; p < k; p++) scratch[p * n + row] = bi[row * k + p];
             bi = scratch;
         }
         if (fast) gemm_avx2(m, n, k, ai, transpose_a, bi, ci);
         else gemm_portable(m, n, k, ai, transpose_a, bi, ci);
     }
-    free(scratch);
+    if (scratch != local) free(scratch);
 }

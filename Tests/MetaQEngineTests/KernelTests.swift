@@ -281,3 +281,43 @@ struct GroupedGradientTests {
         }
     }
 }
+
+@Suite("Batched products match a plain reference")
+struct ProductKernelTests {
+    /// op(A_t) op(B_t) for every task t, index by index in Double.
+    static func reference(_ a: Tensor, _ b: Tensor, _ ta: Bool, _ tb: Bool, m: Int, n: Int, k: Int, batch: Int) -> [Float] {
+        let (va, vb) = (a.scalars, b.scalars)
+        var out = [Float]()
+        for t in 0..<batch { for r in 0..<m { for j in 0..<n {
+            var s = 0.0
+            for p in 0..<k {
+                let x = ta ? va[t * m * k + p * m + r] : va[t * m * k + r * k + p]
+                let y = tb ? vb[t * k * n + j * k + p] : vb[t * k * n + p * n + j]
+                s += Double(x) * Double(y)
+            }
+            out.append(Float(s))
+        } } }
+        return out
+    }
+
+    // Edges of every tile: 1, the register blocks (2, 3, 4, 6, 8, 16) and one past them, and the
+    // sinusoid MLP's 10 x 40 x 40; each with all four transpose layouts, for three tasks.
+    static let sizes: [(Int, Int, Int)] = [
+        (1, 1, 1), (1, 40, 10), (10, 1, 40), (40, 1, 10), (10, 40, 1), (10, 40, 40), (40, 40, 10),
+        (7, 17, 9), (6, 16, 8), (13, 24, 5), (5, 3, 33), (9, 8, 16), (2, 7, 3), (12, 33, 20),
+    ]
+
+    @Test("op(A) op(B) for all transposes", arguments: sizes.indices)
+    func batchedProduct(_ which: Int) {
+        let (m, n, k) = Self.sizes[which]
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = random(ta ? [3, k, m] : [3, m, k], UInt64(30 + which))
+            let b = random(tb ? [3, n, k] : [3, k, n], UInt64(60 + which))
+            let c = Tensor.product(a, b, transposeA: ta, transposeB: tb)
+            let want = Self.reference(a, b, ta, tb, m: m, n: n, k: k, batch: 3)
+            #expect(c.shape == [3, m, n])
+            #expect(zip(c.scalars, want).allSatisfy { abs($0 - $1) <= 1e-5 * Float(k) },
+                    "m \(m) n \(n) k \(k) transposeA \(ta) transposeB \(tb)")
+        }
+    }
+}
