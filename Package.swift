@@ -23,7 +23,9 @@ let package = Package(
         .systemLibrary(
             name: "CPNG", path: "Sources/CPNG",
             providers: [.apt(["libpng-dev"])]),
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(
+            name: "CMalloc", path: "Sources/CMalloc",
+            providers: [.apt(["libmimalloc-dev"])]),
         .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine",
             providers: [.apt(["libedit-dev"])]),
