@@ -129,44 +129,70 @@ public func gradients(
         "gradients(of:) needs a seed for a non-scalar output of shape \(output.shape)")
     if let seed { precondition(seed.shape == output.shape, "seed shape \(seed.shape) != output shape \(output.shape)") }
 
-    var wanted = Set<ObjectIdentifier>()
-    for x in inputs { wanted.insert(graphKey(x)) }
+    // Number the tensors reachable from `output` through tensors that require gradients (one
+    // slot per graph key), in a post-order walk: inputs before the tensors computed from them.
+    // The walk is iterative so that deep graphs (long inner loops, long training scripts)
+    // cannot overflow the stack. Each slot's input slots sit in one flat array (-1 for
+    // constants), so the rest of the function indexes arrays instead of hashing.
+    var slotOf: [ObjectIdentifier: Int] = [:]
+    var tensors: [Tensor] = []
+    var firstInput: [Int] = []          // where a slot's input slots start in inputSlots
+    var inputSlots: [Int] = []
+    var order: [Int] = []
+    slotOf.reserveCapacity(512)
+    tensors.reserveCapacity(512)
+    firstInput.reserveCapacity(512)
+    inputSlots.reserveCapacity(1024)
+    order.reserveCapacity(512)
 
-    // Post-order walk (inputs before the tensors computed from them), iterative so that deep
-    // graphs (long inner loops, long training scripts) cannot overflow the stack. A tensor is
-    // relevant when it is wanted or one of its inputs is relevant; only those get gradients.
-    var order: [Tensor] = []
-    var relevant = Set<ObjectIdentifier>()
-    var visited = Set<ObjectIdentifier>()
-    var stack: [(Tensor, Int)] = [(output, 0)]
-    visited.insert(graphKey(output))
-    while let (tensor, next) = stack.popLast() {
-        let node = tensor.node
-        if let node, next < node.inputs.count {
-            stack.append((tensor, next + 1))
-            let child = node.inputs[next]
-            if child.requiresGradient, visited.insert(graphKey(child)).inserted {
-                stack.append((child, 0))
-            }
+    func newSlot(_ tensor: Tensor, key: ObjectIdentifier) -> Int {
+        let slot = tensors.count
+        slotOf[key] = slot
+        tensors.append(tensor)
+        firstInput.append(inputSlots.count)
+        inputSlots.append(contentsOf: repeatElement(-1, count: tensor.node?.inputs.count ?? 0))
+        return slot
+    }
+    var stack: [(slot: Int, next: Int)] = [(newSlot(output, key: graphKey(output)), 0)]
+    while let (slot, next) = stack.popLast() {
+        guard let node = tensors[slot].node, next < node.inputs.count else {
+            order.append(slot)
             continue
         }
-        let id = graphKey(tensor)
-        var isRelevant = wanted.contains(id)
-        if !isRelevant, let node {
-            isRelevant = node.inputs.contains { relevant.contains(graphKey($0)) }
-        }
-        if isRelevant {
-            relevant.insert(id)
-            order.append(tensor)
+        stack.append((slot, next + 1))
+        let child = node.inputs[next]
+        guard child.requiresGradient else { continue }
+        let key = graphKey(child)
+        if let known = slotOf[key] {
+            inputSlots[firstInput[slot] + next] = known
+        } else {
+            let childSlot = newSlot(child, key: key)
+            inputSlots[firstInput[slot] + next] = childSlot
+            stack.append((childSlot, 0))
         }
     }
 
-    var grads: [ObjectIdentifier: Tensor] = [:]
-    let start = seed ?? Tensor.ones(output.shape)
-    grads[graphKey(output)] = createGraph ? start : start.detached()
+    // A slot is relevant when it is wanted or one of its inputs is relevant; only those get
+    // gradients. The post-order visits inputs first, so one pass settles it.
+    var wanted = [Bool](repeating: false, count: tensors.count)
+    for x in inputs { if let slot = slotOf[graphKey(x)] { wanted[slot] = true } }
+    var relevant = wanted
+    for slot in order where !relevant[slot] {
+        let count = tensors[slot].node?.inputs.count ?? 0
+        let base = firstInput[slot]
+        for i in 0..<count where inputSlots[base + i] >= 0 && relevant[inputSlots[base + i]] {
+            relevant[slot] = true
+            break
+        }
+    }
 
-    for tensor in order.reversed() {
-        guard let node = tensor.node, let grad = grads[graphKey(tensor)] else { continue }
+    var grads = [Tensor?](repeating: nil, count: tensors.count)
+    let start = seed ?? Tensor.ones(output.shape)
+    grads[0] = createGraph ? start : start.detached()
+
+    for slot in order.reversed() where relevant[slot] {
+        let tensor = tensors[slot]
+        guard let node = tensor.node, let grad = grads[slot] else { continue }
         let context: BackwardContext
         if createGraph {
             context = BackwardContext(grad: grad, inputs: node.inputs, output: tensor, live: node.inputs)
@@ -176,14 +202,15 @@ public func gradients(
                 live: node.inputs)
         }
         let inputGrads = node.rule(context)
-        for (input, g) in zip(node.inputs, inputGrads) {
-            guard let g, relevant.contains(graphKey(input)) else { continue }
-            assert(g.shape == input.shape, "\(node.name): gradient shape \(g.shape) != input shape \(input.shape)")
-            let id = graphKey(input)
-            if let existing = grads[id] { grads[id] = existing + g } else { grads[id] = g }
+        let base = firstInput[slot]
+        for (i, g) in inputGrads.enumerated() {
+            let target = inputSlots[base + i]
+            guard let g, target >= 0, relevant[target] else { continue }
+            assert(g.shape == tensors[target].shape, "\(node.name): gradient shape \(g.shape) != input shape \(tensors[target].shape)")
+            if let existing = grads[target] { grads[target] = existing + g } else { grads[target] = g }
         }
         // Interior tensors' gradients are no longer needed once propagated, unless wanted.
-        if !wanted.contains(graphKey(tensor)) { grads[graphKey(tensor)] = nil }
+        if !wanted[slot] { grads[slot] = nil }
     }
-    return inputs.map { grads[graphKey($0)] ?? Tensor.zeros($0.shape) }
+    return inputs.map { x in slotOf[graphKey(x)].flatMap { grads[$0] } ?? Tensor.zeros(x.shape) }
 }
