@@ -181,6 +181,26 @@ struct SecondOrderGradientTests {
         #expect(g[1].scalars == [0, 0, 0])
         #expect(g[0].scalars == [1, 1])
     }
+
+    /// The walk skips nodes made before every wanted tensor; an older node that feeds the
+    /// output directly, and wanted tensors upstream of other wanted ones, still count.
+    @Test func intermediatesOlderAndNewerThanTheWantedOnes() {
+        let x = Tensor([1, 2, 3]).requiringGradient()
+        let a = x * x                     // made first
+        let b = a.scaled(by: 2)           // made after a
+        let y = (b * a + a).sum()         // y = 2a^2 + a
+        #expect(gradients(of: y, with: [b])[0].scalars == a.scalars)                       // dy/db = a
+        let both = gradients(of: y, with: [b, a])
+        #expect(both[0].scalars == [1, 4, 9])
+        #expect(both[1].scalars == a.scalars.map { 4 * $0 + 1 })                            // dy/da = 4a + 1 (via b and directly)
+        let withLeaf = gradients(of: y, with: [b, x])
+        #expect(withLeaf[1].scalars == x.scalars.map { 8 * $0 * $0 * $0 + 2 * $0 })         // (4a + 1) * 2x
+        // A gradient taken in an inner loop at step k walks back to step k's weights only,
+        // and agrees with the same derivative taken from the leaf.
+        let w1 = x.scaled(by: 0.5) - (x * x).sum().scaled(by: 0)    // a node made after a and b
+        let loss = (w1 * w1).sum()
+        #expect(gradients(of: loss, with: [w1])[0].scalars == w1.scalars.map { 2 * $0 })
+    }
 }
 
 @Suite("MAML meta-gradient")

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// What a derivative rule sees when the gradient of an operation's output arrives.
 ///
 /// With `createGraph` off, `grad`, `inputs` and `output` are detached, so the rule's tensor
@@ -53,12 +55,19 @@ public final class GradientNode: @unchecked Sendable {
     /// the output as a shape-only link.
     let readsOutput: Bool
     let rule: DerivativeRule
+    /// The order nodes were made in, across threads: a node's inputs always have smaller
+    /// numbers than the node. The gradient walk stops at nodes older than every tensor it
+    /// differentiates with respect to, which therefore cannot lead to one of them.
+    let sequence: UInt64
+
+    private static let made = Atomic<UInt64>(0)
 
     init(name: StaticString, inputs: [Tensor], readsOutput: Bool, rule: @escaping DerivativeRule) {
         self.name = name
         self.inputs = inputs
         self.readsOutput = readsOutput
         self.rule = rule
+        self.sequence = GradientNode.made.add(1, ordering: .relaxed).newValue
     }
 }
 
@@ -153,9 +162,14 @@ public func gradients(
         inputSlots.append(contentsOf: repeatElement(-1, count: tensor.node?.inputs.count ?? 0))
         return slot
     }
+    // Nodes made before every wanted tensor cannot have one among their inputs (inputs are
+    // made first), so the walk does not enter them: an inner loop's step-k gradient walks
+    // step k's graph, not the k - 1 steps before it. A wanted leaf (no node) disables this.
+    var horizon = UInt64.max
+    for x in inputs { horizon = min(horizon, x.node?.sequence ?? 0) }
     var stack: [(slot: Int, next: Int)] = [(newSlot(output, key: graphKey(output)), 0)]
     while let (slot, next) = stack.popLast() {
-        guard let node = tensors[slot].node, next < node.inputs.count else {
+        guard let node = tensors[slot].node, node.sequence >= horizon, next < node.inputs.count else {
             order.append(slot)
             continue
         }
