@@ -227,3 +227,9 @@ CLONES void metaq_affine_relu_backward(long rows, long width, const float *restr
         }
     }
 }
+
+void metaq_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}

@@ -53,4 +53,7 @@ void metaq_affine_relu(long rows, long width, const float *x, const float *s, co
 void metaq_affine_relu_backward(long rows, long width, const float *g, const float *x, const float *y,
                                 const float *s, float *dx, float *ds, float *db);
 
+/// A spin-wait hint to the CPU (x86 `pause`); nothing elsewhere.
+void metaq_cpu_relax(void);
+
 #endif

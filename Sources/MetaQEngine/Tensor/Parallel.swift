@@ -37,13 +37,21 @@ public enum Parallel {
         }
         let chunks = min(workers, count)
         let size = (count + chunks - 1) / chunks
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let start = c * size
-                if start < count { shared.value(start..<min(start + size, count)) }
-            }
+        run(chunks) { c in
+            let start = c * size
+            if start < count { body(start..<min(start + size, count)) }
         }
+    }
+
+    /// The helper threads, made at the first parallel section.
+    private static let pool = SpinPool(helpers: max(1, threads - 1))
+
+    /// `body(i)` for every i in `0..<iterations`, in parallel on the caller and the helpers;
+    /// in order on the caller when a section is already running (a section inside a
+    /// section, or sections from several threads at once), since the cores are busy then.
+    static func run(_ iterations: Int, _ body: (Int) -> Void) {
+        if pool.run(iterations, body) { return }
+        for i in 0..<iterations { body(i) }
     }
 }
 
@@ -54,13 +62,9 @@ extension Parallel {
     static func mapShares<R>(_ count: Int, shares: Int, _ body: (Range<Int>) -> R) -> [R] {
         if shares <= 1 { return [body(0..<count)] }
         var results = [R?](repeating: nil, count: shares)
-        withoutActuallyEscaping(body) { body in
-            results.withUnsafeMutableBufferPointer { slots in
-                let shared = UncheckedSendable((slots, body))
-                DispatchQueue.concurrentPerform(iterations: shares) { w in
-                    shared.value.0[w] = shared.value.1(count * w / shares..<count * (w + 1) / shares)
-                }
-            }
+        results.withUnsafeMutableBufferPointer { slots in
+            let slots = UncheckedSendable(slots)
+            run(shares) { w in slots.value[w] = body(count * w / shares..<count * (w + 1) / shares) }
         }
         return results.map { $0! }
     }
