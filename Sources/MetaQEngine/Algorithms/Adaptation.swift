@@ -49,7 +49,7 @@ public struct InnerLoop: Codable, Equatable, Sendable {
                 if let rates {
                     fast[i] = fast[i] - g * rates[i]
                 } else {
-                    fast[i] = fast[i] - g.scaled(by: rate(at: step))
+                    fast[i] = fast[i].subtracting(g, scaledBy: rate(at: step))
                 }
             }
         }

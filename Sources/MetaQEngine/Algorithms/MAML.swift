@@ -97,7 +97,7 @@ public final class MAML: MetaLearner {
         for step in 0..<inner.steps {
             let p = trajectory[step].map { $0.requiringGradient() }
             let g = gradients(of: supportLoss(p), with: p)
-            trajectory.append(zip(trajectory[step], g).map { $0 - $1.scaled(by: inner.rate(at: step)) })
+            trajectory.append(zip(trajectory[step], g).map { $0.subtracting($1, scaledBy: inner.rate(at: step)) })
         }
         let final = trajectory[inner.steps].map { $0.requiringGradient() }
         let query = loss.perTask(model.forward(batch.query.inputs, parameters: final, tasks: tasks), batch.query.targets).sum()
@@ -109,7 +109,7 @@ public final class MAML: MetaLearner {
                 var inner = Tensor(0)
                 for (gi, vi) in zip(g, v) { inner = inner + (gi * vi).sum() }
                 let hv = gradients(of: inner, with: p)
-                v = zip(v, hv).map { $0 - $1.scaled(by: self.inner.rate(at: step)) }
+                v = zip(v, hv).map { $0.subtracting($1, scaledBy: self.inner.rate(at: step)) }
             }
         }
         return (query.scalar, v.map { $0.sum(axis: 0) })

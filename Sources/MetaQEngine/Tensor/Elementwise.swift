@@ -150,6 +150,25 @@ extension Tensor {
         }
     }
 
+    /// `self - s * other` for tensors of one shape, in one pass and one graph node: an SGD
+    /// step, which as `self - other.scaled(by: s)` takes two of each, and two more in the
+    /// backward pass. Other shapes fall back to that broadcasting pair.
+    ///
+    /// ```swift
+    /// let updated = weights.subtracting(gradient, scaledBy: 0.01)
+    /// ```
+    public func subtracting(_ other: Tensor, scaledBy s: Float) -> Tensor {
+        guard shape == other.shape else { return self - other.scaled(by: s) }
+        let out = TensorBuffer(count: count)
+        let (pa, pb, po) = (buffer.pointer, other.buffer.pointer, out.pointer)
+        Parallel.forEachChunk(count) { range in
+            metaq_sub_scaled(range.count, pa + range.lowerBound, pb + range.lowerBound, s, po + range.lowerBound)
+        }
+        return Tensor.result("sub_scaled", shape: shape, buffer: out, inputs: [self, other], saves: .shapes) { c in
+            [c.needs(0) ? c.grad : nil, c.needs(1) ? c.grad.scaled(by: -s) : nil]
+        }
+    }
+
     /// `self + s` without materialising a scalar tensor.
     public func adding(_ s: Float) -> Tensor {
         Tensor.result("shift", shape: shape, buffer: mapAffine(self, scale: 1, shift: s), inputs: [self], saves: .shapes) { c in
