@@ -69,6 +69,10 @@ CLONES void metaq_affine_scalar(long n, const float *restrict x, float scale, fl
     for (long i = 0; i < n; i++) o[i] = x[i] * scale + shift;
 }
 
+CLONES void metaq_accumulate(long n, float *restrict acc, const float *restrict g) {
+    for (long i = 0; i < n; i++) acc[i] += g[i];
+}
+
 CLONES void metaq_sub_scaled(long n, const float *restrict a, const float *restrict b, float scale, float *restrict o) {
     for (long i = 0; i < n; i++) o[i] = a[i] - scale * b[i];
 }

@@ -185,6 +185,28 @@ struct SecondOrderGradientTests {
         #expect(g[0].scalars == [1, 1])
     }
 
+    /// Sums of gradients are accumulated in place only into buffers nothing else holds: not
+    /// the caller's seed, and not a wanted tensor's gradient that another one is a view of.
+    @Test func accumulationInPlaceNeverWritesIntoSharedBuffers() {
+        let x = Tensor([1, 2, 3]).requiringGradient()
+        let seed = Tensor([1, 10, 100])
+        let g = gradients(of: x + x * 2 + x, with: [x], seed: seed)[0]
+        #expect(seed.scalars == [1, 10, 100])
+        #expect(g.scalars == [4, 40, 400])
+        let h = x.reshaped(to: [3, 1])
+        // (z, dz/dh, dz/dx): x's gradient is a view of h's plus its direct terms.
+        let cases: [(Tensor, Float, Float)] = [
+            ((h + h).sum() + x.sum(), 2, 3),
+            (x.sum() + (h + h).sum(), 2, 3),
+            ((h * 3).sum() + (x * 2).sum() + x.sum(), 3, 6),
+        ]
+        for (z, dh, dx) in cases {
+            let both = gradients(of: z, with: [h, x])
+            #expect(both[0].scalars == [dh, dh, dh])
+            #expect(both[1].scalars == [dx, dx, dx])
+        }
+    }
+
     /// The walk skips nodes made before every wanted tensor; an older node that feeds the
     /// output directly, and wanted tensors upstream of other wanted ones, still count.
     @Test func intermediatesOlderAndNewerThanTheWantedOnes() {

@@ -23,6 +23,8 @@ void metaq_binary(int op, int mode, long n, const float *a, const float *b, floa
 void metaq_binary_rows(int op, int block_is_b, long rows, long width, const float *a, const float *b, float *o);
 /// o[i] = x[i] * scale + shift.
 void metaq_affine_scalar(long n, const float *x, float scale, float shift, float *o);
+/// acc[i] += g[i] (gradient accumulation in place).
+void metaq_accumulate(long n, float *acc, const float *g);
 /// o[i] = a[i] - scale * b[i] (an SGD step).
 void metaq_sub_scaled(long n, const float *a, const float *b, float scale, float *o);
 /// o[i] = max(x[i], 0), and its backward o[i] = x[i] > 0 ? g[i] : 0.

@@ -1,3 +1,4 @@
+import CKernels
 import Synchronization
 
 /// What a derivative rule sees when the gradient of an operation's output arrives.
@@ -221,7 +222,19 @@ public func gradients(
             let target = inputSlots[base + i]
             guard let g, target >= 0, relevant[target] else { continue }
             assert(g.shape == tensors[target].shape, "\(node.name): gradient shape \(g.shape) != input shape \(tensors[target].shape)")
-            if let existing = grads[target] { grads[target] = existing + g } else { grads[target] = g }
+            guard var existing = grads[target] else { grads[target] = g; continue }
+            grads[target] = nil
+            if !createGraph && g.shape == existing.shape && isKnownUniquelyReferenced(&existing)
+                && existing.ownsBufferUniquely() && existing.buffer !== g.buffer {
+                // A constant sum that nothing else sees: add into it instead of allocating.
+                let (acc, add, n) = (existing.buffer.pointer, g.buffer.pointer, existing.count)
+                Parallel.forEachChunk(n) { range in
+                    metaq_accumulate(range.count, acc + range.lowerBound, add + range.lowerBound)
+                }
+                grads[target] = existing
+            } else {
+                grads[target] = existing + g
+            }
         }
         // Interior tensors' gradients are no longer needed once propagated, unless wanted.
         if !wanted[slot] { grads[slot] = nil }

@@ -132,7 +132,7 @@ public final class Tensor: @unchecked Sendable {
     public let shape: [Int]
     /// The number of elements (the product of `shape`).
     public let count: Int
-    public let buffer: TensorBuffer
+    public private(set) var buffer: TensorBuffer
     /// Whether gradients flow into this tensor: a parameter, or a value computed from one.
     public let requiresGradient: Bool
     /// The operation that produced this tensor, when it depends on a tensor that requires
@@ -146,6 +146,10 @@ public final class Tensor: @unchecked Sendable {
         self.requiresGradient = requiresGradient || node != nil
         self.node = node
     }
+
+    /// Whether this tensor's buffer is referenced by nothing but this tensor, so that its
+    /// elements may be updated in place without another tensor seeing the change.
+    func ownsBufferUniquely() -> Bool { isKnownUniquelyReferenced(&buffer) }
 
     /// A graph link with `shape` but no elements (see ``SavedValues``).
     init(shapeOnly shape: [Int], count: Int, node: GradientNode?) {
