@@ -1,2 +1,3 @@
-// glibc's allocator tuning (mallopt), which the Glibc module does not export.
+// The module exists for its link directive (mimalloc, see module.modulemap); the header
+// declares the allocator interface it replaces.
 #include <malloc.h>

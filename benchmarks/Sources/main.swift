@@ -1,6 +1,6 @@
 // metaq-bench: the engine's performance yardsticks, printed as JSON.
 //
-//   swift run -c release metaq-bench [--quick] [--only NAME[,NAME...]]
+//   swift run -c release metaq-bench [--quick] [--budget SECONDS] [--only NAME[,NAME...]]
 //   swift run -c release metaq-bench loop-overhead --iters N   (the engine from Swift; see loop-overhead.mq)
 //   swift run -c release metaq-bench quality-sine --learner maml|fomaml|metasgd|reptile \
 //       [--iterations N] [--train-shots K] [--eval-shots K] [--eval-tasks N] [--query N] [--seed N]
@@ -41,7 +41,9 @@ let quick = arguments.contains("--quick")
 let only: Set<String>? = arguments.firstIndex(of: "--only").flatMap {
     $0 + 1 < arguments.count ? Set(arguments[$0 + 1].split(separator: ",").map(String.init)) : nil
 }
-let budget = quick ? 0.5 : 3.0
+let budget = arguments.firstIndex(of: "--budget").flatMap {
+    $0 + 1 < arguments.count ? Double(arguments[$0 + 1]) : nil
+} ?? (quick ? 0.5 : 3.0)
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import CMalloc
+import CMalloc   // links mimalloc, which serves every malloc in the process
 import COpenBLAS
 
 /// Where the engine's threads go. OpenBLAS runs single-threaded (its worker pool spin-waits,
@@ -17,11 +17,6 @@ public enum Parallel {
 
     private static func configure() -> Int {
         openblas_set_num_threads(1)
-        // Keep freed memory in the heap instead of returning it to the kernel: large tensors
-        // are allocated and freed every step, and fresh pages cost a fault and a clear each.
-        // (32 MiB is glibc's largest allowed mmap threshold on 64-bit systems.)
-        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        _ = mallopt(M_TRIM_THRESHOLD, 1 << 30)
         let requested = ProcessInfo.processInfo.environment["METAQ_THREADS"].flatMap(Int.init)
         return max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount)
     }
