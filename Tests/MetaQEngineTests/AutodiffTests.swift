@@ -109,6 +109,11 @@ struct SecondOrderGradientTests {
         ("batch norm", { ($0[0].normalized(overAxes: [0, 1, 2]) * $0[1]).squared() }, [r([2, 3, 3, 2], 26), r([2], 27)]),
         ("scale shift relu", { $0[0].scaledShiftedReLU(scale: $0[1], shift: $0[2]).squared() },
          [offZero([2, 3, 3, 2], 37), r([2], 38, low: 0.5, high: 2), r([2], 39, low: -0.04, high: 0.04)]),
+        ("conv, strided (im2col path)", { $0[0].convolved(with: $0[1], bias: $0[2], geometry: WindowGeometry(kernel: 3, stride: 2, padding: 1)).squared() },
+         [r([1, 5, 5, 2], 94), r([18, 3], 95), r([3], 96)]),
+        ("conv with bias, then conv", { $0[0].convolved(with: $0[1], bias: $0[2], geometry: WindowGeometry(kernel: 3, padding: 1)).tanh()
+                                            .convolved(with: $0[3], bias: nil, geometry: WindowGeometry(kernel: 3, padding: 1)).squared() },
+         [r([2, 4, 4, 2], 97), r([18, 3], 98), r([3], 99), r([27, 2], 100)]),
         ("conv", { $0[0].convolved(with: $0[1], bias: nil, geometry: WindowGeometry(kernel: 3, padding: 1)).squared() },
          [r([1, 4, 4, 2], 28), r([18, 2], 29)]),
         ("max pool", { $0[0].maxPooled(size: 2).squared() }, [distinct([1, 4, 4, 2], 30)]),
