@@ -119,8 +119,8 @@ static inline void nt_block_avx2(const int R, const int C, long k, long full, __
 }
 
 /* AVX2 + FMA kernel for C = A B^T with A row-major [m, k] and B row-major [n, k]: every entry
-   is a dot product of two contiguous rows, computed in blocks of 2 rows by 4 columns (8 accumulators, 4 loads of B
-   and 2 of A per step, within the 16 registers). */
+   is a dot product of two contiguous rows, computed in blocks of 2 rows by 4 columns
+   (8 accumulators, 4 loads of B and 2 of A per step, within the 16 registers). */
 __attribute__((target("avx2,fma")))
 static void gemm_avx2_nt(long m, long n, long k, const float *a, const float *b, float *c) {
     static const int mask_source[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -193,14 +193,13 @@ void metaq_small_gemm(long first, long last, long m, long n, long k,
     /* A transpose of a matrix with one row or one column is the same memory. */
     if (transpose_a && (m == 1 || k == 1)) transpose_a = 0;
     if (transpose_b && (n == 1 || k == 1)) transpose_b = 0;
-    if (fast && n == 1 && !transpose_a) {
-        /* A matrix-vector product: dot products of A's rows with the column b. */
-        for (long i = first; i < last; i++) gemm_avx2_nt(m, 1, k, a + i * stride_a, b + i * stride_b, c + i * m);
-        return;
-    }
-    if (fast && n == 1 && transpose_a && !transpose_b) {
-        /* C = A^T b is the row b^T A: one row of the plain kernel over A's rows. */
-        for (long i = first; i < last; i++) gemm_avx2(1, m, k, b + i * stride_b, 0, a + i * stride_a, c + i * m);
+    if (fast && n == 1) {
+        /* A matrix-vector product (B is one column; transpose_b was cleared above): A b as dot
+           products of A's rows with b, and A^T b as the row b^T A, one row of the plain kernel. */
+        for (long i = first; i < last; i++) {
+            if (transpose_a) gemm_avx2(1, m, k, b + i * stride_b, 0, a + i * stride_a, c + i * m);
+            else gemm_avx2_nt(m, 1, k, a + i * stride_a, b + i * stride_b, c + i * m);
+        }
         return;
     }
     if (fast && transpose_b && !transpose_a && n < 8) {

@@ -22,6 +22,22 @@ private func parameterBits(_ path: String) throws -> [[UInt32]] {
     try Checkpoint.read(from: path).parameters.map { $0.scalars.map(\.bitPattern) }
 }
 
+/// Trains `declared` for `first` iterations and saves it to DIR/half.mqm, then in a fresh
+/// interpreter loads that file, trains `second` more, saves DIR/loaded.mqm and runs `then`.
+/// Returns both runs.
+private func saveLoadAndTrainOn(
+    _ declared: String, first: Int, second: Int, then extra: String = "", in dir: String
+) -> (half: (lines: [String], errors: [String]), loaded: (lines: [String], errors: [String])) {
+    let half = run(declared + "\ntrain m on sine < iters \(first) >\nsave m to \"DIR/half.mqm\"\n", in: dir)
+    let loaded = run("""
+        tasks sine = sinusoid < support 5 query 5 >
+        let m = load("DIR/half.mqm")
+        train m on sine < iters \(second) >
+        save m to "DIR/loaded.mqm"
+        """ + extra, in: dir)
+    return (half, loaded)
+}
+
 /// The declarations every run of the resume tests shares.
 private func declarations(_ learner: String) -> String {
     """
@@ -51,15 +67,8 @@ struct CheckpointScriptTests {
         #expect(resumed.lines == ["resuming from \(dir)/run.mqm at iteration 20", "40"])
         #expect(try parameterBits(dir + "/run.mqm") == parameterBits(dir + "/straight.mqm"))
         // (c) Loading the half-way checkpoint and training 20 more gives the same bits too.
-        let half = run(declarations(learner) + "\ntrain m on sine < iters 20 >\nsave m to \"DIR/half.mqm\"\n", in: dir)
+        let (half, loaded) = saveLoadAndTrainOn(declarations(learner), first: 20, second: 20, then: "\nprint m.kind", in: dir)
         #expect(half.errors.isEmpty)
-        let loaded = run("""
-            tasks sine = sinusoid < support 5 query 5 >
-            let m = load("DIR/half.mqm")
-            train m on sine < iters 20 >
-            save m to "DIR/loaded.mqm"
-            print m.kind
-            """, in: dir)
         #expect(loaded.errors.isEmpty, "\(loaded.errors)")
         #expect(loaded.lines == [learner])
         #expect(try parameterBits(dir + "/loaded.mqm") == parameterBits(dir + "/straight.mqm"))
@@ -84,14 +93,8 @@ struct CheckpointScriptTests {
         #expect(constant.errors.isEmpty)
         #expect(try parameterBits(dir + "/constant.mqm") != parameterBits(dir + "/straight.mqm"))
         // A loaded learner continues the schedule where it was: 10 + 10 equals 20 straight.
-        let half = run(decayed + "\ntrain m on sine < iters 10 >\nsave m to \"DIR/half.mqm\"\n", in: dir)
+        let (half, loaded) = saveLoadAndTrainOn(decayed, first: 10, second: 10, in: dir)
         #expect(half.errors.isEmpty)
-        let loaded = run("""
-            tasks sine = sinusoid < support 5 query 5 >
-            let m = load("DIR/half.mqm")
-            train m on sine < iters 10 >
-            save m to "DIR/loaded.mqm"
-            """, in: dir)
         #expect(loaded.errors.isEmpty, "\(loaded.errors)")
         #expect(try parameterBits(dir + "/loaded.mqm") == parameterBits(dir + "/straight.mqm"))
     }

@@ -10,7 +10,7 @@ public final class TensorBuffer: @unchecked Sendable {
     /// Allocates uninitialised storage for `count` elements.
     public init(count: Int) {
         precondition(count >= 0, "negative element count \(count)")
-        _ = Parallel.threads  // configures BLAS threading and the allocator once
+        _ = Parallel.threads  // configures BLAS threading once
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = BlockCache.shared.take(bytes)
@@ -69,12 +69,14 @@ public enum TensorMemory {
 
 /// Keeps freed blocks of 16 KiB and more for reuse by a tensor of exactly the same size.
 /// Training repeats the same sizes every step, so almost every allocation is a hit.
-/// - Large blocks: glibc serves blocks over 32 MiB with mmap and unmaps them on free, so
-///   without this every step pays a page fault per 4 KiB of each such tensor (im2col
+/// Both reasons below were measured with glibc's malloc, before mimalloc replaced it (see
+/// CMalloc), and have not been measured again without the cache since:
+/// - Large blocks: glibc served blocks over 32 MiB with mmap and unmapped them on free, so
+///   without this every step paid a page fault per 4 KiB of each such tensor (im2col
 ///   matrices; about 15% of a conv step).
 /// - Medium blocks: through malloc, the graph's long-lived tensors and the short-lived ones
-///   interleave and fragment the heap; second-order MAML's peak RSS grew 1.08 MiB per inner
-///   step with malloc and 0.48 MiB with the cache (sinusoid, meta-batch 25), where the
+///   interleaved and fragmented the heap; second-order MAML's peak RSS grew 1.08 MiB per
+///   inner step with malloc and 0.48 MiB with the cache (sinusoid, meta-batch 25), where the
 ///   tensors themselves grew 0.40 MiB.
 final class BlockCache: @unchecked Sendable {
     static let shared = BlockCache()
