@@ -61,3 +61,17 @@ struct ParallelTests {
         }
     }
 }
+
+@Suite("The process allocator")
+struct AllocatorTests {
+    /// The engine links mimalloc ahead of libc (CMalloc's link directive); if the link were
+    /// dropped or reordered, malloc would quietly be glibc's again and only speed would tell.
+    @Test func mallocIsMimalloc() throws {
+        // Already loaded (RTLD_NOLOAD), and the malloc every library resolves is its malloc.
+        let mimalloc = try #require(dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_NOLOAD), "libmimalloc is not loaded")
+        defer { dlclose(mimalloc) }
+        let own = try #require(dlsym(mimalloc, "malloc"))
+        let global = try #require(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc"))
+        #expect(own == global, "malloc resolves to another library than mimalloc")
+    }
+}
