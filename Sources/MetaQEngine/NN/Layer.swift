@@ -97,19 +97,16 @@ public enum Layer: Codable, Sendable, Equatable {
                 return Tensor.affine(x, w, b)
             }
             return Tensor.affine(x, p[0], p[1])
-        case let .conv2d(_, co, k, stride, padding):
+        case let .conv2d(_, _, k, stride, padding):
             let g = WindowGeometry(kernel: k, stride: stride, padding: padding)
-            guard let tasks, p[0].rank == 3 else {
-                return foldingTasks(x, tasks: tasks) { $0.convolved(with: p[0], bias: p[1], geometry: g) }
+            guard let tasks, x.rank == 5, p[0].rank == 3 || p[1].rank == 2 else {
+                return foldingTasks(x, tasks: tasks) { Tensor.convolution($0, p[0], bias: p[1], geometry: g) }
             }
-            // Per-task filters: [T*N*Ho*Wo, kkC] -> [T, N*Ho*Wo, kkC] x [T, kkC, O].
-            let n = x.shape[1]
-            let images = x.reshaped(to: [tasks * n] + x.shape.suffix(3))
-            let cols = images.imageToColumns(g)
-            let ho = g.outputExtent(x.shape[2])!, wo = g.outputExtent(x.shape[3])!
-            let y = cols.reshaped(to: [tasks, n * ho * wo, cols.shape[1]]).matmul(p[0])
-                + p[1].reshaped(to: [tasks, 1, co])
-            return y.reshaped(to: [tasks, n, ho, wo, co])
+            // Per-task filters (or a per-task bias): each task's images with its own filters.
+            let w = p[0].rank == 3 ? p[0] : p[0].broadcast(to: [tasks] + p[0].shape)
+            let images = x.reshaped(to: [x.shape[0] * x.shape[1]] + x.shape.suffix(3))
+            let y = Tensor.convolution(images, w, bias: p[1], geometry: g)
+            return y.reshaped(to: [x.shape[0], x.shape[1]] + y.shape.suffix(3))
         case let .batchNorm(c):
             let axes = Array((tasks == nil ? 0 : 1)..<(x.rank - 1))
             let normalized = x.normalized(overAxes: axes)

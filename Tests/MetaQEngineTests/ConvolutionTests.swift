@@ -1,0 +1,131 @@
+import Testing
+@testable import MetaQEngine
+
+// The convolution primitive and its two adjoints run im2col + GEMM a block of images at a
+// time, split across threads, and take the input gradient of a stride-1 convolution as a
+// convolution with flipped filters. These tests check each path against the unblocked
+// reference (one im2col of the whole batch, one product, one col2im), on shapes big enough
+// to be cut into several blocks and shared between threads, and the per-group (per-task)
+// filters against running each group alone.
+
+private func random(_ shape: [Int], _ seed: UInt64) -> Tensor {
+    GradientCheck.random(shape, seed: seed)
+}
+
+private func expectClose(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.shape == b.shape, sourceLocation: sourceLocation)
+    let scale = max(1, b.scalars.map(abs).max() ?? 1)
+    let worst = zip(a.scalars, b.scalars).map { abs($0 - $1) }.max() ?? 0
+    #expect(worst <= tolerance * scale, "largest difference \(worst) (scale \(scale))", sourceLocation: sourceLocation)
+}
+
+/// The unblocked reference: `[N*Ho*Wo, kkC] x [kkC, O]` over the whole batch.
+private func referenceForward(_ x: Tensor, _ w: Tensor, _ g: WindowGeometry) -> Tensor {
+    let ho = g.outputExtent(x.shape[1])!, wo = g.outputExtent(x.shape[2])!
+    return x.imageToColumns(g).matmul(w).reshaped(to: [x.shape[0], ho, wo, w.shape[1]])
+}
+
+@Suite("Blocked convolution matches the unblocked im2col reference")
+struct ConvolutionTests {
+    /// 40 images of 24x24x32: 3x3 windows of 288 values, 3 images per block at most (12 with
+    /// stride 2), so several blocks per thread.
+    static let geometries: [WindowGeometry] = [
+        WindowGeometry(kernel: 3, stride: 1, padding: 1),   // the conv4 layers; flipped input gradient
+        WindowGeometry(kernel: 3, stride: 1, padding: 0),   // flipped, over a 2-wide padding
+        WindowGeometry(kernel: 3, stride: 2, padding: 1),   // col2im input gradient
+        WindowGeometry(kernel: 2, stride: 1, padding: 2),   // padding wider than k - 1: col2im
+    ]
+
+    @Test("forward, input gradient and weight gradient", arguments: geometries.indices)
+    func matchesReference(_ index: Int) {
+        let g = Self.geometries[index]
+        let x = random([40, 24, 24, 32], 1), w = random([g.kernel * g.kernel * 32, 8], 2)
+        let plan = ConvolutionPlan(imageShape: x.shape, weightShape: w.shape, geometry: g)
+        #expect(plan.maximumBlockImages < 20, "the shape must need several blocks per share")
+        let y = Tensor.convolution(x, w, bias: nil, geometry: g)
+        expectClose(y, referenceForward(x, w, g))
+
+        let dy = random(y.shape, 3)
+        let dx = Tensor.convolutionInputGradient(dy, w, imageShape: x.shape, geometry: g)
+        let referenceDx = dy.reshaped(to: [dy.count / 8, 8]).matmul(w.transposed()).columnsToImage(g, imageShape: x.shape)
+        expectClose(dx, referenceDx)
+
+        let dw = Tensor.convolutionWeightGradient(x, dy, geometry: g, weightShape: w.shape)
+        let referenceDw = x.imageToColumns(g).transposed().matmul(dy.reshaped(to: [dy.count / 8, 8]))
+        expectClose(dw, referenceDw, tolerance: 3e-4)
+    }
+
+    @Test func biasIsAddedToEveryPosition() {
+        let g = WindowGeometry(kernel: 3, padding: 1)
+        for channels in [1, 8] {   // one channel takes the direct small-product kernel
+            let x = random([6, 9, 9, channels], 4), w = random([9 * channels, 5], 5), b = random([5], 6)
+            let y = Tensor.convolution(x, w, bias: b, geometry: g)
+            expectClose(y, referenceForward(x, w, g) + b)
+        }
+    }
+
+    @Test func perGroupFiltersMatchEachGroupAlone() {
+        let g = WindowGeometry(kernel: 3, padding: 1)
+        let groups = 3, images = 14
+        let x = random([groups * images, 12, 12, 16], 7)
+        let w = random([groups, 144, 6], 8), b = random([groups, 6], 9)
+        let y = Tensor.convolution(x, w, bias: b, geometry: g)
+        let dy = random(y.shape, 10)
+        let dx = Tensor.convolutionInputGradient(dy, w, imageShape: x.shape, geometry: g)
+        let dw = Tensor.convolutionWeightGradient(x, dy, geometry: g, weightShape: w.shape)
+        for t in 0..<groups {
+            let xt = x.slice(axis: 0, t * images..<(t + 1) * images), dyt = dy.slice(axis: 0, t * images..<(t + 1) * images)
+            let wt = w.slice(axis: 0, t..<t + 1).reshaped(to: [144, 6]), bt = b.slice(axis: 0, t..<t + 1).reshaped(to: [6])
+            expectClose(y.slice(axis: 0, t * images..<(t + 1) * images), Tensor.convolution(xt, wt, bias: bt, geometry: g))
+            expectClose(dx.slice(axis: 0, t * images..<(t + 1) * images),
+                        Tensor.convolutionInputGradient(dyt, wt, imageShape: xt.shape, geometry: g))
+            expectClose(dw.slice(axis: 0, t..<t + 1).reshaped(to: [144, 6]),
+                        Tensor.convolutionWeightGradient(xt, dyt, geometry: g, weightShape: wt.shape))
+        }
+    }
+
+    @Test func repeatedRunsAreBitIdentical() {
+        // The weight gradient adds per-thread partial sums; in a fixed order, so timing
+        // cannot change the result.
+        let g = WindowGeometry(kernel: 3, padding: 1)
+        let x = random([40, 16, 16, 32], 11), w = random([288, 8], 12)
+        func run() -> [Float] {
+            let y = Tensor.convolution(x, w, bias: nil, geometry: g)
+            return Tensor.convolutionWeightGradient(x, y, geometry: g, weightShape: w.shape).scalars
+        }
+        let first = run()
+        for _ in 0..<3 { #expect(run() == first) }
+    }
+}
+
+@Suite("Convolution derivatives to second order")
+struct ConvolutionDerivativeTests {
+    typealias F = @Sendable ([Tensor]) -> Tensor
+    static let cases: [(String, F, [Tensor])] = [
+        ("per-group filters and bias", {
+            Tensor.convolution($0[0], $0[1], bias: $0[2], geometry: WindowGeometry(kernel: 3, padding: 1)).squared()
+        }, [random([4, 4, 4, 2], 20), random([2, 18, 3], 21), random([2, 3], 22)]),
+        ("input gradient", {
+            Tensor.convolutionInputGradient($0[0], $0[1], imageShape: [2, 4, 4, 2], geometry: WindowGeometry(kernel: 3, padding: 1)).squared()
+        }, [random([2, 4, 4, 3], 23), random([18, 3], 24)]),
+        ("input gradient, strided", {
+            Tensor.convolutionInputGradient($0[0], $0[1], imageShape: [1, 5, 5, 2], geometry: WindowGeometry(kernel: 3, stride: 2, padding: 1)).squared()
+        }, [random([1, 3, 3, 3], 25), random([18, 3], 26)]),
+        ("weight gradient", {
+            Tensor.convolutionWeightGradient($0[0], $0[1], geometry: WindowGeometry(kernel: 3, padding: 1), weightShape: [18, 3]).squared()
+        }, [random([2, 4, 4, 2], 27), random([2, 4, 4, 3], 28)]),
+    ]
+
+    @Test("gradient", arguments: cases.indices)
+    func gradient(_ index: Int) {
+        let (_, f, inputs) = Self.cases[index]
+        GradientCheck.firstOrder(f, inputs)
+    }
+
+    @Test("Hessian-vector product", arguments: cases.indices)
+    func hessianVector(_ index: Int) {
+        let (_, f, inputs) = Self.cases[index]
+        GradientCheck.hessianVector(f, inputs)
+    }
+}
