@@ -99,6 +99,43 @@ struct ConvolutionTests {
     }
 }
 
+@Suite("Gathers and scatters over segmented indices")
+struct SegmentedIndexTests {
+    @Test func segmentedMatchesUnsegmented() {
+        // 12 segments of 6,400 values with 1,600 picks each (repeats included): enough work
+        // to be split across threads.
+        let segments = 12, size = 6_400, picks = 1_600
+        var rng = RandomGenerator(seed: 31)
+        let positions = Tensor.uniform([segments * picks], low: 0, high: Float(size) - 0.01, using: &rng).scalars
+        let flat = positions.enumerated().map { Int32($0.offset / picks * size + Int($0.element)) }
+        let source = random([segments * size], 32), values = random([segments * picks], 33)
+        let serial = IndexList(flat), split = IndexList(flat, segments: segments)
+        #expect(source.gathering(flatIndices: split, shape: [segments * picks]).scalars
+                == source.gathering(flatIndices: serial, shape: [segments * picks]).scalars)
+        #expect(values.scatteringAdd(flatIndices: split, shape: [segments * size]).scalars
+                == values.scatteringAdd(flatIndices: serial, shape: [segments * size]).scalars)
+    }
+
+    @Test func maxPoolGradientGoesToEachWindowsMaximum() {
+        let x = random([20, 16, 16, 8], 34).requiringGradient()
+        let y = x.maxPooled(size: 2)
+        let g = gradients(of: (y * y).sum(), with: [x])[0].scalars
+        let xs = x.scalars, ys = y.scalars
+        var expected = [Float](repeating: 0, count: x.count)
+        for b in 0..<20 { for i in 0..<8 { for j in 0..<8 { for c in 0..<8 {
+            let out = ((b * 8 + i) * 8 + j) * 8 + c
+            var best = -1
+            for di in 0..<2 { for dj in 0..<2 {
+                let k = ((b * 16 + 2 * i + di) * 16 + 2 * j + dj) * 8 + c
+                if best < 0 || xs[k] > xs[best] { best = k }
+            } }
+            #expect(ys[out] == xs[best])
+            expected[best] = 2 * ys[out]
+        } } } }
+        #expect(g == expected)
+    }
+}
+
 @Suite("Convolution derivatives to second order")
 struct ConvolutionDerivativeTests {
     typealias F = @Sendable ([Tensor]) -> Tensor

@@ -164,6 +164,6 @@ extension Tensor {
                 metaq_max_pool(images.lowerBound, images.upperBound, h, w, ch, size, ho, wo, src, dst, flat)
             }
         }
-        return gathering(flatIndices: IndexList(indices), shape: [n, ho, wo, ch], values: out)
+        return gathering(flatIndices: IndexList(indices, segments: n), shape: [n, ho, wo, ch], values: out)
     }
 }

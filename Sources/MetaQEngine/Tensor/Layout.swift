@@ -5,7 +5,32 @@
 /// A shared, immutable list of flat element indices (for gather and scatter).
 public final class IndexList: @unchecked Sendable {
     public let indices: [Int32]
-    public init(_ indices: [Int32]) { self.indices = indices }
+    /// When not nil, the indices fall into this many equal segments, segment s of the
+    /// indices pointing only into segment s of the indexed tensor (each image's pooling
+    /// windows point into that image): gathers and scatters then run segments in parallel.
+    public let segments: Int?
+
+    public init(_ indices: [Int32], segments: Int? = nil) {
+        self.indices = indices
+        self.segments = segments
+    }
+}
+
+extension IndexList {
+    /// Runs `body(indices, targets)` over chunks of the index positions and the part of the
+    /// indexed tensor (of `sourceCount` elements) they can point into: whole segments split
+    /// across threads when the list is segmented, else everything in one call.
+    func forEachSegmentChunk(sourceCount: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
+        let n = indices.count
+        guard let segments, segments > 1, n % segments == 0, sourceCount % segments == 0 else {
+            body(0..<n, 0..<sourceCount)
+            return
+        }
+        let picks = n / segments, targets = sourceCount / segments
+        Parallel.forEachChunk(segments, cost: picks + targets) { range in
+            body(range.lowerBound * picks..<range.upperBound * picks, range.lowerBound * targets..<range.upperBound * targets)
+        }
+    }
 }
 
 extension Tensor {
@@ -133,9 +158,12 @@ extension Tensor {
         let out = TensorBuffer(count: index.indices.count)
         let src = buffer.pointer, dst = out.pointer
         index.indices.withUnsafeBufferPointer { idx in
-            for i in 0..<idx.count {
-                let k = Int(idx[i])
-                dst[i] = k >= 0 ? src[k] : 0
+            let idx = UncheckedSendable(idx)
+            index.forEachSegmentChunk(sourceCount: count) { picks, _ in
+                for i in picks {
+                    let k = Int(idx.value[i])
+                    dst[i] = k >= 0 ? src[k] : 0
+                }
             }
         }
         return gathering(flatIndices: index, shape: outShape, values: out)
@@ -153,12 +181,18 @@ extension Tensor {
     /// adjoint of ``gathering(flatIndices:shape:)``.
     public func scatteringAdd(flatIndices index: IndexList, shape outShape: [Int]) -> Tensor {
         precondition(index.indices.count == count, "scatter: \(index.indices.count) indices for \(count) values")
-        let out = TensorBuffer(repeating: 0, count: Tensor.elementCount(outShape))
+        let total = Tensor.elementCount(outShape)
+        let out = TensorBuffer(count: total)
         let src = buffer.pointer, dst = out.pointer
         index.indices.withUnsafeBufferPointer { idx in
-            for i in 0..<idx.count {
-                let k = Int(idx[i])
-                if k >= 0 { dst[k] += src[i] }
+            let idx = UncheckedSendable(idx)
+            index.forEachSegmentChunk(sourceCount: total) { picks, targets in
+                // Each chunk clears and fills its own part of the result.
+                (dst + targets.lowerBound).update(repeating: 0, count: targets.count)
+                for i in picks {
+                    let k = Int(idx.value[i])
+                    if k >= 0 { dst[k] += src[i] }
+                }
             }
         }
         let inShape = shape
