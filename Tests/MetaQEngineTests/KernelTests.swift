@@ -234,8 +234,13 @@ struct FusedLayerTests {
         // Differentiate the gradients again (what second-order MAML does).
         let ha = gradients(of: ga.map { ($0 * $0).sum() }.reduce(Tensor(0), +), with: p)
         let hb = gradients(of: gb.map { ($0 * $0).sum() }.reduce(Tensor(0), +), with: p)
+        // The conv biases feed batch norm, which removes them: their derivatives are zero in
+        // exact arithmetic, and the computed ones are rounding noise (about 1e-7 of the
+        // largest second derivative here) that the fused and unfused chains round
+        // differently. So each tensor's scale is at least 1e-3 of the largest one.
+        let largest = hb.map { $0.scalars.map { abs($0) }.max()! }.max()!
         for (u, v) in zip(ha, hb) {
-            let scale = v.scalars.map { abs($0) }.max()! + 1e-3
+            let scale = max(v.scalars.map { abs($0) }.max()!, 1e-3 * largest) + 1e-3
             #expect(zip(u.scalars, v.scalars).allSatisfy { abs($0 - $1) <= 1e-3 * scale })
         }
     }
@@ -273,10 +278,14 @@ struct GroupedGradientTests {
         let split = summedLossGradients(batch, parameters: net.parameters, minimumTasksPerWorker: 1, threads: 2,
                                         groupElements: 9 * 784, objective: maml.summedMetaLoss)
         #expect(abs(whole.loss - grouped.loss) <= 1e-4 * abs(whole.loss))
+        // One scale for all parameters: the conv biases feed batch norm, which removes them,
+        // so their gradients are zero in exact arithmetic and what is computed is rounding
+        // noise (1e-7 to 1e-5 against weights' 1 to 8), which differs between the fused
+        // (one task per group) and unfused (per-task parameters) paths.
+        let scale = whole.gradients.map { $0.scalars.map { abs($0) }.max()! }.max()!
         for other in [grouped, split] {
             for (a, b) in zip(whole.gradients, other.gradients) {
-                let scale = a.scalars.map { abs($0) }.max()! + 1e-6
-                #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= 1e-4 * scale })
+                #expect(zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= 1e-5 * scale })
             }
         }
     }

@@ -57,6 +57,22 @@ void metaq_affine_relu(long rows, long width, const float *x, const float *s, co
 void metaq_affine_relu_backward(long rows, long width, const float *g, const float *x, const float *y,
                                 const float *s, float *dx, float *ds, float *db);
 
+/// The tail of a conv4 block fused (normalized_pooling.c): for images first..<last of one
+/// statistics group, a = (x - mean) * inv * s + b per channel, out = max(window max of a, 0)
+/// over size x size windows with stride size, indices = flat index in x of each window's
+/// first largest a. Backward, first order: with gm = (out > 0 ? g : 0) and h the normalised
+/// x at the recorded index, ds[k] += gm * h and db[k] += gm over `rows` pooled rows; then
+/// dx = inv * (gh - mean_g - h * mean_gh) with gh = gm * s at the recorded indices, 0 elsewhere.
+void metaq_norm_relu_pool(long first, long last, long h, long w, long c, long size, long ho, long wo,
+                          const float *x, const float *mean, const float *inv, const float *s, const float *b,
+                          float *out, int *indices);
+void metaq_norm_relu_pool_sums(long rows, long c, const float *g, const float *out, const int *indices,
+                               const float *x, const float *mean, const float *inv, float *ds, float *db);
+void metaq_norm_relu_pool_backward(long first, long last, long h, long w, long c, long ho, long wo,
+                                   const float *g, const float *out, const int *indices, const float *x,
+                                   const float *mean, const float *inv, const float *s, const float *mean_g,
+                                   const float *mean_gh, float *dx);
+
 /// A spin-wait hint to the CPU (x86 `pause`); nothing elsewhere.
 void metaq_cpu_relax(void);
 

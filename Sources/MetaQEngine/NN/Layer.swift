@@ -136,6 +136,22 @@ public enum Layer: Codable, Sendable, Equatable {
         return x.normalized(overAxes: axes).scaledShiftedReLU(scale: p[0], shift: p[1])
     }
 
+    /// A batch-norm layer followed by ReLU and a max-pool in one fused operation (the same
+    /// values and derivatives as the three layers), or nil when this is not a batch-norm layer
+    /// over images or its parameters differ per task across several tasks.
+    func applyBatchNormReLUMaxPool(_ x: Tensor, poolSize: Int, parameters p: ArraySlice<Tensor>, tasks: Int?) -> Tensor? {
+        guard case let .batchNorm(c) = self else { return nil }
+        let p = Array(p)
+        guard p[0].count == c, p[1].count == c else { return nil }
+        if tasks != nil, x.rank == 5 {
+            let images = x.reshaped(to: [x.shape[0] * x.shape[1]] + x.shape.suffix(3))
+            let y = images.normalizedReLUMaxPooled(scale: p[0], shift: p[1], poolSize: poolSize, groups: x.shape[0])
+            return y.reshaped(to: [x.shape[0], x.shape[1]] + y.shape.suffix(3))
+        }
+        guard tasks == nil, x.rank == 4 else { return nil }
+        return x.normalizedReLUMaxPooled(scale: p[0], shift: p[1], poolSize: poolSize)
+    }
+
     /// Runs an image operation on `[T, N, H, W, C]` by folding tasks into the batch.
     private func foldingTasks(_ x: Tensor, tasks: Int?, _ body: (Tensor) -> Tensor) -> Tensor {
         guard tasks != nil, x.rank == 5 else { return body(x) }

@@ -51,26 +51,14 @@ extension Tensor {
         let reduced = shape[sorted[0]...sorted.last!].reduce(1, *)
         let trail = shape[(sorted.last! + 1)...].reduce(1, *)
         let out = TensorBuffer(count: count)
-        let invStd = TensorBuffer(count: lead * trail)
-        let src = buffer.pointer, dst = out.pointer, inv = invStd.pointer
-        let n = Float(Swift.max(reduced, 1))
-        var mean = [Float](repeating: 0, count: lead * trail)
-        mean.withUnsafeMutableBufferPointer { meanBuffer in
-            let means = meanBuffer.baseAddress!
-            RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: means) { l, rows, acc in
-                metaq_column_sums(rows.count, trail, src + (l * reduced + rows.lowerBound) * trail, acc)
-            }
-            for i in 0..<(lead * trail) { means[i] /= n }
-            RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: inv) { l, rows, acc in
-                metaq_column_squared_deviations(rows.count, trail, src + (l * reduced + rows.lowerBound) * trail,
-                                                means + l * trail, acc)
-            }
-            for i in 0..<(lead * trail) { inv[i] = 1 / (inv[i] / n + epsilon).squareRoot() }
-            RowBlocks(lead: lead, rows: reduced, width: trail).forEach { l, rows in
-                let at = (l * reduced + rows.lowerBound) * trail
-                metaq_normalize_rows(rows.count, trail, src + at, means + l * trail, inv + l * trail, dst + at)
-            }
+        let (meanBuffer, invStd) = Tensor.batchStatistics(buffer.pointer, lead: lead, reduced: reduced, trail: trail,
+                                                          epsilon: epsilon)
+        let src = buffer.pointer, dst = out.pointer, inv = invStd.pointer, means = meanBuffer.pointer
+        RowBlocks(lead: lead, rows: reduced, width: trail).forEach { l, rows in
+            let at = (l * reduced + rows.lowerBound) * trail
+            metaq_normalize_rows(rows.count, trail, src + at, means + l * trail, inv + l * trail, dst + at)
         }
+        let n = Float(Swift.max(reduced, 1))
         return Tensor.result("normalize", shape: shape, buffer: out, inputs: [self]) { c in
             let g = c.grad, xhat = c.output
             if !g.requiresGradient && !xhat.requiresGradient {
@@ -112,6 +100,26 @@ extension Tensor {
 }
 
 extension Tensor {
+    /// Per-channel batch statistics of `lead` blocks of `reduced` rows of `trail` channels:
+    /// the mean and `1 / sqrt(variance + epsilon)` (biased variance), `[lead, trail]` each.
+    static func batchStatistics(
+        _ src: UnsafePointer<Float>, lead: Int, reduced: Int, trail: Int, epsilon: Float
+    ) -> (mean: TensorBuffer, invStd: TensorBuffer) {
+        let mean = TensorBuffer(count: lead * trail), invStd = TensorBuffer(count: lead * trail)
+        let means = mean.pointer, inv = invStd.pointer
+        let n = Float(Swift.max(reduced, 1))
+        RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: means) { l, rows, acc in
+            metaq_column_sums(rows.count, trail, src + (l * reduced + rows.lowerBound) * trail, acc)
+        }
+        for i in 0..<(lead * trail) { means[i] /= n }
+        RowBlocks(lead: lead, rows: reduced, width: trail).sum(into: inv) { l, rows, acc in
+            metaq_column_squared_deviations(rows.count, trail, src + (l * reduced + rows.lowerBound) * trail,
+                                            means + l * trail, acc)
+        }
+        for i in 0..<(lead * trail) { inv[i] = 1 / (inv[i] / n + epsilon).squareRoot() }
+        return (mean, invStd)
+    }
+
     /// `max(self * scale + shift, 0)` with `scale` and `shift` one value per channel (the last
     /// axis): a batch-norm layer's affine step and the ReLU after it, in one pass each way.
     ///
