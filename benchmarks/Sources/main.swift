@@ -1,6 +1,6 @@
 // metaq-bench: the engine's performance yardsticks, printed as JSON.
 //
-//   swift run -c release metaq-bench [--quick] [--budget SECONDS] [--only NAME[,NAME...]]
+//   swift run -c release metaq-bench [--quick] [--budget SECONDS] [--threads N] [--only NAME[,NAME...]]
 //   swift run -c release metaq-bench loop-overhead --iters N   (the engine from Swift; see loop-overhead.mq)
 //   swift run -c release metaq-bench quality-sine --learner maml|fomaml|metasgd|reptile \
 //       [--iterations N] [--train-shots K] [--eval-shots K] [--eval-tasks N] [--query N] [--seed N]
@@ -62,7 +62,11 @@ var results: [Measurement] = []
     results.append(body())
 }
 
-Parallel.setThreads(2)
+/// The benchmarks are defined on 2 threads; `--threads N` measures scaling.
+let threads = arguments.firstIndex(of: "--threads").flatMap {
+    $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil
+} ?? 2
+Parallel.setThreads(threads)
 
 run("sgemm") {
     let n = 1024
@@ -70,7 +74,7 @@ run("sgemm") {
     let a = Tensor.uniform([n, n], using: &rng), b = Tensor.uniform([n, n], using: &rng)
     let (iters, secs) = time { _ = a.matmul(b) }
     return Measurement(name: "sgemm", value: 2 * Double(n * n * n) * Double(iters) / secs / 1e9, unit: "GFLOP/s",
-                       iterations: iters, seconds: secs, settings: ["n": "\(n)", "threads": "2"])
+                       iterations: iters, seconds: secs, settings: ["n": "\(n)", "threads": "\(threads)"])
 }
 
 run("conv2d") {

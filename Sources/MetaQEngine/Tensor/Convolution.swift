@@ -155,15 +155,13 @@ extension Tensor {
         precondition(rank == 4 && size > 0, "maxPooled expects [N, H, W, C], got \(shape)")
         let (n, h, w, ch) = (shape[0], shape[1], shape[2], shape[3])
         let ho = h / size, wo = w / size
-        var indices = [Int32](repeating: 0, count: n * ho * wo * ch)
         let out = TensorBuffer(count: n * ho * wo * ch)
         let src = buffer.pointer, dst = out.pointer
-        indices.withUnsafeMutableBufferPointer { idx in
-            let flat = idx.baseAddress!
+        let indices = IndexList(count: n * ho * wo * ch, segments: n) { flat in
             Parallel.forEachChunk(n, cost: h * w * ch) { images in
                 metaq_max_pool(images.lowerBound, images.upperBound, h, w, ch, size, ho, wo, src, dst, flat)
             }
         }
-        return gathering(flatIndices: IndexList(indices, segments: n), shape: [n, ho, wo, ch], values: out)
+        return gathering(flatIndices: indices, shape: [n, ho, wo, ch], values: out)
     }
 }

@@ -3,16 +3,42 @@
 // zero-padding inverse, so all of these are differentiable to any order.
 
 /// A shared, immutable list of flat element indices (for gather and scatter).
+///
+/// The indices live in a tensor buffer's block (4-byte values, like `Float`), so a
+/// max-pool's index list of every step reuses the block the last step freed, as its
+/// tensors do, instead of a fresh array: zero-filled on one thread and faulted in page by
+/// page, that was 4% of a ProtoNet episode.
 public final class IndexList: @unchecked Sendable {
-    public let indices: [Int32]
+    private let storage: TensorBuffer
+    /// The number of indices.
+    public let count: Int
     /// When not nil, the indices fall into this many equal segments, segment s of the
     /// indices pointing only into segment s of the indexed tensor (each image's pooling
     /// windows point into that image): gathers and scatters then run segments in parallel.
     public let segments: Int?
 
-    public init(_ indices: [Int32], segments: Int? = nil) {
-        self.indices = indices
+    public convenience init(_ indices: [Int32], segments: Int? = nil) {
+        self.init(count: indices.count, segments: segments) { to in
+            indices.withUnsafeBufferPointer { to.update(from: $0.baseAddress!, count: indices.count) }
+        }
+    }
+
+    /// `count` indices written by `fill`, which must set every one.
+    init(count: Int, segments: Int? = nil, fill: (UnsafeMutablePointer<Int32>) -> Void) {
+        storage = TensorBuffer(count: count)
+        self.count = count
         self.segments = segments
+        if count > 0 { storage.pointer.withMemoryRebound(to: Int32.self, capacity: count, fill) }
+    }
+
+    /// The indices, copied into an array.
+    public var indices: [Int32] { withIndices { Array($0) } }
+
+    /// Calls `body` with the indices in place.
+    func withIndices<R>(_ body: (UnsafeBufferPointer<Int32>) -> R) -> R {
+        storage.pointer.withMemoryRebound(to: Int32.self, capacity: Swift.max(count, 1)) {
+            body(UnsafeBufferPointer(start: $0, count: count))
+        }
     }
 }
 
@@ -21,7 +47,7 @@ extension IndexList {
     /// indexed tensor (of `sourceCount` elements) they can point into: whole segments split
     /// across threads when the list is segmented, else everything in one call.
     func forEachSegmentChunk(sourceCount: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
-        let n = indices.count
+        let n = count
         guard let segments, segments > 1, n % segments == 0, sourceCount % segments == 0 else {
             body(0..<n, 0..<sourceCount)
             return
@@ -154,10 +180,10 @@ extension Tensor {
 
     /// `result.flat[i] = self.flat[indices[i]]` (an index of -1 reads zero), shaped `shape`.
     public func gathering(flatIndices index: IndexList, shape outShape: [Int]) -> Tensor {
-        precondition(index.indices.count == Tensor.elementCount(outShape), "gather: \(index.indices.count) indices for shape \(outShape)")
-        let out = TensorBuffer(count: index.indices.count)
+        precondition(index.count == Tensor.elementCount(outShape), "gather: \(index.count) indices for shape \(outShape)")
+        let out = TensorBuffer(count: index.count)
         let src = buffer.pointer, dst = out.pointer
-        index.indices.withUnsafeBufferPointer { idx in
+        index.withIndices { idx in
             let idx = UncheckedSendable(idx)
             index.forEachSegmentChunk(sourceCount: count) { picks, _ in
                 for i in picks {
@@ -180,11 +206,11 @@ extension Tensor {
     /// A tensor of `shape`, zero except `result.flat[indices[i]] += self.flat[i]`: the
     /// adjoint of ``gathering(flatIndices:shape:)``.
     public func scatteringAdd(flatIndices index: IndexList, shape outShape: [Int]) -> Tensor {
-        precondition(index.indices.count == count, "scatter: \(index.indices.count) indices for \(count) values")
+        precondition(index.count == count, "scatter: \(index.count) indices for \(count) values")
         let total = Tensor.elementCount(outShape)
         let out = TensorBuffer(count: total)
         let src = buffer.pointer, dst = out.pointer
-        index.indices.withUnsafeBufferPointer { idx in
+        index.withIndices { idx in
             let idx = UncheckedSendable(idx)
             index.forEachSegmentChunk(sourceCount: total) { picks, targets in
                 // Each chunk clears and fills its own part of the result.

@@ -30,11 +30,9 @@ extension Tensor {
         let reduced = perGroup * h * w
         let (mean, invStd) = Tensor.batchStatistics(buffer.pointer, lead: groups, reduced: reduced, trail: c, epsilon: epsilon)
         let out = TensorBuffer(count: n * ho * wo * c)
-        var indexArray = [Int32](repeating: 0, count: n * ho * wo * c)
         let x = buffer.pointer, m = mean.pointer, inv = invStd.pointer
         let s = scale.buffer.pointer, b = shift.buffer.pointer, o = out.pointer
-        indexArray.withUnsafeMutableBufferPointer { idx in
-            let idx = idx.baseAddress!
+        let indices = IndexList(count: n * ho * wo * c, segments: n) { idx in
             Parallel.forEachChunk(n, cost: h * w * c) { images in
                 forEachGroupRun(images, perGroup: perGroup) { group, run in
                     metaq_norm_relu_pool(run.lowerBound, run.upperBound, h, w, c, size, ho, wo, x,
@@ -42,7 +40,6 @@ extension Tensor {
                 }
             }
         }
-        let indices = IndexList(indexArray, segments: n)
         let inputShape = shape
         return Tensor.result("normalize_relu_pool", shape: [n, ho, wo, c], buffer: out, inputs: [self, scale, shift]) { ctx in
             let (g, x, s, y) = (ctx.grad, ctx.inputs[0], ctx.inputs[1], ctx.output)
@@ -97,7 +94,7 @@ private func normalizedReLUMaxPooledBackward(
     // mean(gh * h) = s * dsg / count, with gh = gm * s.
     let perGroupSums = TensorBuffer(count: 2 * groups * c)
     let dsg = perGroupSums.pointer, dbg = dsg + groups * c
-    indices.indices.withUnsafeBufferPointer { idx in
+    indices.withIndices { idx in
         let idx = idx.baseAddress!
         RowBlocks(lead: groups, rows: pooledRows, width: c).sum(into: dsg, second: dbg) { group, rows, a, b in
             let at = (group * pooledRows + rows.lowerBound) * c
