@@ -71,17 +71,20 @@ public final class Sequential: Module, @unchecked Sendable {
         while i < layers.count {
             let start = offsets[i]
             let end = i + 1 < offsets.count ? offsets[i + 1] : parameters.count
-            if i + 2 < layers.count, layers[i + 1] == .activation(.relu), case let .maxPool2d(size) = layers[i + 2],
-               let fused = layers[i].applyBatchNormReLUMaxPool(x, poolSize: size, parameters: parameters[start..<end], tasks: tasks) {
-                x = fused
-                i += 3
-                continue
-            }
-            if i + 1 < layers.count, layers[i + 1] == .activation(.relu),
-               let fused = layers[i].applyBatchNormThenReLU(x, parameters: parameters[start..<end], tasks: tasks) {
-                x = fused
-                i += 2
-                continue
+            if case .batchNorm = layers[i], i + 1 < layers.count, layers[i + 1] == .activation(.relu) {
+                // Batch norm, ReLU (and a max-pool) as one operation.
+                let p = parameters[start..<end]
+                if i + 2 < layers.count, case let .maxPool2d(size) = layers[i + 2],
+                   let fused = layers[i].applyBatchNormReLUMaxPool(x, poolSize: size, parameters: p, tasks: tasks) {
+                    x = fused
+                    i += 3
+                    continue
+                }
+                if let fused = layers[i].applyBatchNormThenReLU(x, parameters: p, tasks: tasks) {
+                    x = fused
+                    i += 2
+                    continue
+                }
             }
             x = layers[i].apply(x, parameters: parameters[start..<end], tasks: tasks)
             i += 1
