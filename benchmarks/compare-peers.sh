@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One sitting of the speed comparison in RESULTS.md: the PyTorch and JAX reference scripts
 # from ../shared/peers, then metaq-bench, one after another (run on an otherwise idle machine).
-#   PY=/path/to/venv/bin/python benchmarks/compare-peers.sh [OUT_PREFIX]
+#   PY=/path/to/venv/bin/python [BUDGET=SECONDS] benchmarks/compare-peers.sh [OUT_PREFIX]
+# BUDGET is metaq-bench's seconds per benchmark (default 10: the Omniglot MAML benchmarks
+# run at under 1 it/s, and 3 s gave them only 1-2 iterations).
 # The venv is the peers' own (pip install -r ../shared/peers/requirements.txt, from PyPI).
 # Writes OUT_PREFIX-peers.txt (RESULT lines) and OUT_PREFIX-metaq.json.
 set -euo pipefail
@@ -24,7 +26,7 @@ swift build -c release --product metaq-bench --package-path "$here/.." >&2
   done
   echo "# $(date -u -Is)"
 } > "$out-peers.txt"
-"$here/../.build/release/metaq-bench" > "$out-metaq.json"
+"$here/../.build/release/metaq-bench" --budget "${BUDGET:-10}" > "$out-metaq.json"
 cat "$out-peers.txt"
 python3 -c '
 import json, sys
