@@ -1,7 +1,8 @@
 import CKernels
 
 // Convolution and pooling on NHWC images (batch, height, width, channels): the layout in
-// which im2col rows are contiguous channel runs and a convolution is one GEMM.
+// which im2col rows are contiguous channel runs and a block of images' convolution is one
+// GEMM (ConvolutionKernels.swift runs the blocks).
 
 /// The geometry of a square-kernel convolution or pooling window.
 public struct WindowGeometry: Hashable, Sendable, Codable {
