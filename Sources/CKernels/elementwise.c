@@ -65,6 +65,13 @@ CLONES void metaq_binary_rows(int op, int block_is_b, long rows, long width, con
     }
 }
 
+CLONES void metaq_add_row(long rows, long width, float *restrict o, const float *restrict row) {
+    for (long r = 0; r < rows; r++) {
+        float *orow = o + r * width;
+        for (long j = 0; j < width; j++) orow[j] += row[j];
+    }
+}
+
 CLONES void metaq_affine_scalar(long n, const float *restrict x, float scale, float shift, float *restrict o) {
     for (long i = 0; i < n; i++) o[i] = x[i] * scale + shift;
 }

@@ -21,6 +21,8 @@ void metaq_binary(int op, int mode, long n, const float *a, const float *b, floa
 /// o = a op b over `rows` rows of `width`, where the block operand (b when block_is_b, else a)
 /// is one row repeated for every row.
 void metaq_binary_rows(int op, int block_is_b, long rows, long width, const float *a, const float *b, float *o);
+/// o[r, j] += row[j] for `rows` rows of `width` (a bias added in place).
+void metaq_add_row(long rows, long width, float *o, const float *row);
 /// o[i] = x[i] * scale + shift.
 void metaq_affine_scalar(long n, const float *x, float scale, float shift, float *o);
 /// acc[i] += g[i] (gradient accumulation in place).

@@ -105,7 +105,9 @@ struct ConvolutionPlan {
     }
 }
 
-/// `C = op(A) op(B) + beta C` for row-major matrices with leading dimensions given.
+/// `C = op(A) op(B) + beta C` for row-major matrices with leading dimensions given. Callers
+/// run inside `forEachShare`, which has read `Parallel.threads` (setting OpenBLAS to one
+/// thread) first.
 @inline(__always)
 private func gemm(
     _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, transposeA: Bool, lda: Int,
@@ -133,7 +135,7 @@ enum ConvolutionKernels {
                 if window <= 16 {
                     // One input channel (a first layer): BLAS would spend its time packing.
                     metaq_small_gemm(0, 1, rows, o, window, scratch.pointer, 0, 0, filters, 0, 0, out)
-                    if let bias { metaq_binary_rows(Int32(METAQ_ADD), 1, rows, o, out, bias + group * biasStride, out) }
+                    if let bias { metaq_add_row(rows, o, out, bias + group * biasStride) }
                 } else if let bias {
                     // The bias as the product's starting value (beta = 1): no separate pass.
                     let b = bias + group * biasStride

@@ -2,7 +2,8 @@ import CKernels
 import COpenBLAS
 
 /// Single-precision GEMM on row-major matrices: `C = op(A) op(B)` with `op` an optional
-/// transpose, for `batch` matrix pairs laid out one after another.
+/// transpose, for `batch` matrix pairs laid out one after another. Every path reads
+/// `Parallel.threads` before calling BLAS, and its first read sets OpenBLAS to one thread.
 func sgemmBatched(
     batch: Int, m: Int, n: Int, k: Int,
     a: UnsafePointer<Float>, transposeA: Bool, strideA: Int,
@@ -139,12 +140,7 @@ extension Tensor {
             out.pointer.update(repeating: 0, count: out.count)
         }
         let o = out.pointer, bias = b.buffer.pointer
-        for t in 0..<tasks {
-            for r in 0..<m {
-                let row = o + (t * m + r) * n, bt = bias + t * n
-                for j in 0..<n { row[j] += bt[j] }
-            }
-        }
+        for t in 0..<tasks { metaq_add_row(m, n, o + t * m * n, bias + t * n) }
         let shape = batched ? [tasks, m, n] : [m, n]
         return result("affine", shape: shape, buffer: out, inputs: [x, w, b], saves: .inputs(0, 1)) { c in
             let (x, w, g) = (c.inputs[0], c.inputs[1], c.grad)

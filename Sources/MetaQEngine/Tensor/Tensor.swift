@@ -10,7 +10,6 @@ public final class TensorBuffer: @unchecked Sendable {
     /// Allocates uninitialised storage for `count` elements.
     public init(count: Int) {
         precondition(count >= 0, "negative element count \(count)")
-        _ = Parallel.threads  // configures BLAS threading once
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         let raw = BlockCache.shared.take(bytes)
