@@ -179,6 +179,28 @@ struct KernelTests {
         #expect(TensorMemory.peakBytes >= TensorMemory.liveBytes)
     }
 
+    @Test func blockCacheKeepsABoundedNumberOfSizes() {
+        let cache = BlockCache()
+        let base = BlockCache.minimumBytes
+        var blocks: [UnsafeMutableRawPointer] = []
+        defer { for b in blocks { b.deallocate() } }
+        func block() -> UnsafeMutableRawPointer {
+            let b = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)   // never written
+            blocks.append(b)
+            return b
+        }
+        for i in 0..<BlockCache.maximumSizes { #expect(cache.keep(block(), bytes: base + 64 * i)) }
+        let extra = base + 64 * BlockCache.maximumSizes
+        #expect(!cache.keep(block(), bytes: extra))              // every shelf holds a block
+        let first = cache.take(base)                               // empties the first shelf
+        #expect(first != nil)
+        let late = block()
+        #expect(cache.keep(late, bytes: extra))                   // which the new size takes over
+        #expect(cache.take(extra) == late)
+        #expect(cache.take(base) == nil)
+        for i in 1..<BlockCache.maximumSizes { #expect(cache.take(base + 64 * i) != nil) }
+    }
+
     @Test func blockCacheHandsBackBlocksOfTheSameSize() {
         let cache = BlockCache()   // its own instance: other tests allocate in parallel
         let bytes = BlockCache.minimumBytes

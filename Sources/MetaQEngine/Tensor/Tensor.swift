@@ -84,34 +84,55 @@ final class BlockCache: @unchecked Sendable {
     /// The most memory the cache holds on to.
     static let capacityBytes = 512 << 20
 
+    /// At most this many distinct sizes are kept (training repeats a few dozen).
+    static let maximumSizes = 128
+
+    /// Free blocks by size: `stacks[i]` holds blocks of `sizes[i]` bytes. A linear search
+    /// over a few dozen sizes costs less than hashing into a dictionary, and every tensor of
+    /// 16 KiB or more passes through here twice.
+    private struct Shelves {
+        var sizes: [Int] = []
+        var stacks: [[UnsafeMutableRawPointer]] = []
+        var held = 0
+    }
+
     private let lock = NSLock()
-    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
-    private var held = 0
+    private var shelves = Shelves()
 
     func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard bytes >= Self.minimumBytes else { return nil }
         lock.lock(); defer { lock.unlock() }
-        guard let block = free[bytes]?.popLast() else { return nil }
-        held -= bytes
+        guard let i = shelves.sizes.firstIndex(of: bytes), let block = shelves.stacks[i].popLast() else { return nil }
+        shelves.held -= bytes
         return block
     }
 
     func keep(_ block: UnsafeMutableRawPointer, bytes: Int) -> Bool {
         guard bytes >= Self.minimumBytes else { return false }
         lock.lock(); defer { lock.unlock() }
-        if held + bytes > Self.capacityBytes {
-            // Make room by dropping blocks of other sizes (oldest sizes first is not tracked;
-            // any will do: sizes repeat every step in training).
-            for (size, blocks) in free where size != bytes {
-                for b in blocks { b.deallocate() }
-                held -= size * blocks.count
-                free[size] = nil
-                if held + bytes <= Self.capacityBytes { break }
+        if shelves.held + bytes > Self.capacityBytes {
+            // Make room by dropping blocks of other sizes (any will do: sizes repeat every
+            // step in training).
+            for i in shelves.sizes.indices where shelves.sizes[i] != bytes && !shelves.stacks[i].isEmpty {
+                for b in shelves.stacks[i] { b.deallocate() }
+                shelves.held -= shelves.sizes[i] * shelves.stacks[i].count
+                shelves.stacks[i].removeAll()
+                if shelves.held + bytes <= Self.capacityBytes { break }
             }
-            if held + bytes > Self.capacityBytes { return false }
+            if shelves.held + bytes > Self.capacityBytes { return false }
         }
-        free[bytes, default: []].append(block)
-        held += bytes
+        if let i = shelves.sizes.firstIndex(of: bytes) {
+            shelves.stacks[i].append(block)
+        } else if shelves.sizes.count < Self.maximumSizes {
+            shelves.sizes.append(bytes)
+            shelves.stacks.append([block])
+        } else if let i = shelves.stacks.firstIndex(where: \.isEmpty) {
+            shelves.sizes[i] = bytes   // a size no block is waiting in gives up its shelf
+            shelves.stacks[i].append(block)
+        } else {
+            return false
+        }
+        shelves.held += bytes
         return true
     }
 }
