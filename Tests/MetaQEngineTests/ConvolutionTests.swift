@@ -85,6 +85,21 @@ struct ConvolutionTests {
         }
     }
 
+    @Test func convLayerWithSharedFiltersAndPerTaskBias() {
+        // A layer whose filters are shared but whose bias has a task axis (one adapted, the
+        // other not): each task's images get the shared filters and that task's bias.
+        let layer = Layer.conv2d(inChannels: 2, outChannels: 4, kernel: 3, stride: 1, padding: 1)
+        let g = WindowGeometry(kernel: 3, padding: 1)
+        let x = random([2, 3, 6, 6, 2], 40), w = random([18, 4], 41), b = random([2, 4], 42)
+        let y = layer.apply(x, parameters: [w, b][...], tasks: 2)
+        #expect(y.shape == [2, 3, 6, 6, 4])
+        for t in 0..<2 {
+            let xt = x.slice(axis: 0, t..<t + 1).reshaped(to: [3, 6, 6, 2])
+            let bt = b.slice(axis: 0, t..<t + 1).reshaped(to: [4])
+            expectClose(y.slice(axis: 0, t..<t + 1).reshaped(to: [3, 6, 6, 4]), Tensor.convolution(xt, w, bias: bt, geometry: g))
+        }
+    }
+
     @Test func repeatedRunsAreBitIdentical() {
         // The weight gradient adds per-thread partial sums; in a fixed order, so timing
         // cannot change the result.

@@ -99,14 +99,11 @@ public enum Layer: Codable, Sendable, Equatable {
             return Tensor.affine(x, p[0], p[1])
         case let .conv2d(_, _, k, stride, padding):
             let g = WindowGeometry(kernel: k, stride: stride, padding: padding)
-            guard let tasks, x.rank == 5, p[0].rank == 3 || p[1].rank == 2 else {
-                return foldingTasks(x, tasks: tasks) { Tensor.convolution($0, p[0], bias: p[1], geometry: g) }
-            }
-            // Per-task filters (or a per-task bias): each task's images with its own filters.
-            let w = p[0].rank == 3 ? p[0] : p[0].broadcast(to: [tasks] + p[0].shape)
-            let images = x.reshaped(to: [x.shape[0] * x.shape[1]] + x.shape.suffix(3))
-            let y = Tensor.convolution(images, w, bias: p[1], geometry: g)
-            return y.reshaped(to: [x.shape[0], x.shape[1]] + y.shape.suffix(3))
+            // Per-task filters [T, kkC, O] are filter groups over the folded [T * N, H, W, C];
+            // a per-task bias with shared filters gives the filters a task axis too.
+            var w = p[0]
+            if let tasks, x.rank == 5, w.rank == 2, p[1].rank == 2 { w = w.broadcast(to: [tasks] + w.shape) }
+            return foldingTasks(x, tasks: tasks) { Tensor.convolution($0, w, bias: p[1], geometry: g) }
         case let .batchNorm(c):
             let axes = Array((tasks == nil ? 0 : 1)..<(x.rank - 1))
             let normalized = x.normalized(overAxes: axes)
@@ -142,14 +139,12 @@ public enum Layer: Codable, Sendable, Equatable {
     func applyBatchNormReLUMaxPool(_ x: Tensor, poolSize: Int, parameters p: ArraySlice<Tensor>, tasks: Int?) -> Tensor? {
         guard case let .batchNorm(c) = self else { return nil }
         let p = Array(p)
-        guard p[0].count == c, p[1].count == c else { return nil }
-        if tasks != nil, x.rank == 5 {
-            let images = x.reshaped(to: [x.shape[0] * x.shape[1]] + x.shape.suffix(3))
-            let y = images.normalizedReLUMaxPooled(scale: p[0], shift: p[1], poolSize: poolSize, groups: x.shape[0])
-            return y.reshaped(to: [x.shape[0], x.shape[1]] + y.shape.suffix(3))
+        guard p[0].count == c, p[1].count == c, x.rank == (tasks == nil ? 4 : 5) else { return nil }
+        // With tasks, each task's images are a statistics group of the folded batch.
+        let groups = tasks == nil ? 1 : x.shape[0]
+        return foldingTasks(x, tasks: tasks) {
+            $0.normalizedReLUMaxPooled(scale: p[0], shift: p[1], poolSize: poolSize, groups: groups)
         }
-        guard tasks == nil, x.rank == 4 else { return nil }
-        return x.normalizedReLUMaxPooled(scale: p[0], shift: p[1], poolSize: poolSize)
     }
 
     /// Runs an image operation on `[T, N, H, W, C]` by folding tasks into the batch.

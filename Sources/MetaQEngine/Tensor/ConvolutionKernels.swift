@@ -47,7 +47,6 @@ struct ConvolutionPlan {
     var inputSize: Int { height * width * channels }
     var outputSize: Int { outHeight * outWidth * outChannels }
     var outputShape: [Int] { [groups * images, outHeight, outWidth, outChannels] }
-    var imageShape: [Int] { [groups * images, height, width, channels] }
 
     /// Images per block at most: enough that a product is large, few enough that the block's
     /// windows (at most about 2 MB) stay in the cache while the product reads them.
@@ -211,7 +210,7 @@ enum ConvolutionKernels {
             if images.isEmpty { out.update(repeating: 0, count: window * o) }
         }
         for group in 0..<p.groups {
-            for share in 1..<max(shares, 1) {
+            for share in 1..<shares {
                 metaq_accumulate(window * o, dw + group * window * o,
                                  partials.pointer + (group * (shares - 1) + share - 1) * window * o)
             }
