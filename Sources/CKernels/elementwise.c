@@ -243,6 +243,8 @@ CLONES void metaq_affine_relu_backward(long rows, long width, const float *restr
     }
 }
 
+_Thread_local int metaq_recording_paused_flag __attribute__((tls_model("initial-exec"))) = 0;
+
 void metaq_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();

@@ -12,6 +12,19 @@ void metaq_small_gemm(long first, long last, long m, long n, long k,
                       const float *b, int transpose_b, long stride_b,
                       float *c);
 
+/// Per thread: nonzero while a first-order backward pass runs, so that the tensor operations
+/// of derivative rules record no graph (see metaq_recording_paused). Initial-exec TLS: one
+/// load from the thread pointer, no call.
+extern _Thread_local int metaq_recording_paused_flag __attribute__((tls_model("initial-exec")));
+/// Whether this thread's tensor operations record no graph right now.
+static inline int metaq_recording_paused(void) { return metaq_recording_paused_flag; }
+/// Sets this thread's flag; returns the previous value (to restore it afterwards).
+static inline int metaq_set_recording_paused(int paused) {
+    int previous = metaq_recording_paused_flag;
+    metaq_recording_paused_flag = paused;
+    return previous;
+}
+
 /// Binary operations and operand layouts for metaq_binary / metaq_binary_rows.
 enum { METAQ_ADD = 0, METAQ_SUB = 1, METAQ_MUL = 2, METAQ_DIV = 3, METAQ_GE = 4 };
 enum { METAQ_SAME = 0, METAQ_B_SCALAR = 1, METAQ_A_SCALAR = 2 };

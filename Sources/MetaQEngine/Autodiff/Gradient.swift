@@ -3,19 +3,24 @@ import Synchronization
 
 /// What a derivative rule sees when the gradient of an operation's output arrives.
 ///
-/// With `createGraph` off, `grad`, `inputs` and `output` are detached, so the rule's tensor
-/// operations build no graph. With it on they are the live tensors, and because every rule is
-/// written with differentiable tensor operations, the gradients it returns can be
-/// differentiated again (the second-order MAML meta-gradient relies on this).
+/// With `createsGraph` off, the rule's tensor operations record no graph: recording is
+/// paused on the thread while the backward pass runs, whatever the operands (so a rule that
+/// differentiates a computation of its own, like the fused batch-norm chain, does that only
+/// with `createsGraph` on, and takes a direct path otherwise). With it on,
+/// they record one, and because every rule is written with differentiable tensor operations,
+/// the gradients it returns can be differentiated again (the second-order MAML
+/// meta-gradient relies on this).
 public struct BackwardContext {
     /// The gradient of the loss with respect to the operation's output.
     public let grad: Tensor
+    /// The operation's inputs (shape-only links for the values the rule does not read).
     public let inputs: [Tensor]
     public let output: Tensor
-    let live: [Tensor]
+    /// Whether the gradients the rule returns are to be differentiable (`createGraph`).
+    public let createsGraph: Bool
 
     /// Whether input `index` needs a gradient (rules skip work for constants).
-    public func needs(_ index: Int) -> Bool { live[index].requiresGradient }
+    public func needs(_ index: Int) -> Bool { inputs[index].requiresGradient }
 }
 
 /// A derivative rule: the gradients with respect to each input (nil where not needed).
@@ -81,6 +86,7 @@ extension Tensor {
         _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: [Tensor], saves: SavedValues = .all,
         rule: @escaping DerivativeRule
     ) -> Tensor {
+        if metaq_recording_paused() != 0 { return Tensor(shape: shape, buffer: buffer) }
         for input in inputs where input.requiresGradient {
             var kept = inputs
             if saves != .all {
@@ -201,6 +207,10 @@ public func gradients(
         }
     }
 
+    // Without createGraph the rules' operations must record nothing: pause recording on this
+    // thread for the pass (a rule may call gradients again, hence the restore).
+    let wasPaused = metaq_set_recording_paused(createGraph ? 0 : 1)
+    defer { _ = metaq_set_recording_paused(wasPaused) }
     var grads = [Tensor?](repeating: nil, count: tensors.count)
     let start = seed ?? Tensor.ones(output.shape)
     grads[0] = createGraph ? start : start.detached()
@@ -208,15 +218,7 @@ public func gradients(
     for slot in order.reversed() where relevant[slot] {
         let tensor = tensors[slot]
         guard let node = tensor.node, let grad = grads[slot] else { continue }
-        let context: BackwardContext
-        if createGraph {
-            context = BackwardContext(grad: grad, inputs: node.inputs, output: tensor, live: node.inputs)
-        } else {
-            context = BackwardContext(
-                grad: grad, inputs: node.inputs.map { $0.detached() }, output: tensor.detached(),
-                live: node.inputs)
-        }
-        let inputGrads = node.rule(context)
+        let inputGrads = node.rule(BackwardContext(grad: grad, inputs: node.inputs, output: tensor, createsGraph: createGraph))
         let base = firstInput[slot]
         for (i, g) in inputGrads.enumerated() {
             let target = inputSlots[base + i]
