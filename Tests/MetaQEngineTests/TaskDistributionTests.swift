@@ -19,6 +19,27 @@ struct TaskDistributionTests {
         #expect(x.allSatisfy { $0 >= -5 && $0 <= 5 })
     }
 
+    /// The built-in families sample point by point; that must give exactly what their tensor
+    /// functions give (the same draws, the same values), with and without noise.
+    @Test(arguments: ["sinusoid", "linear"], [Float(0), 0.3])
+    func pointwiseSamplingMatchesTheTensorFunction(family: String, noise: Float) throws {
+        var fast = family == "sinusoid" ? RegressionTasks.sinusoid() : RegressionTasks.line()
+        fast.noise = noise
+        var slow = fast
+        slow.pointwise = nil
+        var rngFast = RandomGenerator(seed: 11), rngSlow = RandomGenerator(seed: 11)
+        let a = try fast.sample(tasks: 7, support: 5, query: 9, using: &rngFast)
+        let b = try slow.sample(tasks: 7, support: 5, query: 9, using: &rngSlow)
+        for (x, y) in [(a.support, b.support), (a.query, b.query)] {
+            #expect(x.inputs.scalars == y.inputs.scalars)
+            guard case let .values(u) = x.targets, case let .values(v) = y.targets else {
+                Issue.record("regression targets expected"); return
+            }
+            #expect(u.scalars == v.scalars)
+        }
+        #expect(rngFast.nextFloat() == rngSlow.nextFloat())
+    }
+
     @Test func imageTasksAreNWayKShotWithConsistentLabels() throws {
         let data = try ImageFolderDataset(root: fixtures + "/omniglot", imageSize: 12)
         let tasks = try ImageClassificationTasks(dataset: data, ways: 3)

@@ -17,6 +17,10 @@ public struct RegressionTasks: TaskDistribution {
     public var parameterRanges: [(name: String, range: ClosedRange<Float>)]
     public var inputRange: ClosedRange<Float>
     public var function: Function
+    /// The same family as a function of one point, when it has that form (the built-in
+    /// families): sampling then evaluates it point by point instead of running tensor
+    /// operations for every task. It must agree with `function` value for value.
+    public var pointwise: (@Sendable (_ x: Float, _ parameters: [Float]) -> Float)?
     /// Standard deviation of Gaussian noise added to targets.
     public var noise: Float
 
@@ -26,12 +30,15 @@ public struct RegressionTasks: TaskDistribution {
 
     public init(
         name: String, parameterRanges: [(name: String, range: ClosedRange<Float>)],
-        inputRange: ClosedRange<Float>, noise: Float = 0, function: @escaping Function
+        inputRange: ClosedRange<Float>, noise: Float = 0,
+        pointwise: (@Sendable (_ x: Float, _ parameters: [Float]) -> Float)? = nil,
+        function: @escaping Function
     ) {
         self.name = name
         self.parameterRanges = parameterRanges
         self.inputRange = inputRange
         self.noise = noise
+        self.pointwise = pointwise
         self.function = function
     }
 
@@ -42,7 +49,8 @@ public struct RegressionTasks: TaskDistribution {
         inputRange: ClosedRange<Float> = -5...5
     ) -> RegressionTasks {
         RegressionTasks(
-            name: "sinusoid", parameterRanges: [("amplitude", amplitude), ("phase", phase)], inputRange: inputRange
+            name: "sinusoid", parameterRanges: [("amplitude", amplitude), ("phase", phase)], inputRange: inputRange,
+            pointwise: { x, p in Foundation.sin(x - p[1]) * p[0] }
         ) { x, p in (x - p[1]).sin() * p[0] }
     }
 
@@ -52,7 +60,8 @@ public struct RegressionTasks: TaskDistribution {
         inputRange: ClosedRange<Float> = -5...5
     ) -> RegressionTasks {
         RegressionTasks(
-            name: "linear", parameterRanges: [("slope", slope), ("intercept", intercept)], inputRange: inputRange
+            name: "linear", parameterRanges: [("slope", slope), ("intercept", intercept)], inputRange: inputRange,
+            pointwise: { x, p in x * p[0] + p[1] }
         ) { x, p in x * p[0] + p[1] }
     }
 
@@ -75,6 +84,14 @@ public struct RegressionTasks: TaskDistribution {
         xs.reserveCapacity(parameters.count * n)
         ys.reserveCapacity(parameters.count * n)
         for p in parameters {
+            if let pointwise {
+                for _ in 0..<n { xs.append(uniform(inputRange, &rng)) }
+                for x in xs[(xs.count - n)...] {
+                    let y = pointwise(x, p)
+                    ys.append(noise > 0 ? y + noise * rng.nextNormal() : y)
+                }
+                continue
+            }
             let x = (0..<n).map { _ in uniform(inputRange, &rng) }
             let y = try function(Tensor(x), p)
             guard y.count == n else {
