@@ -44,13 +44,17 @@ public struct InnerLoop: Codable, Equatable, Sendable {
         for step in 0..<steps {
             let predictions = model.forward(support.inputs, parameters: fast, tasks: tasks)
             let total = loss.perTask(predictions, support.targets).sum()
-            let grads = gradients(of: total, with: adaptedIndices.map { fast[$0] }, createGraph: createGraph)
-            for (g, i) in zip(grads, adaptedIndices) {
-                if let rates {
-                    fast[i] = fast[i] - g * rates[i]
-                } else {
-                    fast[i] = fast[i].subtracting(g, scaledBy: rate(at: step))
-                }
+            let wanted = adaptedIndices.map { fast[$0] }
+            if let rates {
+                let grads = gradients(of: total, with: wanted, createGraph: createGraph)
+                for (g, i) in zip(grads, adaptedIndices) { fast[i] = fast[i] - g * rates[i] }
+            } else {
+                // The step -lr * g comes straight out of the backward pass seeded with -lr
+                // (gradients are linear in the seed), so the update is an addition, whose
+                // derivative rule passes gradients through: the second-order pass then has no
+                // scaling of a parameter-sized gradient per step and parameter.
+                let steps = gradients(of: total, with: wanted, seed: Tensor(-rate(at: step)), createGraph: createGraph)
+                for (d, i) in zip(steps, adaptedIndices) { fast[i] = fast[i] + d }
             }
         }
         return fast
