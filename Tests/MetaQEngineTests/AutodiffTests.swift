@@ -70,6 +70,9 @@ struct FirstOrderGradientTests {
         ("softmax", { $0[0].softmax() }, [r([3, 5], 54, low: -2, high: 2)]),
         ("cross entropy", { $0[0].crossEntropy(labels: [1, 0, 4]) }, [r([3, 5], 55, low: -2, high: 2)]),
         ("mse", { $0[0].meanSquaredError($0[1]) }, [r([4, 2], 56), r([4, 2], 57)]),
+        ("mse per task", { Tensor.meanSquaredErrorPerTask($0[0], $0[1]) }, [r([3, 4, 1], 70), r([3, 4, 1], 71)]),
+        ("mse gradient", { Tensor.squaredErrorGradient($0[0], $0[1], $0[2], scale: 0.25) },
+         [r([3], 72), r([3, 2, 2], 73), r([3, 2, 2], 74)]),
         ("batch norm", { $0[0].normalized(overAxes: [0, 1, 2]) * $0[1] + $0[2] }, [r([2, 3, 3, 2], 58), r([2], 59), r([2], 60)]),
         // |x * scale| >= 0.05 > |shift|: no pre-activation near the ReLU's kink.
         ("scale shift relu", { $0[0].scaledShiftedReLU(scale: $0[1], shift: $0[2]) },
@@ -106,6 +109,10 @@ struct SecondOrderGradientTests {
         ("mse of mlp", { ($0[0].matmul($0[1]).tanh().matmul($0[2])).meanSquaredError($0[3]) },
          [r([5, 1], 20, low: -3, high: 3), r([1, 6], 21), r([6, 1], 22), r([5, 1], 23)]),
         ("cross entropy", { $0[0].matmul($0[1]).crossEntropy(labels: [0, 2, 1, 1]) }, [r([4, 3], 24), r([3, 3], 25)]),
+        ("per-task mse of a batched mlp", { Tensor.meanSquaredErrorPerTask($0[0].matmul($0[1]).tanh().matmul($0[2]), $0[3]).squared() },
+         [r([2, 5, 1], 40, low: -3, high: 3), r([2, 1, 6], 41), r([2, 6, 1], 42), r([2, 5, 1], 43)]),
+        ("mse gradient (third order of the loss)", { Tensor.squaredErrorGradient($0[0], $0[1].tanh(), $0[2], scale: 0.2).squared() },
+         [r([2], 44), r([2, 3], 45), r([2, 3], 46)]),
         ("batch norm", { ($0[0].normalized(overAxes: [0, 1, 2]) * $0[1]).squared() }, [r([2, 3, 3, 2], 26), r([2], 27)]),
         ("scale shift relu", { $0[0].scaledShiftedReLU(scale: $0[1], shift: $0[2]).squared() },
          [offZero([2, 3, 3, 2], 37), r([2], 38, low: 0.5, high: 2), r([2], 39, low: -0.04, high: 0.04)]),
@@ -142,6 +149,55 @@ struct SecondOrderGradientTests {
         let g = gradients(of: (x * x).sum(), with: [x])[0]
         #expect(!g.requiresGradient)
         #expect(g.scalar == 3)
+    }
+
+    /// A first-order pass pauses recording on its thread while its rules run (their operands
+    /// are live graph tensors), and resumes it afterwards; a createGraph pass nested in it
+    /// records its own graph.
+    @Test func firstOrderPassRecordsNothingAndRestoresRecording() {
+        let w = r([3, 4], 50).requiringGradient(), x = r([2, 3], 51)
+        let u = r([2], 52).requiringGradient()
+        let cube = (u * u * u).sum()
+        let y = x.matmul(w).tanh().sum()
+        var nested: Tensor?
+        var ran = false
+        let probe = Tensor.result("probe", shape: y.shape, buffer: y.buffer, inputs: [y], saves: .shapes) { c in
+            // Inside a first-order pass: operations on live tensors record nothing...
+            #expect((w * w).node == nil)
+            // ...but a createGraph pass started here records its graph...
+            nested = gradients(of: cube, with: [u], createGraph: true)[0]
+            // ...and when it returns, the outer pass is paused again.
+            #expect((u * u).node == nil)
+            ran = true
+            return [c.grad]
+        }
+        let g = gradients(of: probe, with: [w])[0]
+        #expect(ran)
+        #expect(g.node == nil && !g.requiresGradient)
+        #expect(nested?.node != nil)
+        #expect((w * w).node != nil)
+        // The same tensors give the same gradient with createGraph, as a graph.
+        let again = gradients(of: x.matmul(w).tanh().sum(), with: [w], createGraph: true)[0]
+        #expect(again.node != nil)
+        #expect(again.scalars == g.scalars)
+    }
+
+    /// The fused per-task loss rounds as the composition it replaced does: the same values
+    /// and the same gradient, bit for bit, and the same second derivatives.
+    @Test func perTaskSquaredErrorMatchesItsComposition() {
+        let p = r([4, 6, 1], 80).requiringGradient(), y = r([4, 6, 1], 81), seed = r([4], 82)
+        let fused = Tensor.meanSquaredErrorPerTask(p, y)
+        let composed = (p - y).squared().mean(axes: [1, 2])
+        #expect(fused.scalars == composed.scalars)
+        let gf = gradients(of: fused, with: [p], seed: seed, createGraph: true)[0]
+        let gc = gradients(of: composed, with: [p], seed: seed, createGraph: true)[0]
+        #expect(gf.scalars == gc.scalars)
+        #expect(gf.node != nil)
+        let v = r([4, 6, 1], 83)
+        let hf = gradients(of: (gf * v).sum(), with: [p])[0].scalars
+        let hc = gradients(of: (gc * v).sum(), with: [p])[0].scalars
+        for (a, b) in zip(hf, hc) { #expect(abs(a - b) <= 1e-6 * max(1, abs(b))) }
+        #expect(LossKind.meanSquaredError.perTask(p, .values(y)).scalars == composed.scalars)
     }
 
     @Test func graphKeepsOnlyTheValuesRulesRead() {

@@ -59,8 +59,7 @@ extension LossKind {
         let tasks = predictions.shape[0]
         switch (self, targets) {
         case let (.meanSquaredError, .values(y)):
-            let axes = Array(1..<predictions.rank)
-            return (predictions - y.reshaped(to: predictions.shape)).squared().mean(axes: axes)
+            return Tensor.meanSquaredErrorPerTask(predictions, y.reshaped(to: predictions.shape))
         case let (.crossEntropy, .labels(labels)):
             let classes = predictions.shape.last!
             let rows = labels.count
