@@ -83,20 +83,23 @@ extension Tensor {
     /// the others are held as shape-only links.
     @inline(__always)
     static func result(
-        _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: [Tensor], saves: SavedValues = .all,
+        _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: consuming [Tensor], saves: SavedValues = .all,
         rule: @escaping DerivativeRule
     ) -> Tensor {
         if metaq_recording_paused() != 0 { return Tensor(shape: shape, buffer: buffer) }
-        for input in inputs where input.requiresGradient {
-            var kept = inputs
-            if saves != .all {
-                for i in kept.indices where !saves.readsInput(i) { kept[i] = kept[i].graphLink }
-            }
-            return Tensor(
-                shape: shape, buffer: buffer,
-                node: GradientNode(name: name, inputs: kept, readsOutput: saves.output, rule: rule))
+        var tracked = false
+        for i in inputs.indices where inputs[i].requiresGradient {
+            tracked = true
+            break
         }
-        return Tensor(shape: shape, buffer: buffer)
+        guard tracked else { return Tensor(shape: shape, buffer: buffer) }
+        if saves != .all {
+            // `inputs` is this call's own array (consumed), so this replaces in place.
+            for i in inputs.indices where !saves.readsInput(i) { inputs[i] = inputs[i].graphLink }
+        }
+        return Tensor(
+            shape: shape, buffer: buffer,
+            node: GradientNode(name: name, inputs: inputs, readsOutput: saves.output, rule: rule))
     }
 
     /// This tensor as a graph input whose elements are never read: a shape-only stand-in

@@ -85,9 +85,11 @@ extension Tensor {
         let kb = transposeB ? b.shape[rb - 1] : b.shape[rb - 2]
         let n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1]
         precondition(k == kb, "product: inner dimensions differ: \(a.shape) x \(b.shape)")
-        let batchShape = Array(a.shape.dropLast(2))
-        let batch = batchShape.reduce(1, *)
-        let outShape = batchShape + [m, n]
+        var outShape = a.shape   // the batch axes, then [m, n]
+        outShape[ra - 2] = m
+        outShape[ra - 1] = n
+        var batch = 1
+        for axis in 0..<ra - 2 { batch *= outShape[axis] }
         let out = TensorBuffer(count: batch * m * n)
         if k == 0 {
             out.pointer.update(repeating: 0, count: out.count)
