@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine",
             providers: [.apt(["libedit-dev"])]),
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(
             name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CMalloc", "CKernels"],
             swiftSettings: releaseSpeed),

@@ -76,6 +76,17 @@ CLONES void metaq_affine_scalar(long n, const float *restrict x, float scale, fl
     for (long i = 0; i < n; i++) o[i] = x[i] * scale + shift;
 }
 
+CLONES void metaq_adam(long n, const float *restrict p, const float *restrict g, float *restrict m,
+                       float *restrict v, float beta1, float beta2, float step_size, float c2_root,
+                       float epsilon, float *restrict o) {
+#pragma STDC FP_CONTRACT OFF
+    for (long i = 0; i < n; i++) {
+        m[i] = beta1 * m[i] + (1 - beta1) * g[i];
+        v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+        o[i] = p[i] - step_size * m[i] / (__builtin_sqrtf(v[i]) / c2_root + epsilon);
+    }
+}
+
 CLONES void metaq_accumulate(long n, float *restrict acc, const float *restrict g) {
     for (long i = 0; i < n; i++) acc[i] += g[i];
 }

@@ -139,6 +139,30 @@ struct NetworkTests {
         #expect(optimizer.state == decoded)
     }
 
+    /// Adam's C kernel (vectorised) rounds like the textbook formula written out in Swift,
+    /// element for element, over several steps and a length that is no multiple of 8.
+    @Test func adamKernelMatchesTheFormulaBitForBit() {
+        var rng = RandomGenerator(seed: 7)
+        let n = 37
+        let adam = Adam(learningRate: 0.01)
+        var p = Tensor.normal([n], using: &rng)
+        var (m, v) = ([Float](repeating: 0, count: n), [Float](repeating: 0, count: n))
+        for step in 1...4 {
+            let g = Tensor.normal([n], using: &rng)
+            let expected = p.scalars.indices.map { j -> Float in
+                let (b1, b2, eps): (Float, Float, Float) = (0.9, 0.999, 1e-8)
+                let c1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
+                let c2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
+                let gj = g.scalars[j]
+                m[j] = b1 * m[j] + (1 - b1) * gj
+                v[j] = b2 * v[j] + (1 - b2) * gj * gj
+                return p.scalars[j] - (0.01 / c1) * m[j] / (v[j].squareRoot() / c2.squareRoot() + eps)
+            }
+            p = adam.update([p], gradients: [g])[0]
+            #expect(p.scalars == expected)
+        }
+    }
+
     @Test func stepDecayScalesTheLearningRateAndSurvivesASaveAndRestore() throws {
         let decay = StepDecay(factor: 0.5, every: 2)
         #expect([1, 2, 3, 4, 5].map { decay.rate(base: 1, step: $0) } == [1, 1, 0.5, 0.5, 0.25])

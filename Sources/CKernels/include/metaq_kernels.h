@@ -42,6 +42,11 @@ void metaq_affine_scalar(long n, const float *x, float scale, float shift, float
 void metaq_accumulate(long n, float *acc, const float *g);
 /// o[i] = a[i] - scale * b[i] (an SGD step).
 void metaq_sub_scaled(long n, const float *a, const float *b, float scale, float *o);
+/// One Adam step over n elements: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+/// o = p - step_size * m / (sqrt(v) / c2_root + epsilon). Rounded like the plain expression
+/// (no contraction into fused multiply-adds).
+void metaq_adam(long n, const float *p, const float *g, float *m, float *v, float beta1, float beta2,
+                float step_size, float c2_root, float epsilon, float *o);
 /// o[i] = max(x[i], 0), and its backward o[i] = x[i] > 0 ? g[i] : 0.
 void metaq_relu(long n, const float *x, float *o);
 void metaq_relu_backward(long n, const float *g, const float *x, float *o);

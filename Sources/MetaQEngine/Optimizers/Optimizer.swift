@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// An optimiser's state in a form that can be inspected and saved: named per-parameter
@@ -183,11 +184,8 @@ public final class Adam: Optimizer {
             let pp = p.buffer.pointer, gp = g.buffer.pointer, op = out.pointer
             m[i].withUnsafeMutableBufferPointer { mm in
                 v[i].withUnsafeMutableBufferPointer { vv in
-                    for j in 0..<p.count {
-                        mm[j] = beta1 * mm[j] + (1 - beta1) * gp[j]
-                        vv[j] = beta2 * vv[j] + (1 - beta2) * gp[j] * gp[j]
-                        op[j] = pp[j] - stepSize * mm[j] / (vv[j].squareRoot() / c2Root + epsilon)
-                    }
+                    metaq_adam(p.count, pp, gp, mm.baseAddress!, vv.baseAddress!, beta1, beta2, stepSize, c2Root,
+                               epsilon, op)
                 }
             }
             return Tensor(shape: p.shape, buffer: out, requiresGradient: true)
