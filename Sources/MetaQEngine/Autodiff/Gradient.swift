@@ -79,8 +79,9 @@ public final class GradientNode: @unchecked Sendable {
 
 extension Tensor {
     /// Wraps a freshly computed buffer as the result of an operation, recording the
-    /// operation when any input requires a gradient. `saves` names the values the rule reads;
-    /// the others are held as shape-only links.
+    /// operation when any input requires a gradient and this thread is not inside a
+    /// first-order backward pass (see ``BackwardContext``). `saves` names the values the rule
+    /// reads; the others are held as shape-only links.
     @inline(__always)
     static func result(
         _ name: StaticString, shape: [Int], buffer: TensorBuffer, inputs: consuming [Tensor], saves: SavedValues = .all,
