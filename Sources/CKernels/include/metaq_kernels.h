@@ -25,6 +25,30 @@ static inline int metaq_set_recording_paused(int paused) {
     return previous;
 }
 
+/// A cache of freed blocks for reuse by blocks of exactly the same size (block_cache.c):
+/// at most METAQ_CACHE_SIZES distinct sizes, blocks of METAQ_CACHE_MINIMUM_BYTES or more,
+/// METAQ_CACHE_CAPACITY_BYTES held in all. Thread-safe. Blocks are malloc-family memory
+/// (freed with free() when the cache makes room).
+#define METAQ_CACHE_SIZES 128
+#define METAQ_CACHE_MINIMUM_BYTES (16L << 10)
+#define METAQ_CACHE_CAPACITY_BYTES (512L << 20)
+typedef struct metaq_block_cache metaq_block_cache;
+/// The process-wide cache tensor buffers use (static: no initialisation on first use).
+metaq_block_cache *metaq_block_cache_shared(void);
+/// A separate, empty cache (tests); destroy frees its bookkeeping, not the blocks it holds.
+metaq_block_cache *metaq_block_cache_create(void);
+void metaq_block_cache_destroy(metaq_block_cache *cache);
+/// A cached block of exactly `bytes`, or NULL.
+void *metaq_block_cache_take(metaq_block_cache *cache, long bytes);
+/// Keeps `block` for reuse; 0 when the cache declines it (too small, or no room).
+int metaq_block_cache_keep(metaq_block_cache *cache, void *block, long bytes);
+/// Counters of the bytes tensor buffers hold: now, and the most since the last reset.
+void metaq_memory_allocated(long bytes);
+void metaq_memory_freed(long bytes);
+long metaq_memory_live(void);
+long metaq_memory_peak(void);
+void metaq_memory_reset_peak(void);
+
 /// Binary operations and operand layouts for metaq_binary / metaq_binary_rows.
 enum { METAQ_ADD = 0, METAQ_SUB = 1, METAQ_MUL = 2, METAQ_DIV = 3, METAQ_GE = 4 };
 enum { METAQ_SAME = 0, METAQ_B_SCALAR = 1, METAQ_A_SCALAR = 2 };

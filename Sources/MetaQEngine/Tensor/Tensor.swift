@@ -1,4 +1,4 @@
-import Synchronization
+import CKernels
 /// Storage for a tensor's elements: one contiguous, 64-byte aligned block of `Float`s.
 ///
 /// Buffers are written once, while the operation that creates them runs, and are read-only
@@ -12,10 +12,10 @@ public final class TensorBuffer: @unchecked Sendable {
         precondition(count >= 0, "negative element count \(count)")
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw = BlockCache.shared.take(bytes)
+        let raw = metaq_block_cache_take(metaq_block_cache_shared(), bytes)
             ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        TensorMemory.allocated(bytes)
+        metaq_memory_allocated(bytes)
     }
 
     /// The storage of shape-only graph links: no elements.
@@ -30,14 +30,14 @@ public final class TensorBuffer: @unchecked Sendable {
     deinit {
         let raw = UnsafeMutableRawPointer(pointer)
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        TensorMemory.freed(bytes)
-        if !BlockCache.shared.keep(raw, bytes: bytes) { raw.deallocate() }
+        metaq_memory_freed(bytes)
+        if metaq_block_cache_keep(metaq_block_cache_shared(), raw, bytes) == 0 { raw.deallocate() }
     }
 }
 
 /// Bytes held by tensor buffers now and at most since the last reset: what the graph and
 /// the values in flight cost, apart from the allocator's own overhead and fragmentation
-/// (which peak RSS adds).
+/// (which peak RSS adds). The counters live in C (block_cache.c), next to the block cache.
 ///
 /// ```swift
 /// TensorMemory.resetPeak()
@@ -45,28 +45,14 @@ public final class TensorBuffer: @unchecked Sendable {
 /// print(TensorMemory.peakBytes)
 /// ```
 public enum TensorMemory {
-    private static let live = Atomic<Int>(0)
-    private static let peak = Atomic<Int>(0)
-
-    public static var liveBytes: Int { live.load(ordering: .relaxed) }
-    public static var peakBytes: Int { peak.load(ordering: .relaxed) }
+    public static var liveBytes: Int { metaq_memory_live() }
+    public static var peakBytes: Int { metaq_memory_peak() }
     /// Starts a new peak from the bytes live now.
-    public static func resetPeak() { peak.store(live.load(ordering: .relaxed), ordering: .relaxed) }
-
-    @inline(__always) static func allocated(_ bytes: Int) {
-        let now = live.add(bytes, ordering: .relaxed).newValue
-        var seen = peak.load(ordering: .relaxed)
-        while now > seen {
-            let (exchanged, original) = peak.compareExchange(expected: seen, desired: now, ordering: .relaxed)
-            if exchanged { break }
-            seen = original
-        }
-    }
-
-    @inline(__always) static func freed(_ bytes: Int) { live.subtract(bytes, ordering: .relaxed) }
+    public static func resetPeak() { metaq_memory_reset_peak() }
 }
 
-/// Keeps freed blocks of 16 KiB and more for reuse by a tensor of exactly the same size.
+/// Keeps freed blocks of 16 KiB and more for reuse by a tensor of exactly the same size
+/// (the cache itself is C, block_cache.c; this wraps a separate instance for tests).
 /// Training repeats the same sizes every step, so almost every allocation is a hit.
 /// Both reasons below were measured with glibc's malloc, before mimalloc replaced it (see
 /// CMalloc), and have not been measured again without the cache since:
@@ -77,64 +63,26 @@ public enum TensorMemory {
 ///   interleaved and fragmented the heap; second-order MAML's peak RSS grew 1.08 MiB per
 ///   inner step with malloc and 0.48 MiB with the cache (sinusoid, meta-batch 25), where the
 ///   tensors themselves grew 0.40 MiB.
+///
+/// Free blocks sit on a short list of sizes searched linearly (at most `maximumSizes`; a size
+/// with no waiting block gives up its shelf to a new one); past `capacityBytes` the cache
+/// frees blocks of other sizes to make room, or declines.
 final class BlockCache: @unchecked Sendable {
-    static let shared = BlockCache()
     /// Blocks smaller than this come from malloc's heap.
-    static let minimumBytes = 16 << 10
+    static let minimumBytes = Int(METAQ_CACHE_MINIMUM_BYTES)
     /// The most memory the cache holds on to.
-    static let capacityBytes = 512 << 20
-
+    static let capacityBytes = Int(METAQ_CACHE_CAPACITY_BYTES)
     /// At most this many distinct sizes are kept (training repeats a few dozen).
-    static let maximumSizes = 128
+    static let maximumSizes = Int(METAQ_CACHE_SIZES)
 
-    /// Free blocks by size: `stacks[i]` holds blocks of `sizes[i]` bytes. A linear search
-    /// over a few dozen sizes costs less than hashing into a dictionary, and every tensor of
-    /// 16 KiB or more passes through here twice.
-    private struct Shelves {
-        var sizes: [Int] = []
-        var stacks: [[UnsafeMutableRawPointer]] = []
-        var held = 0
-    }
+    private let cache: OpaquePointer
 
-    private let lock = NSLock()
-    private var shelves = Shelves()
+    init() { cache = metaq_block_cache_create() }
+    deinit { metaq_block_cache_destroy(cache) }
 
-    func take(_ bytes: Int) -> UnsafeMutableRawPointer? {
-        guard bytes >= Self.minimumBytes else { return nil }
-        lock.lock(); defer { lock.unlock() }
-        guard let i = shelves.sizes.firstIndex(of: bytes), let block = shelves.stacks[i].popLast() else { return nil }
-        shelves.held -= bytes
-        return block
-    }
+    func take(_ bytes: Int) -> UnsafeMutableRawPointer? { metaq_block_cache_take(cache, bytes) }
 
-    func keep(_ block: UnsafeMutableRawPointer, bytes: Int) -> Bool {
-        guard bytes >= Self.minimumBytes else { return false }
-        lock.lock(); defer { lock.unlock() }
-        if shelves.held + bytes > Self.capacityBytes {
-            // Make room by dropping blocks of other sizes (any will do: sizes repeat every
-            // step in training).
-            for i in shelves.sizes.indices where shelves.sizes[i] != bytes && !shelves.stacks[i].isEmpty {
-                for b in shelves.stacks[i] { b.deallocate() }
-                shelves.held -= shelves.sizes[i] * shelves.stacks[i].count
-                shelves.stacks[i].removeAll()
-                if shelves.held + bytes <= Self.capacityBytes { break }
-            }
-            if shelves.held + bytes > Self.capacityBytes { return false }
-        }
-        if let i = shelves.sizes.firstIndex(of: bytes) {
-            shelves.stacks[i].append(block)
-        } else if shelves.sizes.count < Self.maximumSizes {
-            shelves.sizes.append(bytes)
-            shelves.stacks.append([block])
-        } else if let i = shelves.stacks.firstIndex(where: \.isEmpty) {
-            shelves.sizes[i] = bytes   // a size no block is waiting in gives up its shelf
-            shelves.stacks[i].append(block)
-        } else {
-            return false
-        }
-        shelves.held += bytes
-        return true
-    }
+    func keep(_ block: UnsafeMutableRawPointer, bytes: Int) -> Bool { metaq_block_cache_keep(cache, block, bytes) != 0 }
 }
 
 /// A dense, row-major `Float` tensor that records how it was computed.
