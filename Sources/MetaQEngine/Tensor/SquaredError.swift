@@ -9,7 +9,8 @@ extension Tensor {
     /// `(prediction - target)^2`. One operation, differentiable to any order.
     ///
     /// ```swift
-    /// let perTask = Tensor.meanSquaredErrorPerTask(model.forward(x), y)   // [tasks]
+    /// let predictions = model.forward(x, parameters: model.parameters, tasks: nil)   // [T, N, 1]
+    /// let perTask = Tensor.meanSquaredErrorPerTask(predictions, y)                    // [T]
     /// ```
     public static func meanSquaredErrorPerTask(_ predictions: Tensor, _ targets: Tensor) -> Tensor {
         precondition(predictions.shape == targets.shape && predictions.rank >= 1,
