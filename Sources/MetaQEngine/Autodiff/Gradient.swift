@@ -21,6 +21,13 @@ public struct BackwardContext {
 
     /// Whether input `index` needs a gradient (rules skip work for constants).
     public func needs(_ index: Int) -> Bool { inputs[index].requiresGradient }
+
+    /// Whether operations on `operands` record nothing here: a first-order pass, or none of
+    /// them requires a gradient. Fused rules then compute their gradients directly instead
+    /// of composing differentiable operations.
+    public func recordsNothing(from operands: Tensor...) -> Bool {
+        !createsGraph || operands.allSatisfy { !$0.requiresGradient }
+    }
 }
 
 /// A derivative rule: the gradients with respect to each input (nil where not needed).

@@ -61,7 +61,7 @@ extension Tensor {
         let n = Float(Swift.max(reduced, 1))
         return Tensor.result("normalize", shape: shape, buffer: out, inputs: [self]) { c in
             let g = c.grad, xhat = c.output
-            if !c.createsGraph || (!g.requiresGradient && !xhat.requiresGradient) {
+            if c.recordsNothing(from: g, xhat) {
                 // dx = invStd * (g - mean(g) - xhat * mean(g * xhat)) over the reduced axes.
                 let gx = TensorBuffer(count: g.count)
                 // Holding `invStd` (not just its pointer) keeps the saved statistics alive.
@@ -138,7 +138,7 @@ extension Tensor {
         }
         return Tensor.result("scale_shift_relu", shape: shape, buffer: out, inputs: [self, scale, shift]) { c in
             let (g, x, s, y) = (c.grad, c.inputs[0], c.inputs[1], c.output)
-            if !c.createsGraph || (!g.requiresGradient && !x.requiresGradient && !s.requiresGradient) {
+            if c.recordsNothing(from: g, x, s) {
                 // No graph to build: one fused pass.
                 let dx = TensorBuffer(count: g.count)
                 let ds = TensorBuffer(count: width), db = TensorBuffer(count: width)

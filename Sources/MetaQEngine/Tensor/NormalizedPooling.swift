@@ -43,8 +43,7 @@ extension Tensor {
         let inputShape = shape
         return Tensor.result("normalize_relu_pool", shape: [n, ho, wo, c], buffer: out, inputs: [self, scale, shift]) { ctx in
             let (g, x, s, y) = (ctx.grad, ctx.inputs[0], ctx.inputs[1], ctx.output)
-            if !ctx.createsGraph
-                || (!g.requiresGradient && !x.requiresGradient && !s.requiresGradient && !ctx.inputs[2].requiresGradient) {
+            if ctx.recordsNothing(from: g, x, s, ctx.inputs[2]) {
                 // No graph to build: the fused backward. Holding `mean`, `invStd` and
                 // `indices` keeps them alive.
                 let grads = normalizedReLUMaxPooledBackward(
