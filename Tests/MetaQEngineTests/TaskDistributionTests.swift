@@ -19,25 +19,34 @@ struct TaskDistributionTests {
         #expect(x.allSatisfy { $0 >= -5 && $0 <= 5 })
     }
 
-    /// The built-in families sample point by point; that must give exactly what their tensor
-    /// functions give (the same draws, the same values), with and without noise.
+    /// The built-in families sample point by point; the targets must be exactly what their
+    /// formulas give as tensor operations (the way they were sampled before), and the noise
+    /// must come from the same draws.
     @Test(arguments: ["sinusoid", "linear"], [Float(0), 0.3])
-    func pointwiseSamplingMatchesTheTensorFunction(family: String, noise: Float) throws {
-        var fast = family == "sinusoid" ? RegressionTasks.sinusoid() : RegressionTasks.line()
-        fast.noise = noise
-        var slow = fast
-        slow.pointwise = nil
-        var rngFast = RandomGenerator(seed: 11), rngSlow = RandomGenerator(seed: 11)
-        let a = try fast.sample(tasks: 7, support: 5, query: 9, using: &rngFast)
-        let b = try slow.sample(tasks: 7, support: 5, query: 9, using: &rngSlow)
-        for (x, y) in [(a.support, b.support), (a.query, b.query)] {
-            #expect(x.inputs.scalars == y.inputs.scalars)
-            guard case let .values(u) = x.targets, case let .values(v) = y.targets else {
-                Issue.record("regression targets expected"); return
-            }
-            #expect(u.scalars == v.scalars)
+    func pointwiseSamplingMatchesTheFormulaAsTensorOperations(family: String, noise: Float) throws {
+        var tasks = family == "sinusoid" ? RegressionTasks.sinusoid() : RegressionTasks.line()
+        tasks.noise = noise
+        let formula: (Tensor, [Float]) -> Tensor = family == "sinusoid"
+            ? { x, p in (x - p[1]).sin() * p[0] } : { x, p in x * p[0] + p[1] }
+        let parameters: [[Float]] = [[2, 0.5], [0.3, 3], [-1.5, 1]]
+        var rng = RandomGenerator(seed: 11), replay = RandomGenerator(seed: 11)
+        let batch = try tasks.sample(parameters: parameters, support: 5, query: 9, using: &rng)
+        guard case let .values(ys) = batch.support.targets, case let .values(yq) = batch.query.targets else {
+            Issue.record("regression targets expected"); return
         }
-        #expect(rngFast.nextFloat() == rngSlow.nextFloat())
+        for (t, p) in parameters.enumerated() {
+            // Replay the draws: the task's 14 points, then one noise draw per point.
+            let x = Tensor((0..<14).map { _ in tasks.inputRange.lowerBound
+                + (tasks.inputRange.upperBound - tasks.inputRange.lowerBound) * replay.nextFloat() })
+            let expected = formula(x, p).scalars.map { noise > 0 ? $0 + noise * replay.nextNormal() : $0 }
+            let sampledX = batch.support.inputs.scalars[t * 5..<(t + 1) * 5] + batch.query.inputs.scalars[t * 9..<(t + 1) * 9]
+            #expect(Array(sampledX) == x.scalars)
+            #expect(Array(ys.scalars[t * 5..<(t + 1) * 5] + yq.scalars[t * 9..<(t + 1) * 9]) == expected)
+        }
+        #expect(rng.nextFloat() == replay.nextFloat())
+        // The tensor form of a pointwise family is the same function.
+        let x = Tensor([-4, -1, 0, 2.5])
+        #expect(try tasks.function(x, [2, 0.5]).scalars == x.scalars.map { tasks.pointwise!($0, [2, 0.5]) })
     }
 
     @Test func imageTasksAreNWayKShotWithConsistentLabels() throws {

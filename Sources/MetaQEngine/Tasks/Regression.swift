@@ -16,11 +16,13 @@ public struct RegressionTasks: TaskDistribution {
     public var name: String
     public var parameterRanges: [(name: String, range: ClosedRange<Float>)]
     public var inputRange: ClosedRange<Float>
-    public var function: Function
-    /// The same family as a function of one point, when it has that form (the built-in
+    /// The family over all points of a task. For a family given point by point it is
+    /// `pointwise` applied to each point.
+    public let function: Function
+    /// The family as a function of one point, when it was given that way (the built-in
     /// families): sampling then evaluates it point by point instead of running tensor
-    /// operations for every task. It must agree with `function` value for value.
-    public var pointwise: (@Sendable (_ x: Float, _ parameters: [Float]) -> Float)?
+    /// operations for every task.
+    public let pointwise: (@Sendable (_ x: Float, _ parameters: [Float]) -> Float)?
     /// Standard deviation of Gaussian noise added to targets.
     public var noise: Float
 
@@ -28,18 +30,31 @@ public struct RegressionTasks: TaskDistribution {
     public var inputShape: [Int] { [1] }
     public var outputCount: Int { 1 }
 
+    /// A family given as tensor operations over a task's points (the language's families).
+    public init(
+        name: String, parameterRanges: [(name: String, range: ClosedRange<Float>)],
+        inputRange: ClosedRange<Float>, noise: Float = 0, function: @escaping Function
+    ) {
+        self.name = name
+        self.parameterRanges = parameterRanges
+        self.inputRange = inputRange
+        self.noise = noise
+        self.pointwise = nil
+        self.function = function
+    }
+
+    /// A family given as a function of one point.
     public init(
         name: String, parameterRanges: [(name: String, range: ClosedRange<Float>)],
         inputRange: ClosedRange<Float>, noise: Float = 0,
-        pointwise: (@Sendable (_ x: Float, _ parameters: [Float]) -> Float)? = nil,
-        function: @escaping Function
+        pointwise: @escaping @Sendable (_ x: Float, _ parameters: [Float]) -> Float
     ) {
         self.name = name
         self.parameterRanges = parameterRanges
         self.inputRange = inputRange
         self.noise = noise
         self.pointwise = pointwise
-        self.function = function
+        self.function = { x, p in Tensor(shape: x.shape, values: x.scalars.map { pointwise($0, p) }) }
     }
 
     /// `y = amplitude * sin(x - phase)`, amplitude in 0.1...5, phase in 0...pi, x in -5...5
@@ -50,8 +65,7 @@ public struct RegressionTasks: TaskDistribution {
     ) -> RegressionTasks {
         RegressionTasks(
             name: "sinusoid", parameterRanges: [("amplitude", amplitude), ("phase", phase)], inputRange: inputRange,
-            pointwise: { x, p in Foundation.sin(x - p[1]) * p[0] }
-        ) { x, p in (x - p[1]).sin() * p[0] }
+            pointwise: { x, p in Foundation.sin(x - p[1]) * p[0] })
     }
 
     /// `y = slope * x + intercept`.
@@ -61,8 +75,7 @@ public struct RegressionTasks: TaskDistribution {
     ) -> RegressionTasks {
         RegressionTasks(
             name: "linear", parameterRanges: [("slope", slope), ("intercept", intercept)], inputRange: inputRange,
-            pointwise: { x, p in x * p[0] + p[1] }
-        ) { x, p in x * p[0] + p[1] }
+            pointwise: { x, p in x * p[0] + p[1] })
     }
 
     /// Draws one task's parameters.
