@@ -7,7 +7,7 @@ import MetaQEngine
 /// `metaq-bench loop-overhead --iters N` and compare its wall time with
 /// `metaq run benchmarks/loop-overhead.mq --set iters=N` (both whole processes).
 func runLoopOverhead(_ arguments: [String]) {
-    let iters = arguments.firstIndex(of: "--iters").flatMap { $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil } ?? 3000
+    let iters = optionValue("iters", in: arguments).flatMap { Int($0) } ?? 3000
     var rng = RandomGenerator(seed: 1)
     let net = Sequential.mlp(sizes: [1, 40, 40, 1], using: &rng)
     let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 1, learningRate: 0.01),

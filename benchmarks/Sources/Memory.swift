@@ -5,10 +5,7 @@ import MetaQEngine
 /// a number of inner steps: `metaq-bench maml-memory --steps N [--checkpoint]`, one process
 /// per setting so peaks do not mix. Prints one JSON line.
 func runMAMLMemory(_ arguments: [String]) {
-    func option(_ name: String, _ fallback: String) -> String {
-        guard let i = arguments.firstIndex(of: "--\(name)"), i + 1 < arguments.count else { return fallback }
-        return arguments[i + 1]
-    }
+    func option(_ name: String, _ fallback: String) -> String { optionValue(name, in: arguments) ?? fallback }
     let steps = Int(option("steps", "1"))!
     let checkpoint = arguments.contains("--checkpoint")
     let width = Int(option("width", "40"))!

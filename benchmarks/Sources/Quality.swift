@@ -4,10 +4,7 @@ import MetaQEngine
 /// Trains a learner on sinusoid regression (Finn et al. 2017 settings by default) and prints
 /// post-adaptation MSE on fresh tasks as JSON.
 func runSineQuality(_ arguments: [String]) {
-    func option(_ name: String, _ fallback: String) -> String {
-        guard let i = arguments.firstIndex(of: "--\(name)"), i + 1 < arguments.count else { return fallback }
-        return arguments[i + 1]
-    }
+    func option(_ name: String, _ fallback: String) -> String { optionValue(name, in: arguments) ?? fallback }
     let learnerName = option("learner", "maml")
     let iterations = Int(option("iterations", "70000"))!
     let trainShots = Int(option("train-shots", "10"))!

@@ -38,12 +38,8 @@ struct Measurement: Encodable {
 
 let arguments = CommandLine.arguments
 let quick = arguments.contains("--quick")
-let only: Set<String>? = arguments.firstIndex(of: "--only").flatMap {
-    $0 + 1 < arguments.count ? Set(arguments[$0 + 1].split(separator: ",").map(String.init)) : nil
-}
-let budget = arguments.firstIndex(of: "--budget").flatMap {
-    $0 + 1 < arguments.count ? Double(arguments[$0 + 1]) : nil
-} ?? (quick ? 0.5 : 3.0)
+let only: Set<String>? = optionValue("only", in: arguments).map { Set($0.split(separator: ",").map(String.init)) }
+let budget = optionValue("budget", in: arguments).flatMap(Double.init) ?? (quick ? 0.5 : 3.0)
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -63,9 +59,7 @@ var results: [Measurement] = []
 }
 
 /// The benchmarks are defined on 2 threads; `--threads N` measures scaling.
-let threads = arguments.firstIndex(of: "--threads").flatMap {
-    $0 + 1 < arguments.count ? Int(arguments[$0 + 1]) : nil
-} ?? 2
+let threads = optionValue("threads", in: arguments).flatMap { Int($0) } ?? 2
 Parallel.setThreads(threads)
 
 run("sgemm") {
