@@ -223,6 +223,27 @@ struct KernelTests {
             #expect(b.pointer[0] == value && b.pointer[count - 1] == value)
         }
     }
+
+    /// A block that would take the cache past its capacity makes room by freeing the blocks
+    /// of other sizes (the cache owns them once kept), but never those of its own size.
+    @Test func blockCachePastItsCapacityFreesOtherSizes() {
+        let cache = BlockCache()
+        let minimum = BlockCache.minimumBytes
+        // Blocks stand in for larger sizes: the cache never reads or writes them.
+        func block() -> UnsafeMutableRawPointer { UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64) }
+        let large = BlockCache.capacityBytes - 2 * minimum
+        #expect(cache.keep(block(), bytes: large))                  // the cache frees it below
+        let kept = block()
+        #expect(cache.keep(kept, bytes: minimum))
+        let mine = block()
+        #expect(cache.keep(mine, bytes: minimum))                   // exactly at capacity
+        let newcomer = block()
+        #expect(cache.keep(newcomer, bytes: 3 * minimum))           // over it: the large block goes
+        #expect(cache.take(large) == nil)
+        #expect(Set([cache.take(minimum), cache.take(minimum)]) == Set([kept, mine]))
+        #expect(cache.take(3 * minimum) == newcomer)
+        for b in [kept, mine, newcomer] { b.deallocate() }
+    }
 }
 
 @Suite("Batch norm and ReLU fused in a network")
