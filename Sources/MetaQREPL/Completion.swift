@@ -310,7 +310,7 @@ private struct ContextScanner {
         case .tasks: return names + builtins(.tasks)
         case .function: return names + ["fn"]
         case .record, .string: return []
-        case .int, .number, .range, .intList, .stringList, .numberList: return expressionWords(names)
+        case .int, .number, .range, .intList, .stringList, .numberList, .tensors: return expressionWords(names)
         }
     }
 
@@ -342,7 +342,7 @@ private extension TokenKind {
     /// Whether a line ending with the token goes on to the next line.
     var continuesLine: Bool {
         switch self {
-        case .plus, .minus, .star, .slash, .percent, .caret, .equalEqual, .bangEqual, .less, .lessEqual,
+        case .plus, .minus, .star, .at, .slash, .percent, .caret, .equalEqual, .bangEqual, .less, .lessEqual,
              .greaterEqual, .equal, .dotDot, .arrow, .dot, .comma, .colon, .keyword(.and), .keyword(.or), .keyword(.not):
             true
         default:

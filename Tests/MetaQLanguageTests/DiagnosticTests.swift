@@ -15,8 +15,8 @@ struct DiagnosticCase: Sendable, CustomTestStringConvertible {
 
 @Suite struct DiagnosticTests {
     static let lexical: [DiagnosticCase] = [
-        DiagnosticCase("let x = @", "1:9: unexpected character '@'"),
-        DiagnosticCase("let x = 1 @ 2\nlet y = 2", "1:11: unexpected character '@'"),
+        DiagnosticCase("let x = &", "1:9: unexpected character '&'"),
+        DiagnosticCase("let x = 1 & 2\nlet y = 2", "1:11: unexpected character '&'"),
         DiagnosticCase("let s = \"abc", "1:9: unterminated string literal"),
         DiagnosticCase("f(\"abc", "1:3: unterminated string literal"),
         DiagnosticCase(#"let s = "a\qb""#, "1:11: invalid escape sequence '\\q'"),

@@ -13,9 +13,9 @@ import Testing
     }
 
     @Test func everyOperatorAndPunctuation() {
-        let text = "+ - * / % ^ == != < > <= >= = .. -> . , : ; ( ) [ ] { }"
+        let text = "+ - * @ / % ^ == != < > <= >= = .. -> . , : ; ( ) [ ] { }"
         #expect(kinds(text) == [
-            .plus, .minus, .star, .slash, .percent, .caret,
+            .plus, .minus, .star, .at, .slash, .percent, .caret,
             .equalEqual, .bangEqual, .less, .greater, .lessEqual, .greaterEqual,
             .equal, .dotDot, .arrow, .dot, .comma, .colon, .semicolon,
             .leftParen, .rightParen, .leftBracket, .rightBracket, .leftBrace, .rightBrace,
@@ -127,9 +127,9 @@ import Testing
     }
 
     @Test func badCharacterIsReportedAndLexingContinues() {
-        let (file, tokens, diagnostics) = lex("let x = 1 @ 2\n  y ! z $")
+        let (file, tokens, diagnostics) = lex("let x = 1 & 2\n  y ! z $")
         #expect(lineColumnMessages(diagnostics, in: file) == [
-            "1:11: unexpected character '@'",
+            "1:11: unexpected character '&'",
             "2:5: unexpected character '!'",
             "2:9: unexpected character '$'",
         ])

@@ -76,7 +76,7 @@ extension MetaLearner {
         let t = batch.taskCount
         let groupSize = batch.tasksPerGroup(elements: groupElements)
         if groupSize >= t { return evaluate(batch, steps: steps) }
-        let shares = Parallel.mapShares(t, shares: min(threads, t)) { range -> [[Float]] in
+        let shares = Parallel.mapShares(t, shares: evaluatesConcurrently ? min(threads, t) : 1) { range -> [[Float]] in
             var scores = [[Float]](repeating: [], count: steps.count)
             batch.forEachGroup(of: range, tasksPerGroup: groupSize) { group in
                 for (i, part) in evaluate(group, steps: steps).enumerated() { scores[i] += part }

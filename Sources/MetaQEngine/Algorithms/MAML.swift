@@ -11,6 +11,13 @@ public protocol MetaLearner: AnyObject {
     /// on the support sets for each of `steps` step counts; `result[i][t]` is task t after
     /// `steps[i]` steps. Never changes the learner.
     func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]]
+    /// Whether `evaluate` may run on several threads at once for parts of a batch (false
+    /// for learners whose code is not thread-safe, such as those written in a script).
+    var evaluatesConcurrently: Bool { get }
+}
+
+extension MetaLearner {
+    public var evaluatesConcurrently: Bool { true }
 }
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel and Levine, 2017), and ANIL (Raghu et al.,

@@ -224,8 +224,15 @@ public struct Checkpoint: @unchecked Sendable {
                 throw inconsistent("the layers do not take inputs of shape \(shape): \(error.message)")
             }
         }
-        // Rebuilding the learner validates its configuration against the model.
-        _ = try checkpoint.makeLearner()
+        // Rebuilding the learner validates its configuration against the model. A learner
+        // written in a script cannot be rebuilt without its script: its extras are checked.
+        if case let .script(count)? = snapshot?.configuration {
+            guard count >= 0, count <= 1 << 20, (0..<count).allSatisfy({ snapshot?.tensors["extras.\($0)"] != nil }) else {
+                throw inconsistent("the script learner's \(count) extra tensors are not all present")
+            }
+        } else {
+            _ = try checkpoint.makeLearner()
+        }
         return checkpoint
     }
 

@@ -16,6 +16,9 @@ public enum LearnerConfiguration: Codable, Equatable, Sendable {
     /// Prototypical Networks with a memory bank; the bank is tensors of the snapshot.
     case prototypeMemory(distance: PrototypeDistance, budget: Int, transferWeight: Float, steps: Int, support: Int, query: Int)
     case fineTuning(steps: Int, batch: Int)
+    /// A learner written in a script, with this many extra learned tensors (`extras.0`...);
+    /// its code is the script's, so only the script that declares it can rebuild it.
+    case script(extras: Int)
 
     /// The learner's name as metaq writes it.
     public var name: String {
@@ -27,6 +30,7 @@ public enum LearnerConfiguration: Codable, Equatable, Sendable {
         case .prototypical: "protonet"
         case .prototypeMemory: "protomem"
         case .fineTuning: "finetune"
+        case .script: "custom"
         }
     }
 }
@@ -179,6 +183,8 @@ extension LearnerSnapshot {
         case let .fineTuning(steps, batch):
             guard steps >= 1, batch >= 1 else { throw inconsistent("invalid finetune settings (steps \(steps), batch \(batch))") }
             return .continual(SequentialFineTuning(model: model, loss: loss, optimizer: optimizer, steps: steps, batch: batch))
+        case .script:
+            throw CheckpointError(.unsupported, "it holds a learner written in a script (custom): run the script that declares it and resume with 'train ... < checkpoint FILE resume true >'")
         }
     }
 

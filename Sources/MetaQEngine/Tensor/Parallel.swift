@@ -54,7 +54,7 @@ extension Parallel {
     /// `body` on `shares` contiguous shares of `0..<count` (share w is
     /// `count * w / shares ..< count * (w + 1) / shares`), run in parallel; the results in
     /// share order. One share or fewer runs `body(0..<count)` on the calling thread.
-    static func mapShares<R>(_ count: Int, shares: Int, _ body: (Range<Int>) -> R) -> [R] {
+    public static func mapShares<R>(_ count: Int, shares: Int, _ body: (Range<Int>) -> R) -> [R] {
         if shares <= 1 { return [body(0..<count)] }
         var results = [R?](repeating: nil, count: shares)
         results.withUnsafeMutableBufferPointer { slots in

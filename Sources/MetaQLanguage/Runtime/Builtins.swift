@@ -17,7 +17,15 @@ public struct BuiltinArgument {
 /// A builtin function such as `len(x)` or `sin(x)`.
 public struct BuiltinFunction: @unchecked Sendable {
     public let doc: FunctionDoc
+    /// How many arguments it takes, when fixed (`metaq check` reports other counts).
+    public var arity: ClosedRange<Int>? = nil
     let call: ([BuiltinArgument], SourceRange, Interpreter) throws -> Value
+
+    init(doc: FunctionDoc, arity: ClosedRange<Int>? = nil, call: @escaping ([BuiltinArgument], SourceRange, Interpreter) throws -> Value) {
+        self.doc = doc
+        self.arity = arity
+        self.call = call
+    }
 }
 
 /// A command argument after evaluation.
@@ -64,11 +72,11 @@ public struct CommandBuiltin: @unchecked Sendable {
 /// REPL completion, `:help` and docs/LANGUAGE.md.
 public enum Builtins {
     public static let blocks: [String: BlockBuiltin] = Dictionary(
-        uniqueKeysWithValues: (modelBlocks + taskBlocks + learnerBlocks + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
+        uniqueKeysWithValues: (modelBlocks + taskBlocks + learnerBlocks + [scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
     public static let commands: [String: CommandBuiltin] = Dictionary(
         uniqueKeysWithValues: (commandList + streamCommands).map { ($0.doc.name, $0) })
     public static let functions: [String: BuiltinFunction] = Dictionary(
-        uniqueKeysWithValues: functionList.map { ($0.doc.name, $0) })
+        uniqueKeysWithValues: (functionList + tensorFunctionList).map { ($0.doc.name, $0) })
 
     static func install(into env: Environment) {
         for (name, f) in functions {

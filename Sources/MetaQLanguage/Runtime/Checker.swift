@@ -23,6 +23,9 @@ public struct Checker {
     private var loopDepth = 0
     private var functionDepth = 0
     private var importing: [String] = []
+    /// Argument counts of the functions a call may reach by name: builtins with a declared
+    /// arity, and top-level `fn` declarations and `let f = fn(...)` lambdas of the script.
+    private var arities: [String: ClosedRange<Int>] = Builtins.functions.compactMapValues(\.arity)
 
     public static func check(_ source: SourceFile) -> Result {
         var checker = Checker()
@@ -46,8 +49,16 @@ public struct Checker {
     private mutating func collectGlobals(_ statements: [Statement]) {
         for s in statements {
             switch s.kind {
-            case let .let(name, _), let .var(name, _), let .declaration(_, name, _), let .function(name, _, _):
+            case let .let(name, value):
                 globalNames.insert(name.name)
+                if case let .lambda(parameters, _) = value.kind { arities[name.name] = parameters.count...parameters.count }
+                else { arities[name.name] = nil }
+            case let .var(name, _), let .declaration(_, name, _):
+                globalNames.insert(name.name)
+                arities[name.name] = nil
+            case let .function(name, parameters, _):
+                globalNames.insert(name.name)
+                arities[name.name] = parameters.count...parameters.count
             default: break
             }
         }
@@ -183,6 +194,13 @@ public struct Checker {
         case let .call(callee, arguments):
             check(callee)
             arguments.forEach { check($0.value) }
+            // A wrong argument count to a function known by name (not shadowed locally).
+            if case let .name(name) = callee.kind, let expected = arities[name],
+               !scopes.dropFirst().contains(where: { $0.contains(name) }), !expected.contains(arguments.count) {
+                let count = expected.lowerBound == expected.upperBound ? "\(expected.lowerBound)" : "\(expected.lowerBound) to \(expected.upperBound)"
+                let signature = Builtins.functions[name].map { " (\($0.doc.signature))" } ?? ""
+                error("'\(name)' takes \(count) argument\(expected.upperBound == 1 ? "" : "s"), got \(arguments.count)\(signature)", e.range)
+            }
         case let .member(base, _): check(base)
         case let .index(base, index):
             check(base)

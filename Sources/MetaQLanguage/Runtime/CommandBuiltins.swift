@@ -148,9 +148,13 @@ extension Interpreter {
                 throw RuntimeError("\(error)", at: c.range)
             }
             let loss = engine.metaStep(b)
+            if let error = ScriptLearner.takeError(engine) {
+                output.finishProgress()
+                throw error
+            }
             guard loss.isFinite else {
                 output.finishProgress()
-                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss)); lower the learning rates", at: c.range)
+                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss.isNaN ? "NaN" : "\(loss)")); the parameters are those before this iteration; lower the learning rates", at: c.range)
             }
             sum += loss
             count += 1
@@ -188,6 +192,7 @@ extension Interpreter {
         do {
             let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: o.optionalInt("support") ?? tasks.support,
                                              query: o.optionalInt("query") ?? tasks.query, steps: steps, batchSize: o.int("batch"), using: &rng)
+            if let error = ScriptLearner.takeError(engine) { throw error }
             return .report(report)
         } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError("\(error)", at: c.range)

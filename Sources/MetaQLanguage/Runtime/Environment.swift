@@ -30,8 +30,26 @@ public final class Environment: @unchecked Sendable {
 
     let parent: Environment?
     private(set) var bindings: [String: Binding] = [:]
+    /// The order scopes were made in (the interpreter runs on one thread): a trace treats
+    /// mutable bindings of scopes made before it as values that may change between calls.
+    let serial: UInt64
+    nonisolated(unsafe) static var nextSerial: UInt64 = 0
 
-    public init(parent: Environment? = nil) { self.parent = parent }
+    public init(parent: Environment? = nil) {
+        self.parent = parent
+        serial = Environment.nextSerial
+        Environment.nextSerial &+= 1
+    }
+
+    /// The binding of `name` and the scope that holds it.
+    func lookupBinding(_ name: String) -> (Binding, Environment)? {
+        var scope: Environment? = self
+        while let s = scope {
+            if let b = s.bindings[name] { return (b, s) }
+            scope = s.parent
+        }
+        return nil
+    }
 
     /// Binds a name in this scope (shadowing outer ones).
     func define(_ name: String, _ value: Value, mutable: Bool = false, at range: SourceRange? = nil) {

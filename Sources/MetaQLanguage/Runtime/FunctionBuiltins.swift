@@ -10,24 +10,13 @@ extension Builtins {
         }
     }
 
-    /// A math function that applies to numbers and elementwise to tensors (differentiably).
-    static func elementwise(_ name: String, _ summary: String, _ scalar: @escaping (Double) -> Double, _ tensor: @escaping (Tensor) -> Tensor) -> BuiltinFunction {
-        BuiltinFunction(doc: FunctionDoc(name: name, signature: "\(name)(x)", summary: summary + " Numbers give numbers; tensors and lists apply elementwise.",
-                                         example: "\(name)(0.5)")) { args, range, _ in
-            try arity(name, args, 1...1, range)
-            switch args[0].value {
-            case let .tensor(t): return .tensor(tensor(t))
-            case let .list(items) where items.allSatisfy({ $0.number != nil }): return .tensor(tensor(try Operators.tensor(args[0].value, at: range)))
-            case let v where v.number != nil: return .float(scalar(v.number!))
-            case let v: throw RuntimeError("'\(name)' needs a number or tensor, got a \(v.typeName)", at: args[0].range)
-            }
-        }
-    }
-
-    static func numbers(_ name: String, _ args: [BuiltinArgument], _ range: SourceRange) throws -> [Double] {
+    static func numbers(_ name: String, _ args: [BuiltinArgument], _ range: SourceRange, _ interp: Interpreter) throws -> [Double] {
         let values: [Value]
         if args.count == 1, case let .list(items) = args[0].value { values = items }
-        else if args.count == 1, case let .tensor(t) = args[0].value { return t.scalars.map(Double.init) }
+        else if args.count == 1, case let .tensor(t) = args[0].value {
+            interp.readsTensorValues("'\(name)' of a tensor as a number")
+            return t.scalars.map(Double.init)
+        }
         else { values = args.map(\.value) }
         return try values.map {
             guard let x = $0.number else { throw RuntimeError("'\(name)' needs numbers, got a \($0.typeName)", at: range) }
@@ -36,15 +25,6 @@ extension Builtins {
     }
 
     static let functionList: [BuiltinFunction] = [
-        elementwise("exp", "e to the power x.", Foundation.exp) { $0.exp() },
-        elementwise("log", "Natural logarithm.", Foundation.log) { $0.log() },
-        elementwise("sqrt", "Square root.", { $0.squareRoot() }) { $0.sqrt() },
-        elementwise("sin", "Sine.", Foundation.sin) { $0.sin() },
-        elementwise("cos", "Cosine.", Foundation.cos) { $0.cos() },
-        elementwise("tanh", "Hyperbolic tangent.", Foundation.tanh) { $0.tanh() },
-        elementwise("sigmoid", "Logistic sigmoid 1 / (1 + e^-x).", { 1 / (1 + Foundation.exp(-$0)) }) { $0.sigmoid() },
-        elementwise("relu", "max(x, 0).", { Swift.max($0, 0) }) { $0.relu() },
-        elementwise("abs", "Absolute value.", { Swift.abs($0) }) { $0.abs() },
         BuiltinFunction(doc: FunctionDoc(name: "round", signature: "round(x, digits)", summary: "x rounded to a number of decimal digits (0 by default).", example: "round(3.14159, 2)")) { args, range, _ in
             try arity("round", args, 1...2, range)
             guard let x = args[0].value.number else { throw RuntimeError("'round' needs a number, got a \(args[0].value.typeName)", at: args[0].range) }
@@ -95,23 +75,13 @@ extension Builtins {
             if case let .string(s) = args[0].value, let x = Double(s) { return .float(x) }
             throw RuntimeError("cannot convert \(args[0].value.nestedText) to a float", at: args[0].range)
         },
-        BuiltinFunction(doc: FunctionDoc(name: "min", signature: "min(a, b, ...) | min(list)", summary: "The smallest number.", example: "min([3, 1, 2])")) { args, range, _ in
-            guard let m = try numbers("min", args, range).min() else { throw RuntimeError("'min' of nothing", at: range) }
+        BuiltinFunction(doc: FunctionDoc(name: "min", signature: "min(a, b, ...) | min(list)", summary: "The smallest number.", example: "min([3, 1, 2])")) { args, range, interp in
+            guard let m = try numbers("min", args, range, interp).min() else { throw RuntimeError("'min' of nothing", at: range) }
             return .float(m)
         },
-        BuiltinFunction(doc: FunctionDoc(name: "max", signature: "max(a, b, ...) | max(list)", summary: "The largest number.", example: "max(r.means)")) { args, range, _ in
-            guard let m = try numbers("max", args, range).max() else { throw RuntimeError("'max' of nothing", at: range) }
+        BuiltinFunction(doc: FunctionDoc(name: "max", signature: "max(a, b, ...) | max(list)", summary: "The largest number.", example: "max(r.means)")) { args, range, interp in
+            guard let m = try numbers("max", args, range, interp).max() else { throw RuntimeError("'max' of nothing", at: range) }
             return .float(m)
-        },
-        BuiltinFunction(doc: FunctionDoc(name: "sum", signature: "sum(list) | sum(tensor)", summary: "The sum of numbers.", example: "sum([1, 2, 3])")) { args, range, _ in
-            try arity("sum", args, 1...1, range)
-            return .float(try numbers("sum", args, range).reduce(0, +))
-        },
-        BuiltinFunction(doc: FunctionDoc(name: "mean", signature: "mean(list) | mean(tensor)", summary: "The mean of numbers.", example: "mean(r.means)")) { args, range, _ in
-            try arity("mean", args, 1...1, range)
-            let xs = try numbers("mean", args, range)
-            guard !xs.isEmpty else { throw RuntimeError("'mean' of an empty list", at: range) }
-            return .float(xs.reduce(0, +) / Double(xs.count))
         },
         BuiltinFunction(doc: FunctionDoc(name: "tensor", signature: "tensor(list)", summary: "A tensor from a (nested, rectangular) list of numbers.", example: "let t = tensor([[1, 2], [3, 4]])")) { args, range, _ in
             try arity("tensor", args, 1...1, range)
@@ -139,7 +109,9 @@ extension Builtins {
                 throw RuntimeError("\(error)", at: range)
             }
             learner.iterations += 1
-            return .float(Double(engine.metaStep(batch)))
+            let loss = engine.metaStep(batch)
+            if let error = ScriptLearner.takeError(engine) { throw error }
+            return .float(Double(loss))
         },
         BuiltinFunction(doc: FunctionDoc(name: "load", signature: "load(\"file.mqm\")",
                                          summary: "A learner (ready to train, evaluate or deploy) or a model, read from a checkpoint written by 'save' or 'train ... < checkpoint ... >'. Damaged, foreign or newer-version files give an error naming the problem.",

@@ -52,6 +52,14 @@ public final class Interpreter {
     private var importing: [String] = []
     private var imported = Set<String>()
     var datasets: [String: ImageFolderDataset] = [:]
+    /// Records tensor operations while a script function is being compiled (Trace.swift).
+    var tracer: Tracer?
+    /// How many enclosing computations will differentiate what is computed now (`grad`
+    /// calls and script learners' meta-losses): gradients taken inside one are built as
+    /// differentiable graphs, so a gradient of a gradient works.
+    var differentiationDepth = 0
+    /// The generators made by `generator(seed)`, by their function value.
+    var generators: [ObjectIdentifier: GeneratorBox] = [:]
     static let maximumCallDepth = 400
 
     public init(output: OutputSink) {
@@ -315,6 +323,11 @@ public final class Interpreter {
         case let .boolean(b): return .bool(b)
         case .pi: return .float(Double.pi)
         case let .name(name):
+            if let tracer {
+                if let (binding, scope) = env.lookupBinding(name), binding.isMutable, scope.serial < tracer.firstScope {
+                    tracer.fail("it reads '\(name)', a 'var' of an enclosing scope that may change between calls")
+                }
+            }
             guard let v = env.lookup(name) else {
                 let hint = nearest(name, in: env.visibleNames).map { "; did you mean '\($0)'?" } ?? ""
                 throw RuntimeError("undefined name '\(name)'\(hint)", at: e.range)
@@ -350,6 +363,10 @@ public final class Interpreter {
             return .function(Function(name: "lambda", body: .script(parameters: parameters.map(\.name), body: .expression(body), closure: env)))
         case let .call(callee, arguments):
             let f = try evaluate(callee, in: env)
+            if case let .model(model) = f {
+                let args = try arguments.map { ($0.label?.name, try evaluate($0.value, in: env), $0.range) }
+                return try callModel(model, args, at: e.range)
+            }
             guard case let .function(function) = f else {
                 throw RuntimeError("a \(f.typeName) is not callable", at: callee.range)
             }
@@ -366,7 +383,8 @@ public final class Interpreter {
                 guard i != .min else { throw RuntimeError("integer overflow", at: e.range) }
                 return .int(-i)
             case (.negate, .float(let f)): return .float(-f)
-            case (.negate, .tensor(let t)): return .tensor(-t)
+            case (.negate, .tensor(let t)): return .tensor(try tensorOperation("negate", [t], at: e.range) { -$0[0] })
+            case (.negate, .record): return try arithmetic(.multiply, .int(-1), v, at: e.range)
             case (.not, _): return .bool(!(try truth(v, at: operand.range)))
             default: throw RuntimeError("cannot negate a \(v.typeName)", at: e.range)
             }
@@ -377,8 +395,9 @@ public final class Interpreter {
             if op == .or {
                 return .bool(try truth(evaluate(lhs, in: env), at: lhs.range) || truth(evaluate(rhs, in: env), at: rhs.range))
             }
-            return try Operators.apply(op, try evaluate(lhs, in: env), try evaluate(rhs, in: env), at: e.range)
+            return try arithmetic(op, try evaluate(lhs, in: env), try evaluate(rhs, in: env), at: e.range)
         case let .command(name, arguments, options):
+            tracer?.fail("it runs the command '\(name.name)'")
             if let command = Builtins.commands[name.name] {
                 let args = try arguments.map { CommandArgumentValue(connector: $0.connector, value: try evaluate($0.value, in: env), range: $0.value.range) }
                 let validated = try options.map { try validate($0, against: command.options, head: name, in: env) }
@@ -489,14 +508,18 @@ public final class Interpreter {
             switch n {
             case "shape": return .list(t.shape.map { .int($0) })
             case "count": return .int(t.count)
-            case "values": return .list(t.scalars.map { .float(Double($0)) })
-            default: throw RuntimeError("a tensor has no field '\(n)' (fields: shape, count, values)", at: name.range)
+            case "values":
+                readsTensorValues("'.values'")
+                return .list(t.scalars.map { .float(Double($0)) })
+            case "rank": return .int(t.rank)
+            default: throw RuntimeError("a tensor has no field '\(n)' (fields: shape, rank, count, values)", at: name.range)
             }
         case let .list(items):
             if n == "length" { return .int(items.count) }
         case let .model(m):
             switch n {
             case "parameters": return .int(m.network.parameterCount)
+            case "params": return modelParameters(m, at: name.range)
             case "layers": return .list(m.network.layers.map { .string(Value.layerText($0)) })
             default: break
             }
@@ -505,6 +528,10 @@ public final class Interpreter {
             case "iterations": return .int(l.iterations)
             case "model": return .model(l.model)
             case "kind": return .string(l.kind)
+            case "params": return modelParameters(l.model, at: name.range)
+            case "extras":
+                if case let .meta(s as ScriptLearner)? = l.learner { return s.extrasValue }
+                return .record(Record())
             default: break
             }
         case let .lifelongReport(r):
@@ -556,7 +583,9 @@ public final class Interpreter {
             guard t.rank > 0 else { throw RuntimeError("cannot index a scalar tensor", at: range) }
             let at = k < 0 ? k + t.shape[0] : k
             guard at >= 0 && at < t.shape[0] else { throw RuntimeError("index \(k) out of range for axis of extent \(t.shape[0])", at: range) }
-            let row = t.slice(axis: 0, at..<at + 1).reshaped(to: Array(t.shape.dropFirst()))
+            let rowShape = Array(t.shape.dropFirst())
+            let row = try tensorOperation("index", [t], at: range) { $0[0].slice(axis: 0, at..<at + 1).reshaped(to: rowShape) }
+            if row.rank == 0 { readsTensorValues("an element as a number") }
             return row.rank == 0 ? .float(Double(row.scalar)) : .tensor(row)
         default:
             throw RuntimeError("cannot index a \(container.typeName) with a \(index.typeName)", at: range)

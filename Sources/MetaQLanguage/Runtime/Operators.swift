@@ -18,6 +18,8 @@ enum Operators {
             return .bool(try compare(op, a, b, at: range))
         case .add, .subtract, .multiply, .divide, .remainder, .power:
             return try arithmetic(op, a, b, at: range)
+        case .matrixProduct:
+            throw RuntimeError("'@' needs tensors (matrices), got a \(a.typeName) and a \(b.typeName)", at: range)
         case .and, .or:
             preconditionFailure("short-circuit operators are evaluated by the interpreter")
         }

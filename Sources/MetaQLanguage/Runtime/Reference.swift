@@ -1,3 +1,4 @@
+import MetaQEngine
 /// The builtins section of docs/LANGUAGE.md, generated from the same schemas that validate
 /// blocks, complete keys in the REPL and answer `:help`; a test keeps the file in step.
 public enum Reference {
@@ -19,9 +20,21 @@ public enum Reference {
             if !command.options.keys.isEmpty { out.append(table(command.options)) }
             out.append("```\n\(command.doc.example)\n```\n")
         }
+        out.append("### Tensor primitives\n")
+        out.append("The engine's table of differentiable operations (Sources/MetaQEngine/Autodiff/Primitives.swift), each a function of the language. `g` is the gradient arriving at the output, `y` the output. Composite rows are made of other rows, and their derivative is their parts'.\n")
+        out.append("| function | what it does | derivative | its rule reads | order |\n|---|---|---|---|---|")
+        for p in Primitives.table {
+            let order = switch p.differentiation {
+            case .none: "constant"
+            case .firstOrder: "first"
+            case .anyOrder: "any"
+            }
+            out.append("| `\(p.signature)` | \(p.summary) | \(p.rule)\(p.composite ? " (composite)" : "") | \(p.reads) | \(order) |")
+        }
+        out.append("")
         out.append("### Functions\n")
         out.append("| function | what it does | example |\n|---|---|---|")
-        for name in Builtins.functions.keys.sorted() {
+        for name in Builtins.functions.keys.sorted() where Primitives.byName[name] == nil {
             let doc = Builtins.functions[name]!.doc
             out.append("| `\(doc.signature)` | \(doc.summary) | `\(doc.example)` |")
         }

@@ -16,6 +16,8 @@ public indirect enum KeyType: Sendable {
     case tasks
     case function
     case record(BlockSchema)
+    /// A tensor, or a record or list of tensors (a learner's extra learnable tensors).
+    case tensors
 
     /// How the type reads in messages and documentation.
     public var description: String {
@@ -33,6 +35,7 @@ public indirect enum KeyType: Sendable {
         case .model: "model"
         case .tasks: "tasks"
         case .function: "function"
+        case .tensors: "record of tensors"
         case let .record(schema): "block < \(schema.keys.map(\.name).joined(separator: " ")) >"
         }
     }

@@ -153,6 +153,15 @@ extension Interpreter {
         case .record:
             guard case .record = value else { throw mismatch() }
             return value
+        case .tensors:
+            var leaves: [Tensor] = []
+            guard case .constant = TensorTree.flatten(value, into: &leaves) else {
+                if case .tensor = value { return value }
+                if case let .record(r) = value, r.fields.isEmpty { return value }
+                guard !leaves.isEmpty else { throw mismatch() }
+                return value
+            }
+            throw mismatch()
         }
     }
 

@@ -259,6 +259,12 @@ public final class LearnerValue: @unchecked Sendable {
         guard checkpoint.layers == model.network.layers else {
             throw CheckpointError(.inconsistent, "its model's layers differ from this learner's model")
         }
+        if case let .meta(script as ScriptLearner)? = learner {
+            try script.restore(snapshot, parameters: checkpoint.parameters)
+            iterations = checkpoint.step
+            if let saved = checkpoint.generators[CheckpointAttribute.trainGenerator] { rng = saved }
+            return
+        }
         model.network.parameters = checkpoint.parameters.map { $0.requiringGradient() }
         learner = LearnerEngine(try snapshot.makeLearner(model: model.network))
         iterations = checkpoint.step

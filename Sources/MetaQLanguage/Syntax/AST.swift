@@ -153,6 +153,8 @@ public enum BinaryOperator: String, Sendable, Hashable {
     /// `a..b`
     case range = ".."
     case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+    /// `a @ b`, the matrix product (batched over leading axes), at the precedence of `*`.
+    case matrixProduct = "@"
     /// `a ^ b`, right-associative.
     case power = "^"
 }

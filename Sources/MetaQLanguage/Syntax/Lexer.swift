@@ -86,6 +86,7 @@ public final class Lexer {
         switch byte {
         case UInt8(ascii: "+"): return .plus
         case UInt8(ascii: "*"): return .star
+        case UInt8(ascii: "@"): return .at
         case UInt8(ascii: "/"): return .slash
         case UInt8(ascii: "%"): return .percent
         case UInt8(ascii: "^"): return .caret

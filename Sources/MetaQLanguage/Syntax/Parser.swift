@@ -431,6 +431,7 @@ public final class Parser {
         try parseLeftAssociative(context, operand: { try $0.parseUnary($1) }) { kind in
             switch kind {
             case .star: .multiply
+            case .at: .matrixProduct
             case .slash: .divide
             case .percent: .remainder
             default: nil

@@ -22,6 +22,8 @@ public enum TokenKind: Sendable, Hashable {
     /// A string literal; the payload is its value with escapes decoded.
     case string(String)
     case plus, minus, star, slash, percent, caret
+    /// `@`, the matrix product.
+    case at
     case equalEqual, bangEqual, less, greater, lessEqual, greaterEqual
     case equal, dotDot, arrow, dot, comma, colon, semicolon
     case leftParen, rightParen, leftBracket, rightBracket, leftBrace, rightBrace

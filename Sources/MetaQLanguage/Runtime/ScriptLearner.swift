@@ -1,0 +1,227 @@
+import Foundation
+import MetaQEngine
+
+// A meta-learner written in the language:
+//
+//     learner m = custom < model net  loss meta_loss  adapt adapt  extras < ... >
+//                          outer < opt adam lr 0.001 batch 25 > >
+//
+// `loss(params, extras, batch)` is the meta-loss of a meta-batch as a differentiable function
+// of the model's parameters and the learner's extra tensors: a scalar (the batch's mean) or
+// one loss per task. `adapt(params, extras, support, steps)` returns the fast weights after
+// `steps` steps on a support set; `eval`, `metaq adapt` and `serve` use it. Both are compiled
+// to engine calls on their first calls (Trace.swift), and a meta-batch is split across the
+// engine's threads as the built-in learners split theirs.
+
+final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendable {
+    let model: Sequential
+    let loss: LossKind
+    let optimizer: Optimizer
+    /// The learner's extra learnable tensors (learned rates, ...), optimised with the model.
+    var extras: [Tensor]
+    let extrasTree: TensorTree
+    let lossFunction: Function
+    let adaptFunction: Function
+    unowned let interpreter: Interpreter
+    let range: SourceRange
+    let lossCache = TraceCache()
+    let adaptCache = TraceCache()
+    /// A script error from the last `metaStep` or `evaluate` (their protocol cannot throw);
+    /// the command that called them reports it.
+    var pendingError: RuntimeError?
+
+    init(model: Sequential, loss: LossKind, optimizer: Optimizer, extras: Value, lossFunction: Function, adaptFunction: Function,
+         interpreter: Interpreter, range: SourceRange) {
+        self.model = model
+        self.loss = loss
+        self.optimizer = optimizer
+        var leaves: [Tensor] = []
+        extrasTree = TensorTree.flatten(extras, into: &leaves)
+        self.extras = leaves.map { $0.detached().requiringGradient() }
+        self.lossFunction = lossFunction
+        self.adaptFunction = adaptFunction
+        self.interpreter = interpreter
+        self.range = range
+    }
+
+    var evaluatesConcurrently: Bool { false }
+
+    /// The script error a learner's last step or evaluation left, if it is a script learner.
+    static func takeError(_ learner: MetaLearner) -> RuntimeError? {
+        guard let s = learner as? ScriptLearner, let e = s.pendingError else { return nil }
+        s.pendingError = nil
+        return e
+    }
+
+    var extrasValue: Value { extrasTree.rebuild(extras) }
+
+    func parametersValue(_ tensors: [Tensor]) -> Value {
+        .record(Record(zip(model.parameterSpecs, tensors).map { ($0.name, .tensor($1)) }))
+    }
+
+    /// Whether the last compiled calls replay (nil) or why they are interpreted.
+    var interpretedBecause: String? { lossCache.interpretedBecause ?? adaptCache.interpretedBecause }
+
+    // MARK: Training
+
+    func metaStep(_ batch: TaskBatch) -> Float {
+        do { return try step(batch) } catch {
+            pendingError = error as? RuntimeError ?? RuntimeError("\(error)", at: range)
+            return .nan
+        }
+    }
+
+    /// The summed loss of `tasks` tasks from the loss function's result.
+    private func summed(_ v: Value, tasks: Int) throws -> Tensor {
+        guard case let .tensor(t) = v else {
+            throw RuntimeError("the learner's loss function must return a tensor (a scalar or one loss per task), got a \(v.typeName)", at: range)
+        }
+        if t.count == 1 { return t.reshaped(to: []) * Float(tasks) }
+        guard t.shape == [tasks] else {
+            throw RuntimeError("the learner's loss function must return a scalar or one loss per task ([\(tasks)]), got shape \(t.shape)", at: range)
+        }
+        return t.sum()
+    }
+
+    func step(_ batch: TaskBatch) throws -> Float {
+        let t = batch.taskCount
+        let params = model.parameters
+        let all = params + extras
+        let shares = max(1, min(Parallel.threads, t / 4))
+        let ranges = (0..<shares).map { t * $0 / shares..<t * ($0 + 1) / shares }
+        let arguments = ranges.map { r -> (values: [Value], leaves: [Tensor], key: String) in
+            let values = [parametersValue(params), extrasValue, Interpreter.batchValue(batch.tasks(r))]
+            var leaves: [Tensor] = []
+            let tree = TensorTree.list(values.map { TensorTree.flatten($0, into: &leaves) })
+            return (values, leaves, TraceCache.key(tree, leaves))
+        }
+        var results: [(Float, [Tensor])] = []
+        let traces = arguments.compactMap { lossCache.trusted($0.key) }
+        if traces.count == shares {
+            // Every share replays its compiled form on its own thread.
+            let outcomes = Parallel.mapShares(t, shares: shares) { r -> Result<(Float, [Tensor]), Error> in
+                let w = ranges.firstIndex(of: r)!
+                return Result {
+                    let trace = traces[w]
+                    let value = trace.outputTree.rebuild(try trace.replay(arguments[w].leaves))
+                    let total = try summed(value, tasks: r.count)
+                    return (total.scalar, gradients(of: total, with: all))
+                }
+            }
+            results = try outcomes.map { try $0.get() }
+        } else {
+            for (w, r) in ranges.enumerated() {
+                interpreter.differentiationDepth += 1
+                defer { interpreter.differentiationDepth -= 1 }
+                let value = try interpreter.callCompiled(lossFunction, arguments[w].values, cache: lossCache, at: range)
+                let total = try summed(value, tasks: r.count)
+                results.append((total.scalar, gradients(of: total, with: all)))
+            }
+        }
+        var lossSum = results[0].0
+        var grads = results[0].1
+        for (l, g) in results.dropFirst() {
+            lossSum += l
+            grads = zip(grads, g).map { $0 + $1 }
+        }
+        let scale = 1 / Float(t)
+        let meanLoss = lossSum * scale
+        guard meanLoss.isFinite else { return meanLoss }
+        let updated = optimizer.update(all, gradients: grads.map { $0.scaled(by: scale) })
+        model.parameters = Array(updated[..<params.count])
+        extras = Array(updated[params.count...])
+        return meanLoss
+    }
+
+    // MARK: Adaptation and evaluation
+
+    /// Per-task fast weights after `steps` steps of the script's adaptation on `support`,
+    /// from `parameters` (detached: evaluation and deployment differentiate nothing).
+    func adapt(_ support: Split, from parameters: [Tensor], steps: Int) throws -> [Tensor] {
+        let supportValue = Interpreter.splitValue(support)
+        let result = try interpreter.callCompiled(
+            adaptFunction, [parametersValue(parameters), extrasTree.rebuild(extras.map { $0.detached() }), supportValue, .int(steps)],
+            cache: adaptCache, at: range)
+        let (fast, _) = try interpreter.parameterList(result, for: model, at: range)
+        return fast.map { $0.detached() }
+    }
+
+    func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
+        // Each step count adapts from the meta-parameters (the script's adaptation starts
+        // from shared parameters; it need not accept its own fast weights).
+        let tasks = batch.taskCount
+        let start = model.parameters.map { $0.detached() }
+        var scores: [Int: [Float]] = [:]
+        do {
+            for target in Set(steps).sorted() {
+                let fast = target == 0 ? start : try adapt(batch.support, from: start, steps: target)
+                let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: tasks)
+                scores[target] = loss.scores(predictions, batch.query.targets)
+            }
+        } catch {
+            pendingError = error as? RuntimeError ?? RuntimeError("\(error)", at: range)
+            return steps.map { _ in [Float](repeating: .nan, count: tasks) }
+        }
+        return steps.map { scores[$0]! }
+    }
+
+    // MARK: Checkpoints
+
+    var extraNames: [String] { extras.indices.map { "extras.\($0)" } }
+
+    var snapshot: LearnerSnapshot {
+        LearnerSnapshot(configuration: .script(extras: extras.count), loss: loss, optimizer: optimizer.state,
+                        optimized: model.parameterSpecs.map(\.name) + extraNames,
+                        tensors: Dictionary(uniqueKeysWithValues: zip(extraNames, extras.map { $0.detached() })))
+    }
+
+    /// Takes a checkpoint's state (`train ... < resume true >`): parameters, extras and the
+    /// optimiser's state.
+    func restore(_ snapshot: LearnerSnapshot, parameters: [Tensor]) throws(CheckpointError) {
+        guard case let .script(count) = snapshot.configuration, count == extras.count else {
+            throw CheckpointError(.inconsistent, "it holds a learner with other extras than this one")
+        }
+        var restored: [Tensor] = []
+        for (name, current) in zip(extraNames, extras) {
+            guard let t = snapshot.tensors[name], t.shape == current.shape else {
+                throw CheckpointError(.inconsistent, "its extra tensor '\(name)' is missing or has another shape")
+            }
+            restored.append(t.requiringGradient())
+        }
+        let shapes = (parameters + restored).map(\.shape)
+        for (slot, arrays) in snapshot.optimizer.slots where !arrays.isEmpty {
+            guard arrays.count == shapes.count, zip(arrays, shapes).allSatisfy({ $0.count == $1.reduce(1, *) }) else {
+                throw CheckpointError(.inconsistent, "optimizer slot '\(slot)' does not fit this learner's tensors")
+            }
+        }
+        do { try optimizer.restore(snapshot.optimizer) } catch {
+            throw CheckpointError(.inconsistent, "\(error)")
+        }
+        model.parameters = parameters.map { $0.requiringGradient() }
+        extras = restored
+    }
+}
+
+extension Builtins {
+    static let scriptLearnerBlock = BlockBuiltin(schema: BlockSchema(
+        "custom", .learner,
+        summary: "A meta-learner written in the language: 'loss' is fn(params, extras, batch), the meta-loss of a meta-batch (a scalar, or one loss per task), differentiated with respect to the model's parameters and the extras; 'adapt' is fn(params, extras, support, steps), the fast weights after adapting to a support set (used by eval, adapt and serve). Both are compiled to engine calls on first use, and meta-batches are split across threads.",
+        keys: [modelKey,
+               KeySpec("loss", .function, default: nil, "fn(params, extras, batch): the meta-loss"),
+               KeySpec("adapt", .function, default: nil, "fn(params, extras, support, steps): fast weights after adaptation"),
+               KeySpec("extras", .tensors, default: "<>", "extra learnable tensors (a record or list of tensors), optimised with the model and saved in checkpoints"),
+               KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop")],
+        example: "learner m = custom < model net loss meta_loss adapt adapt outer < lr 0.001 batch 25 > >")) { b, interp in
+        guard case let .model(model)? = b.record["model"], case let .function(lossFunction)? = b.record["loss"],
+              case let .function(adaptFunction)? = b.record["adapt"] else { preconditionFailure("validated keys") }
+        let extras = b.record["extras"] ?? .record(Record())
+        var leaves: [Tensor] = []
+        _ = TensorTree.flatten(extras, into: &leaves)
+        let outer = b.sub("outer")
+        let range = b.range
+        return .learner(LearnerValue(kind: "custom", model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
+            .meta(ScriptLearner(model: model.network, loss: loss, optimizer: optimizer(outer), extras: extras,
+                                lossFunction: lossFunction, adaptFunction: adaptFunction, interpreter: interp, range: range))
+        })
+    }
+}
