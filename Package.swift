@@ -45,7 +45,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
-            name: "metaq-bench", dependencies: ["MetaQEngine"], path: "benchmarks/Sources",
+            name: "metaq-bench", dependencies: ["MetaQEngine", "MetaQLanguage"], path: "benchmarks/Sources",
             swiftSettings: releaseSpeed),
         .testTarget(name: "MetaQEngineTests", dependencies: ["MetaQEngine"], exclude: ["Fixtures"]),
         .testTarget(name: "MetaQLanguageTests", dependencies: ["MetaQLanguage", "MetaQEngine"], exclude: ["Scripts"]),

@@ -28,7 +28,7 @@ expect() {
 }
 
 root=$(pwd)
-for example in examples/*.mq benchmarks/*.mq; do
+for example in examples/*.mq examples/algorithms/*.mq benchmarks/*.mq; do
     expect "check $example" "ok$" "$root/$metaq" check "$root/$example"
 done
 expect "examples/sine.mq" "10-shot:" "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
@@ -50,6 +50,16 @@ expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
 expect "examples/online.mq JSON" '"steps_to_proficiency"' cat online.json
+# Learners written in metaq (examples/algorithms), small settings.
+expect "examples/algorithms/maml.mq" "script MAML: final loss [0-9.]+" \
+    "$root/$metaq" run "$root/examples/algorithms/maml.mq" --set iters=50
+expect "examples/algorithms/mamlpp.mq" "learned inner rates of the last layer's weight" \
+    "$root/$metaq" run "$root/examples/algorithms/mamlpp.mq" --set iters=30 --set test_tasks=20
+expect "examples/algorithms/custom-inner.mq" "step 40  query L1 [0-9.]+  \|fast - params\| [0-9.]+  \|meta-gradient\| [0-9.]+" \
+    "$root/$metaq" run "$root/examples/algorithms/custom-inner.mq" --set iters=40 --set every=20
+expect "examples/algorithms/matching.mq (fixture)" "matching networks \([0-9.]+ s\): [0-9.]+% ± [0-9.]+" \
+    "$root/$metaq" run "$root/examples/algorithms/matching.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" \
+    --set ways=3 --set iters=5 --set test_tasks=10 --set filters=8 --set train.query=2 --set test.query=2 --set 'test_alphabets=["Latin"]'
 expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
 echo "examples: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

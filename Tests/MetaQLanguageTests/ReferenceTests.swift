@@ -27,7 +27,7 @@ struct ReferenceTests {
 
     @Test func everyExampleScriptPassesTheChecker() throws {
         let examples = Self.root.appendingPathComponent("examples")
-        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".mq") }
+        let files = try FileManager.default.subpathsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".mq") }
         #expect(!files.isEmpty)
         for name in files {
             let path = examples.appendingPathComponent(name).path

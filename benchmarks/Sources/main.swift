@@ -2,6 +2,8 @@
 //
 //   swift run -c release metaq-bench [--quick] [--budget SECONDS] [--threads N] [--only NAME[,NAME...]]
 //   swift run -c release metaq-bench loop-overhead --iters N   (the engine from Swift; see loop-overhead.mq)
+//   swift run -c release metaq-bench script-learners [--rounds N] [--budget SECONDS] [--only NAME[,NAME...]]
+//       (learners written in metaq against the built-in ones, alternating in one process)
 //   swift run -c release metaq-bench quality-sine --learner maml|fomaml|metasgd|reptile \
 //       [--iterations N] [--train-shots K] [--eval-shots K] [--eval-tasks N] [--query N] [--seed N]
 //
@@ -20,6 +22,10 @@ if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "loop-overhead" 
 }
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "probe-products" {
     probeProducts()
+    exit(0)
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "script-learners" {
+    runScriptLearners(Array(CommandLine.arguments.dropFirst(2)))
     exit(0)
 }
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "quality-sine" {

@@ -91,7 +91,8 @@ extension Interpreter {
         if learner.kind != "protonet" {
             do {
                 let out = try learner.model.network.outputShape(for: d.inputShape)
-                guard out == [d.outputCount] else {
+                // A script learner with its own 'predict' decides what the model outputs.
+                guard out == [d.outputCount] || learner.options["predict"] != nil else {
                     throw RuntimeError("model output \(out) does not fit \(tasks.kind) tasks, which need \(d.outputCount) output\(d.outputCount == 1 ? "" : "s")", at: l.range)
                 }
             } catch let e as ShapeError {

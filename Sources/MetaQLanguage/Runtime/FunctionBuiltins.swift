@@ -69,9 +69,13 @@ extension Builtins {
             case let v: throw RuntimeError("cannot convert \(v.nestedText) to an int", at: args[0].range)
             }
         },
-        BuiltinFunction(doc: FunctionDoc(name: "float", signature: "float(x)", summary: "A number as a float, or a string parsed as one.", example: "float(\"1e-3\")")) { args, range, _ in
+        BuiltinFunction(doc: FunctionDoc(name: "float", signature: "float(x)", summary: "A number as a float, a one-element tensor as a number, or a string parsed as one.", example: "float(\"1e-3\")")) { args, range, interp in
             try arity("float", args, 1...1, range)
             if let x = args[0].value.number { return .float(x) }
+            if case let .tensor(t) = args[0].value, t.count == 1 {
+                interp.readsTensorValues("'float' of a tensor")
+                return .float(Double(t.scalar))
+            }
             if case let .string(s) = args[0].value, let x = Double(s) { return .float(x) }
             throw RuntimeError("cannot convert \(args[0].value.nestedText) to a float", at: args[0].range)
         },

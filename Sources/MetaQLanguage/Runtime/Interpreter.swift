@@ -532,6 +532,10 @@ public final class Interpreter {
             case "extras":
                 if case let .meta(s as ScriptLearner)? = l.learner { return s.extrasValue }
                 return .record(Record())
+            case "compiled":
+                // Whether a script learner's functions run compiled, or why not.
+                if case let .meta(s as ScriptLearner)? = l.learner { return s.interpretedBecause.map { .string("no: " + $0) } ?? .string("yes") }
+                return .string("built in")
             default: break
             }
         case let .lifelongReport(r):

@@ -22,16 +22,22 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     let extrasTree: TensorTree
     let lossFunction: Function
     let adaptFunction: Function
+    /// fn(params, extras, support, x): predictions for query inputs after adaptation (metric
+    /// methods compare with the support set); nil: the model on the fast weights.
+    let predictFunction: Function?
     unowned let interpreter: Interpreter
+    /// Meta-steps taken (restored from checkpoints): the loss sees it as `batch.iteration`.
+    var iteration = 0
     let range: SourceRange
     let lossCache = TraceCache()
     let adaptCache = TraceCache()
+    let predictCache = TraceCache()
     /// A script error from the last `metaStep` or `evaluate` (their protocol cannot throw);
     /// the command that called them reports it.
     var pendingError: RuntimeError?
 
     init(model: Sequential, loss: LossKind, optimizer: Optimizer, extras: Value, lossFunction: Function, adaptFunction: Function,
-         interpreter: Interpreter, range: SourceRange) {
+         predictFunction: Function?, interpreter: Interpreter, range: SourceRange) {
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
@@ -40,6 +46,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         self.extras = leaves.map { $0.detached().requiringGradient() }
         self.lossFunction = lossFunction
         self.adaptFunction = adaptFunction
+        self.predictFunction = predictFunction
         self.interpreter = interpreter
         self.range = range
     }
@@ -60,7 +67,15 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     }
 
     /// Whether the last compiled calls replay (nil) or why they are interpreted.
-    var interpretedBecause: String? { lossCache.interpretedBecause ?? adaptCache.interpretedBecause }
+    var interpretedBecause: String? { lossCache.interpretedBecause ?? adaptCache.interpretedBecause ?? predictCache.interpretedBecause }
+
+    /// The meta-batch as the loss function sees it: < support query tasks iteration >, with
+    /// the meta-step count as a scalar tensor (so a schedule written with it compiles).
+    func batchValue(_ batch: TaskBatch) -> Value {
+        guard case var .record(r) = Interpreter.batchValue(batch) else { return .none }
+        r["iteration"] = .tensor(Tensor(Float(iteration)))
+        return .record(r)
+    }
 
     // MARK: Training
 
@@ -87,35 +102,56 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         let t = batch.taskCount
         let params = model.parameters
         let all = params + extras
+        // As the built-in learners do: the tasks are split into one share per thread (at
+        // least 4 tasks each), and a share whose inputs are large (image tasks) goes through
+        // its tasks a few at a time, so the activations stay cache-sized.
         let shares = max(1, min(Parallel.threads, t / 4))
         let ranges = (0..<shares).map { t * $0 / shares..<t * ($0 + 1) / shares }
-        let arguments = ranges.map { r -> (values: [Value], leaves: [Tensor], key: String) in
-            let values = [parametersValue(params), extrasValue, Interpreter.batchValue(batch.tasks(r))]
-            var leaves: [Tensor] = []
-            let tree = TensorTree.list(values.map { TensorTree.flatten($0, into: &leaves) })
-            return (values, leaves, TraceCache.key(tree, leaves))
+        let perTask = (batch.support.inputs.count + batch.query.inputs.count) / max(t, 1)
+        let groupSize = max(1, (1 << 16) / max(perTask, 1))
+        typealias Group = (range: Range<Int>, values: [Value], leaves: [Tensor], key: String)
+        let groups: [[Group]] = ranges.map { r in
+            stride(from: r.lowerBound, to: r.upperBound, by: groupSize).map { start -> Group in
+                let g = start..<min(start + groupSize, r.upperBound)
+                let values = [parametersValue(params), extrasValue, batchValue(batch.tasks(g))]
+                var leaves: [Tensor] = []
+                let tree = TensorTree.list(values.map { TensorTree.flatten($0, into: &leaves) })
+                return (g, values, leaves, TraceCache.key(tree, leaves))
+            }
+        }
+        func accumulate(_ parts: [(Float, [Tensor])]) -> (Float, [Tensor]) {
+            var loss: Float = 0
+            var total: [Tensor]?
+            for (l, g) in parts {
+                loss += l
+                total = total.map { zip($0, g).map { $0 + $1 } } ?? g
+            }
+            return (loss, total ?? all.map { Tensor.zeros($0.shape) })
         }
         var results: [(Float, [Tensor])] = []
-        let traces = arguments.compactMap { lossCache.trusted($0.key) }
-        if traces.count == shares {
+        if groups.allSatisfy({ $0.allSatisfy { lossCache.trusted($0.key) != nil } }) {
             // Every share replays its compiled form on its own thread.
+            let traces = groups.map { $0.map { lossCache.trusted($0.key)! } }
             let outcomes = Parallel.mapShares(t, shares: shares) { r -> Result<(Float, [Tensor]), Error> in
                 let w = ranges.firstIndex(of: r)!
                 return Result {
-                    let trace = traces[w]
-                    let value = trace.outputTree.rebuild(try trace.replay(arguments[w].leaves))
-                    let total = try summed(value, tasks: r.count)
-                    return (total.scalar, gradients(of: total, with: all))
+                    accumulate(try zip(groups[w], traces[w]).map { group, trace in
+                        let value = trace.outputTree.rebuild(try trace.replay(group.leaves))
+                        let total = try summed(value, tasks: group.range.count)
+                        return (total.scalar, gradients(of: total, with: all))
+                    })
                 }
             }
             results = try outcomes.map { try $0.get() }
         } else {
-            for (w, r) in ranges.enumerated() {
-                interpreter.differentiationDepth += 1
-                defer { interpreter.differentiationDepth -= 1 }
-                let value = try interpreter.callCompiled(lossFunction, arguments[w].values, cache: lossCache, at: range)
-                let total = try summed(value, tasks: r.count)
-                results.append((total.scalar, gradients(of: total, with: all)))
+            interpreter.differentiationDepth += 1
+            defer { interpreter.differentiationDepth -= 1 }
+            for share in groups {
+                results.append(accumulate(try share.map { group in
+                    let value = try interpreter.callCompiled(lossFunction, group.values, cache: lossCache, at: range)
+                    let total = try summed(value, tasks: group.range.count)
+                    return (total.scalar, gradients(of: total, with: all))
+                }))
             }
         }
         var lossSum = results[0].0
@@ -130,6 +166,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         let updated = optimizer.update(all, gradients: grads.map { $0.scaled(by: scale) })
         model.parameters = Array(updated[..<params.count])
         extras = Array(updated[params.count...])
+        iteration += 1
         return meanLoss
     }
 
@@ -146,6 +183,19 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         return fast.map { $0.detached() }
     }
 
+    /// Predictions for query inputs `x [tasks, examples, ...]` with the fast weights.
+    func predict(_ support: Split, _ x: Tensor, fast: [Tensor]) throws -> Tensor {
+        let tasks = support.taskCount
+        guard let predictFunction else { return model.forward(x, parameters: fast, tasks: tasks) }
+        let value = try interpreter.callCompiled(
+            predictFunction, [parametersValue(fast), extrasTree.rebuild(extras.map { $0.detached() }), Interpreter.splitValue(support), .tensor(x)],
+            cache: predictCache, at: range)
+        guard case let .tensor(p) = value, p.rank >= 2, p.shape[0] == tasks, p.shape[1] == x.shape[1] else {
+            throw RuntimeError("the learner's predict function must return predictions [\(tasks), \(x.shape[1]), ...], got \(value.typeName == "tensor" ? "shape \(value)" : "a \(value.typeName)")", at: range)
+        }
+        return p.detached()
+    }
+
     func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
         // Each step count adapts from the meta-parameters (the script's adaptation starts
         // from shared parameters; it need not accept its own fast weights).
@@ -155,7 +205,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         do {
             for target in Set(steps).sorted() {
                 let fast = target == 0 ? start : try adapt(batch.support, from: start, steps: target)
-                let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: tasks)
+                let predictions = try predict(batch.support, batch.query.inputs, fast: fast)
                 scores[target] = loss.scores(predictions, batch.query.targets)
             }
         } catch {
@@ -177,7 +227,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
 
     /// Takes a checkpoint's state (`train ... < resume true >`): parameters, extras and the
     /// optimiser's state.
-    func restore(_ snapshot: LearnerSnapshot, parameters: [Tensor]) throws(CheckpointError) {
+    func restore(_ snapshot: LearnerSnapshot, parameters: [Tensor], step: Int) throws(CheckpointError) {
         guard case let .script(count) = snapshot.configuration, count == extras.count else {
             throw CheckpointError(.inconsistent, "it holds a learner with other extras than this one")
         }
@@ -199,6 +249,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         }
         model.parameters = parameters.map { $0.requiringGradient() }
         extras = restored
+        iteration = step
     }
 }
 
@@ -209,11 +260,13 @@ extension Builtins {
         keys: [modelKey,
                KeySpec("loss", .function, default: nil, "fn(params, extras, batch): the meta-loss"),
                KeySpec("adapt", .function, default: nil, "fn(params, extras, support, steps): fast weights after adaptation"),
+               .optional("predict", .function, "fn(params, extras, support, x): predictions for query inputs x with the adapted params (metric methods compare with the support set); default net(x, params)"),
                KeySpec("extras", .tensors, default: "<>", "extra learnable tensors (a record or list of tensors), optimised with the model and saved in checkpoints"),
                KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop")],
         example: "learner m = custom < model net loss meta_loss adapt adapt outer < lr 0.001 batch 25 > >")) { b, interp in
         guard case let .model(model)? = b.record["model"], case let .function(lossFunction)? = b.record["loss"],
               case let .function(adaptFunction)? = b.record["adapt"] else { preconditionFailure("validated keys") }
+        let predictFunction: Function? = if case let .function(f)? = b.record["predict"] { f } else { nil }
         let extras = b.record["extras"] ?? .record(Record())
         var leaves: [Tensor] = []
         _ = TensorTree.flatten(extras, into: &leaves)
@@ -221,7 +274,24 @@ extension Builtins {
         let range = b.range
         return .learner(LearnerValue(kind: "custom", model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
             .meta(ScriptLearner(model: model.network, loss: loss, optimizer: optimizer(outer), extras: extras,
-                                lossFunction: lossFunction, adaptFunction: adaptFunction, interpreter: interp, range: range))
+                                lossFunction: lossFunction, adaptFunction: adaptFunction, predictFunction: predictFunction,
+                                interpreter: interp, range: range))
         })
+    }
+}
+
+extension Interpreter {
+    /// The engine learner behind the learner named `name` (made for `loss` if it has not met
+    /// tasks yet): for benchmarks and embedding programs.
+    public func metaLearner(named name: String, loss: LossKind) -> MetaLearner? {
+        guard case let .learner(l)? = globals.lookup(name), case let .meta(m)? = try? l.engine(for: loss) else { return nil }
+        return m
+    }
+
+    /// Why the script learner named `name` runs its functions interpreted (nil: compiled, or
+    /// not a script learner).
+    public func interpretedReason(of name: String) -> String? {
+        guard case let .learner(l)? = globals.lookup(name), case let .meta(s as ScriptLearner)? = l.learner else { return nil }
+        return s.interpretedBecause
     }
 }

@@ -260,7 +260,7 @@ public final class LearnerValue: @unchecked Sendable {
             throw CheckpointError(.inconsistent, "its model's layers differ from this learner's model")
         }
         if case let .meta(script as ScriptLearner)? = learner {
-            try script.restore(snapshot, parameters: checkpoint.parameters)
+            try script.restore(snapshot, parameters: checkpoint.parameters, step: checkpoint.step)
             iterations = checkpoint.step
             if let saved = checkpoint.generators[CheckpointAttribute.trainGenerator] { rng = saved }
             return
