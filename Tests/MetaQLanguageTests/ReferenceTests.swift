@@ -14,6 +14,22 @@ struct ReferenceTests {
         #expect(section == Reference.markdown(), "docs/LANGUAGE.md is stale: regenerate with `metaq reference`")
     }
 
+    @Test func theOwnLearnerExampleRuns() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/LANGUAGE.md"), encoding: .utf8)
+        let section = try #require(text.range(of: "## Writing your own learner"))
+        let open = try #require(text.range(of: "```\n", range: section.upperBound..<text.endIndex))
+        let close = try #require(text.range(of: "```\n", range: open.upperBound..<text.endIndex))
+        let code = String(text[open.upperBound..<close.lowerBound])
+        #expect(code.split(separator: "\n").count <= 30, "the complete MAML stays about 25 lines")
+        let file = SourceFile(name: "own-learner.mq", text: code.replacingOccurrences(of: "iters 20000", with: "iters 20")
+            .replacingOccurrences(of: "tasks 600", with: "tasks 20"))
+        #expect(Checker.check(file).diagnostics.isEmpty)
+        let output = BufferedOutput()
+        let diagnostics = Interpreter(output: output).run(file)
+        #expect(diagnostics.isEmpty, "\(diagnostics.map(\.message))")
+        #expect(output.lines.joined(separator: "\n").contains("steps  mse"))
+    }
+
     @Test func everyBuiltinExampleParses() {
         for schema in Builtins.allSchemas where !schema.example.isEmpty {
             let (_, diagnostics) = Parser.parse(SourceFile(name: schema.name, text: schema.example))

@@ -211,4 +211,27 @@ struct ScriptLearnerTests {
         #expect(lines == ["[3, 5, 1]", "[3, 7, 1]", "[3, 7, 1]"])
         #expect(errors == ["the model takes examples of shape [1], got [2] (input [1, 2])"])
     }
+
+    @Test("built-in learners' parameters, extras and fast weights are readable")
+    func builtInLearnersAreReadable() {
+        let (lines, errors, _) = Self.run("""
+        seed 1
+        model net = mlp < in 1 hidden [8] out 1 >
+        tasks sine = sinusoid < support 5 query 5 >
+        learner m = maml < model net inner < steps 1 lr 0.01 > outer < batch 4 > >
+        learner s = metasgd < model mlp < in 1 hidden [8] out 1 > inner < lr 0.02 > outer < batch 4 > >
+        train m on sine < iters 3 >
+        train s on sine < iters 3 >
+        let b = sample(sine, 2)
+        print fast_weights(m, b.support, 2)["0.weight"].shape
+        print m.params["0.weight"].shape
+        print s.extras["0.bias"].shape
+        print fast_weights(s, b.support, 1)["2.bias"].shape
+        print fast_weights(m, b.support, 0)["2.bias"].values == m.params["2.bias"].values
+        let manual = m.params - 0.01 * grad(fn(p) -> sum(task_mse(net(b.support.x, p), b.support.y)), per_task(m.params, 2))
+        print float(sum(abs(manual["0.weight"] - fast_weights(m, b.support, 1)["0.weight"]))) < 1e-6
+        """)
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(lines == ["[2, 1, 8]", "[1, 8]", "[8]", "[2, 1]", "false", "true"])
+    }
 }

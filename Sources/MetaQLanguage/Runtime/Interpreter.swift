@@ -530,7 +530,12 @@ public final class Interpreter {
             case "kind": return .string(l.kind)
             case "params": return modelParameters(l.model, at: name.range)
             case "extras":
+                // A learner's learned tensors besides the model's: a script learner's extras,
+                // Meta-SGD's per-parameter rates (named like the parameters).
                 if case let .meta(s as ScriptLearner)? = l.learner { return s.extrasValue }
+                if case let .meta(m as MetaSGD)? = l.learner {
+                    return .record(Record(zip(m.model.parameterSpecs, m.learningRates).map { ($0.name, .tensor($1.detached())) }))
+                }
                 return .record(Record())
             case "compiled":
                 // Whether a script learner's functions run compiled, or why not.

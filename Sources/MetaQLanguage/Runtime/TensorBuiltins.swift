@@ -237,6 +237,49 @@ extension Builtins {
         },
         random("randn", normal: true),
         random("rand", normal: false),
+        function("fast_weights", "fast_weights(learner, support, steps)", "A learner's fast weights after adapting to a support set (< x y tasks >, as 'sample' makes) for a number of steps, as a record named like 'net.params' with a leading task axis: built-in gradient learners (maml, anil, metasgd, reptile, pretrain) and learners written in metaq.", "let fast = fast_weights(m, b.support, 5)", arity: 3...3) { args, range, interp in
+            guard case let .learner(l) = args[0].value else {
+                throw RuntimeError("'fast_weights' needs a learner, got a \(args[0].value.typeName)", at: args[0].range)
+            }
+            guard case let .int(steps) = args[2].value, steps >= 0, steps <= 100_000 else {
+                throw RuntimeError("'fast_weights' needs a step count in 0...100000, got \(args[2].value.nestedText)", at: args[2].range)
+            }
+            guard case let .record(r) = args[1].value, case let .tensor(x)? = r["x"], case let .tensor(y)? = r["y"], x.rank >= 3, y.rank >= 2,
+                  x.shape[0] == y.shape[0], x.shape[1] == y.shape[1] else {
+                throw RuntimeError("'fast_weights' needs a support set < x y > with x [tasks, examples, ...] and y [tasks, examples, ...] (as 'sample' makes)", at: args[1].range)
+            }
+            guard let engine = l.learner, case let .meta(meta) = engine else {
+                throw RuntimeError("'fast_weights' needs a learner that has been trained or evaluated (its loss comes from its tasks)", at: args[0].range)
+            }
+            let targets: Targets
+            if meta.loss == .crossEntropy {
+                var labels: [Int] = []
+                for v in y.scalars {
+                    guard v >= 0, v == v.rounded(), v < 1e6 else { throw RuntimeError("'fast_weights': class labels must be whole numbers >= 0", at: args[1].range) }
+                    labels.append(Int(v))
+                }
+                targets = .labels(labels)
+            } else {
+                targets = .values(y)
+            }
+            let split = Split(inputs: x, targets: targets)
+            do throws(ShapeError) { _ = try meta.model.outputShape(for: Array(x.shape.dropFirst(2))) } catch {
+                throw RuntimeError("'fast_weights': the model cannot take these inputs: \(error.message)", at: args[1].range)
+            }
+            let start = meta.model.parameters.map { $0.detached() }
+            let fast: [Tensor]
+            switch meta {
+            case let m as MAML: fast = m.adapt(split, from: start, steps: steps, createGraph: false)
+            case let m as MetaSGD:
+                fast = InnerLoop(steps: steps, learningRate: 0).adapt(model: m.model, loss: m.loss, support: split, from: start, steps: steps,
+                                                                       rates: m.learningRates.map { $0.detached() }, createGraph: false)
+            case let m as Reptile: fast = m.inner.adapt(model: m.model, loss: m.loss, support: split, from: start, steps: steps, createGraph: false)
+            case let m as PretrainedBaseline: fast = m.inner.adapt(model: m.model, loss: m.loss, support: split, from: start, steps: steps, createGraph: false)
+            case let s as ScriptLearner: fast = try s.adapt(split, from: start, steps: steps)
+            default: throw RuntimeError("a \(l.kind) learner has no fast weights: it does not adapt parameters", at: args[0].range)
+            }
+            return .record(Record(zip(meta.model.parameterSpecs, fast).map { ($0.name, .tensor($1.detached())) }))
+        },
     ]
 }
 
