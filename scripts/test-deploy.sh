@@ -174,6 +174,57 @@ kill -TERM "$server_pid"
 if wait "$server_pid"; then pass "serve: stops cleanly on SIGTERM"; else fail "serve: exit status $? on SIGTERM"; fi
 server_pid=""
 
+# --- A learner written in metaq deploys like a built-in one: metaq adapt rebuilds its
+# functions from the script saved in its checkpoint (no training runs), and predicts exactly
+# what the built-in maml trained on the same seed predicts. ---
+cat > script-learner.mq <<'EOF'
+seed 7
+model net = mlp < in 1 hidden [40, 40] out 1 >
+tasks sine = sinusoid < amplitude 0.1..5.0 phase 0..pi x -5..5 support 10 query 10 >
+fn adapt(params, extras, support, steps) {
+    var fast = per_task(params, support.tasks)
+    for i in range(steps) {
+        fast = fast + grad(fn(p) -> sum(task_mse(net(support.x, p), support.y)), fast, -0.01)
+    }
+    return fast
+}
+let meta_loss = fn(params, extras, batch) -> task_mse(net(batch.query.x, adapt(params, extras, batch.support, 1)), batch.query.y)
+learner mine = custom < model net loss meta_loss adapt adapt steps 5 >
+train mine on sine < iters 60 >
+save mine to "mine.mqm"
+seed 7
+model net2 = mlp < in 1 hidden [40, 40] out 1 >
+learner ref = maml < model net2 inner < steps 1 lr 0.01 > >
+train ref on sine < iters 60 >
+save ref to "ref.mqm"
+EOF
+printf 'x,y\n-4,0.5\n-2,-1.2\n0,0.9\n2,1.1\n3,0.2\n' > script-support.csv
+printf 'x\n-3.5\n0.5\n2.5\n' > script-query.csv
+if "$metaq" run script-learner.mq > script-train.log 2>&1 \
+    && "$metaq" adapt mine.mqm --support script-support.csv --query script-query.csv --steps 5 > mine.csv \
+    && "$metaq" adapt ref.mqm --support script-support.csv --query script-query.csv --steps 5 > ref.csv \
+    && [ "$(wc -l < mine.csv)" -eq 4 ] && cmp -s mine.csv ref.csv; then
+    pass "adapt: a script learner predicts as the built-in maml"
+else
+    fail "adapt: script learner ($(cat script-train.log mine.csv ref.csv 2>/dev/null | tail -12))"
+fi
+"$metaq" serve mine.mqm --port 0 > serve-script.log 2>&1 &
+server_pid=$!
+deadline=$((SECONDS + 60))
+until grep -q "^serving" serve-script.log; do
+    [ $SECONDS -lt $deadline ] && kill -0 "$server_pid" 2>/dev/null || { cat serve-script.log; break; }
+    sleep 0.1
+done
+url=$(grep -o 'http://127.0.0.1:[0-9]*' serve-script.log | head -1)
+if [ -n "$url" ] && [ "$(request -X POST -d "$good" "$url/v1/predict")" = 200 ] && grep -Eq '"predictions":\[[-0-9.e]+,[-0-9.e]+\]' body.json \
+    && [ "$(request "$url/health")" = 200 ] && grep -q '"learner":"custom"' body.json && grep -q '"default_steps":5' body.json; then
+    pass "serve: a script learner"
+else
+    fail "serve: script learner ($(cat serve-script.log body.json 2>/dev/null))"
+fi
+kill -TERM "$server_pid"; wait "$server_pid" || true
+server_pid=""
+
 echo "deploy: $passes passed, $failures failed"
 
 # --- Python reads the checkpoint format. ---

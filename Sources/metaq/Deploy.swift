@@ -14,7 +14,7 @@ struct CommandFailure: Error, CustomStringConvertible {
 func loadPredictor(_ path: String) throws -> (FewShotPredictor, Checkpoint) {
     do {
         let checkpoint = try Checkpoint.read(from: path)
-        return (try FewShotPredictor(checkpoint: checkpoint), checkpoint)
+        return (try Deployment.predictor(for: checkpoint), checkpoint)
     } catch {
         throw CommandFailure(error.message(about: path))
     }

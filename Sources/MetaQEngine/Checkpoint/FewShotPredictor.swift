@@ -22,6 +22,14 @@ public struct PredictionError: Error, Equatable, Sendable, CustomStringConvertib
     public init(_ description: String) { self.description = description }
 }
 
+/// The adaptation of a learner whose rule is not the engine's (one written in a script):
+/// given a support set and a step count, predictions for query inputs `[1, n, ...]`.
+public protocol ScriptedAdaptation: AnyObject, Sendable {
+    /// Steps used when a request gives none.
+    var defaultSteps: Int { get }
+    func predictions(support: Split, query: Tensor, steps: Int) throws -> Tensor
+}
+
 /// A meta-learned model, ready for deployment: it adapts to a task from a few labelled
 /// examples (the support set) and predicts outputs for new inputs of that task (the query).
 ///
@@ -43,6 +51,8 @@ public final class FewShotPredictor: @unchecked Sendable {
         case gradient(InnerLoop, rates: [Tensor]?)
         /// Class prototypes from the support embeddings (Prototypical Networks).
         case prototypes(PrototypicalNetwork)
+        /// A rule written in a script.
+        case scripted(ScriptedAdaptation)
     }
 
     private let model: Sequential
@@ -60,8 +70,10 @@ public final class FewShotPredictor: @unchecked Sendable {
     public let defaultSteps: Int
     /// Whether adaptation takes steps at all (a prototypical network adapts in one pass).
     public var adaptsBySteps: Bool {
-        if case .gradient = method { return true }
-        return false
+        switch method {
+        case .gradient, .scripted: return true
+        case .prototypes: return false
+        }
     }
     /// The features of one flattened input example.
     public var featureCount: Int { inputShape.reduce(1, *) }
@@ -72,8 +84,11 @@ public final class FewShotPredictor: @unchecked Sendable {
     ///
     /// - Throws: `CheckpointError` when the checkpoint holds no learner (a model alone cannot
     ///   be adapted: its learning rule is unknown) or does not record its input shape.
-    public init(checkpoint: Checkpoint) throws(CheckpointError) {
-        guard let restored = try checkpoint.makeLearner(), let snapshot = checkpoint.learner else {
+    public init(checkpoint: Checkpoint, scripted: ScriptedAdaptation? = nil) throws(CheckpointError) {
+        if case .script? = checkpoint.learner?.configuration, scripted == nil {
+            throw CheckpointError(.unsupported, "it holds a learner written in a script; deploy it with 'metaq adapt' or 'metaq serve', which rebuild it from the script saved inside")
+        }
+        guard let snapshot = checkpoint.learner else {
             throw CheckpointError(.unsupported, "the checkpoint holds a model without a learner; deployment needs a learner's checkpoint (save the learner, not its model)")
         }
         let firstLinear: [Int]? = if case let .linear(inputs, _)? = checkpoint.layers.first { [inputs] } else { nil }
@@ -88,7 +103,12 @@ public final class FewShotPredictor: @unchecked Sendable {
         guard output.count == 1 else {
             throw CheckpointError(.unsupported, "the model's outputs have shape \(output); deployment needs one vector per example")
         }
+        let restored: RestoredLearner? = scripted == nil ? try checkpoint.makeLearner() : nil
         switch restored {
+        case nil:
+            let scripted = scripted!
+            method = .scripted(scripted)
+            defaultSteps = scripted.defaultSteps
         case let .meta(learner as MAML): method = .gradient(learner.inner, rates: nil); defaultSteps = learner.inner.steps
         case let .meta(learner as MetaSGD):
             method = .gradient(InnerLoop(steps: learner.innerSteps, learningRate: 0), rates: learner.learningRates.map { $0.detached() })
@@ -134,6 +154,16 @@ public final class FewShotPredictor: @unchecked Sendable {
             let labels = try prototypeLabels(targets, count: support.count)
             outputs = protonet.logits(support: Split(inputs: supportInputs, targets: .labels(labels)),
                                       queryInputs: queryInputs, parameters: parameters)
+        case let .scripted(rule):
+            let supportTargets = try gradientTargets(targets, count: support.count)
+            do {
+                outputs = try rule.predictions(support: Split(inputs: supportInputs, targets: supportTargets), query: queryInputs, steps: steps)
+            } catch {
+                throw PredictionError("the learner's script failed: \(error)")
+            }
+            guard outputs.rank >= 2, outputs.shape[0] == 1, outputs.shape[1] == query.count, outputs.shape.last == outputCount || loss == .crossEntropy else {
+                throw PredictionError("the learner's script gave predictions of shape \(outputs.shape) for \(query.count) query examples")
+            }
         }
         let rows = outputs.shape.last!
         let values = outputs.scalars

@@ -102,6 +102,7 @@ extension Builtins {
                                          summary: "One meta-update of a learner on a freshly sampled meta-batch; returns its loss. The building block of a training loop written in the language.",
                                          example: "for i in range(100) { meta_step(m, sine) }")) { args, range, interp in
             try arity("meta_step", args, 2...2, range)
+            if interp.deploying { throw RuntimeError("'meta_step' does not run when deploying", at: range) }
             let invocation = CommandInvocation(
                 name: Identifier(name: "meta_step", range: range),
                 arguments: [CommandArgumentValue(connector: nil, value: args[0].value, range: args[0].range),

@@ -58,6 +58,11 @@ public final class Interpreter {
     /// calls and script learners' meta-losses): gradients taken inside one are built as
     /// differentiable graphs, so a gradient of a gradient works.
     var differentiationDepth = 0
+    /// Deployment mode (`metaq adapt`, `serve` on a script learner): only definitions run;
+    /// commands are skipped, task families are not loaded, statements that fail are skipped.
+    var deploying = false
+    /// Script learners by where they were declared (ScriptSource.key).
+    var scriptLearners: [String: LearnerValue] = [:]
     /// The generators made by `generator(seed)`, by their function value.
     var generators: [ObjectIdentifier: GeneratorBox] = [:]
     static let maximumCallDepth = 400
@@ -121,6 +126,13 @@ public final class Interpreter {
 
     func executeTopLevel(_ statements: [Statement]) throws {
         for statement in statements {
+            if deploying {
+                // Definitions only: a statement that fails (it needed something that did not
+                // run) is skipped, as are task declarations (no data is loaded).
+                if case let .declaration(kind, _, _) = statement.kind, kind.name == "tasks" { continue }
+                _ = try? execute(applyingOverrides(statement), in: globals)
+                continue
+            }
             switch try execute(applyingOverrides(statement), in: globals) {
             case .normal: continue
             case .breakLoop, .continueLoop: throw RuntimeError("'break' or 'continue' outside a loop", at: statement.range)
@@ -398,6 +410,7 @@ public final class Interpreter {
             return try arithmetic(op, try evaluate(lhs, in: env), try evaluate(rhs, in: env), at: e.range)
         case let .command(name, arguments, options):
             tracer?.fail("it runs the command '\(name.name)'")
+            if deploying { throw RuntimeError("commands do not run when deploying", at: e.range) }
             if let command = Builtins.commands[name.name] {
                 let args = try arguments.map { CommandArgumentValue(connector: $0.connector, value: try evaluate($0.value, in: env), range: $0.value.range) }
                 let validated = try options.map { try validate($0, against: command.options, head: name, in: env) }

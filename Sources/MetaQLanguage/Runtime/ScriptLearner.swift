@@ -28,6 +28,8 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     unowned let interpreter: Interpreter
     /// Meta-steps taken (restored from checkpoints): the loss sees it as `batch.iteration`.
     var iteration = 0
+    /// Adaptation steps for deployment requests that give none.
+    let deploySteps: Int
     let range: SourceRange
     let lossCache = TraceCache()
     let adaptCache = TraceCache()
@@ -37,7 +39,8 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     var pendingError: RuntimeError?
 
     init(model: Sequential, loss: LossKind, optimizer: Optimizer, extras: Value, lossFunction: Function, adaptFunction: Function,
-         predictFunction: Function?, interpreter: Interpreter, range: SourceRange) {
+         predictFunction: Function?, deploySteps: Int, interpreter: Interpreter, range: SourceRange) {
+        self.deploySteps = deploySteps
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
@@ -260,6 +263,7 @@ extension Builtins {
         keys: [modelKey,
                KeySpec("loss", .function, default: nil, "fn(params, extras, batch): the meta-loss"),
                KeySpec("adapt", .function, default: nil, "fn(params, extras, support, steps): fast weights after adaptation"),
+               KeySpec("steps", .int(min: 0, max: 10_000), default: "1", "adaptation steps when a deployment request (metaq adapt, serve) gives none"),
                .optional("predict", .function, "fn(params, extras, support, x): predictions for query inputs x with the adapted params (metric methods compare with the support set); default net(x, params)"),
                KeySpec("extras", .tensors, default: "<>", "extra learnable tensors (a record or list of tensors), optimised with the model and saved in checkpoints"),
                KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop")],
@@ -272,11 +276,14 @@ extension Builtins {
         _ = TensorTree.flatten(extras, into: &leaves)
         let outer = b.sub("outer")
         let range = b.range
-        return .learner(LearnerValue(kind: "custom", model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
+        let steps = b.int("steps")
+        let value = LearnerValue(kind: "custom", model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
             .meta(ScriptLearner(model: model.network, loss: loss, optimizer: optimizer(outer), extras: extras,
                                 lossFunction: lossFunction, adaptFunction: adaptFunction, predictFunction: predictFunction,
-                                interpreter: interp, range: range))
-        })
+                                deploySteps: steps, interpreter: interp, range: range))
+        }
+        interp.scriptLearners[ScriptSource.key(range)] = value
+        return .learner(value)
     }
 }
 
@@ -293,5 +300,79 @@ extension Interpreter {
     public func interpretedReason(of name: String) -> String? {
         guard case let .learner(l)? = globals.lookup(name), case let .meta(s as ScriptLearner)? = l.learner else { return nil }
         return s.interpretedBecause
+    }
+}
+
+// MARK: Deployment
+
+/// Where a script learner was declared: saved in its checkpoints so that `metaq adapt` and
+/// `metaq serve` can rebuild its functions from the script.
+enum ScriptSource {
+    static let text = "script"
+    static let path = "script_path"
+    static let offset = "script_offset"
+    static let steps = "script_steps"
+
+    static func key(_ range: SourceRange) -> String { "\(range.fileName)#\(range.start)" }
+}
+
+extension ScriptLearner {
+    /// The checkpoint attributes that let deployment rebuild this learner.
+    func sourceAttributes(in interpreter: Interpreter) -> [String: String] {
+        guard let file = interpreter.files[range.fileName] else { return [:] }
+        return [ScriptSource.text: file.text, ScriptSource.path: range.fileName, ScriptSource.offset: String(range.start),
+                ScriptSource.steps: String(deploySteps)]
+    }
+}
+
+/// A script learner's adaptation for a deployed predictor: one request at a time (the
+/// interpreter is single-threaded).
+final class ScriptedLearnerAdaptation: ScriptedAdaptation, @unchecked Sendable {
+    let learner: ScriptLearner
+    let lock = NSLock()
+    init(_ learner: ScriptLearner) { self.learner = learner }
+    var defaultSteps: Int { learner.deploySteps }
+
+    func predictions(support: Split, query: Tensor, steps: Int) throws -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        let start = learner.model.parameters.map { $0.detached() }
+        do {
+            let fast = steps == 0 ? start : try learner.adapt(support, from: start, steps: steps)
+            return try learner.predict(support, query, fast: fast)
+        } catch let e as RuntimeError {
+            throw PredictionError(e.message)
+        }
+    }
+}
+
+/// Predictors for deployment: built-in learners from their checkpoint alone, learners
+/// written in metaq by running the script saved in the checkpoint in deployment mode (its
+/// definitions only: commands do not run, task families are not loaded, nothing trains),
+/// then taking the checkpoint's parameters and extras.
+public enum Deployment {
+    public static func predictor(for checkpoint: Checkpoint) throws(CheckpointError) -> FewShotPredictor {
+        guard case .script? = checkpoint.learner?.configuration else { return try FewShotPredictor(checkpoint: checkpoint) }
+        let attributes = checkpoint.attributes
+        guard let text = attributes[ScriptSource.text], let path = attributes[ScriptSource.path],
+              let offset = attributes[ScriptSource.offset].flatMap(Int.init) else {
+            throw CheckpointError(.unsupported, "it holds a learner written in a script but not the script")
+        }
+        let interpreter = Interpreter(output: BufferedOutput())
+        interpreter.deploying = true
+        let problems = interpreter.run(SourceFile(name: path, text: text))
+        guard let value = interpreter.scriptLearners[ScriptSource.key(SourceRange(fileName: path, start: offset, end: offset))],
+              let snapshot = checkpoint.learner else {
+            let why = problems.first.map { ": \($0.message)" } ?? ""
+            throw CheckpointError(.unsupported, "the script saved in it no longer declares its learner\(why)")
+        }
+        guard checkpoint.layers == value.model.network.layers else {
+            throw CheckpointError(.inconsistent, "the script's model differs from the saved one")
+        }
+        guard case let .meta(script as ScriptLearner)? = try? value.engine(for: snapshot.loss) else {
+            throw CheckpointError(.inconsistent, "the script's learner is not a script learner")
+        }
+        try value.restore(checkpoint)
+        return try FewShotPredictor(checkpoint: checkpoint, scripted: ScriptedLearnerAdaptation(script))
     }
 }

@@ -199,6 +199,7 @@ extension Builtins {
                 if label == "support" { support = k } else { query = k }
             }
             interp.tracer?.fail("it samples tasks")
+            if interp.deploying { throw RuntimeError("'sample' does not run when deploying", at: range) }
             do {
                 return Interpreter.batchValue(try t.distribution.sample(tasks: n, support: support, query: query, using: &interp.rng))
             } catch let e as RuntimeError { throw e } catch {

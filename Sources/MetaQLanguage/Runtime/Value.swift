@@ -239,10 +239,14 @@ public final class LearnerValue: @unchecked Sendable {
         guard let saveable = learner.checkpointable else {
             throw CheckpointError(.unsupported, "the state of a \(kind) learner is not part of checkpoints; save its model instead")
         }
+        var attributes = [CheckpointAttribute.learner: kind, CheckpointAttribute.model: model.kind,
+                          CheckpointAttribute.metaBatch: String(metaBatch)]
+        if case let .meta(script as ScriptLearner) = learner {
+            attributes.merge(script.sourceAttributes(in: script.interpreter)) { $1 }
+        }
         return Checkpoint(learner: saveable, inputShape: model.inputShape,
                           generators: [CheckpointAttribute.trainGenerator: rng], step: iterations,
-                          attributes: [CheckpointAttribute.learner: kind, CheckpointAttribute.model: model.kind,
-                                       CheckpointAttribute.metaBatch: String(metaBatch)])
+                          attributes: attributes)
     }
 
     /// Replaces the learner's state with a checkpoint's (`train ... < resume true >`): the
