@@ -234,4 +234,36 @@ struct ScriptLearnerTests {
         #expect(errors.isEmpty, "\(errors)")
         #expect(lines == ["[2, 1, 8]", "[1, 8]", "[8]", "[2, 1]", "false", "true"])
     }
+
+    @Test("load() rebuilds a script learner from its checkpoint, in an interpreter of its own")
+    func loadAScriptLearner() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("metaq-load-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("mine.mqm").path
+        let saved = Self.run("""
+        seed 4
+        model net = mlp < in 1 hidden [8] out 1 >
+        tasks sine = sinusoid < support 5 query 5 >
+        \(Self.maml.replacingOccurrences(of: "STEPS", with: "1"))
+        learner mine = custom < model net loss meta_loss adapt adapt extras < scale tensor(2.0) > outer < batch 4 > >
+        train mine on sine < iters 7 >
+        save mine to "\(path)"
+        seed 9
+        let r = eval mine on sine < tasks 10 steps [0, 2] >
+        print r.means
+        """)
+        #expect(saved.errors.isEmpty, "\(saved.errors)")
+        let loaded = Self.run("""
+        let m = load("\(path)")
+        print m.iterations
+        print m.extras.scale.values
+        tasks sine = sinusoid < support 5 query 5 >
+        seed 9
+        let r = eval m on sine < tasks 10 steps [0, 2] >
+        print r.means
+        """)
+        #expect(loaded.errors.isEmpty, "\(loaded.errors)")
+        #expect(loaded.lines.count == 3 && loaded.lines[0] == "7" && loaded.lines[2] == saved.lines.last)
+    }
 }

@@ -127,6 +127,10 @@ extension Builtins {
             }
             do throws(CheckpointError) {
                 let checkpoint = try Checkpoint.read(from: path)
+                if case .script? = checkpoint.learner?.configuration {
+                    // A learner written in metaq: rebuilt from the script saved with it.
+                    return .learner(try Deployment.scriptLearner(from: checkpoint).0)
+                }
                 guard let restored = try checkpoint.makeLearner() else {
                     return .model(ModelValue(network: checkpoint.makeModel(), kind: checkpoint.attributes[CheckpointAttribute.model] ?? "model",
                                              inputShape: checkpoint.inputShape))

@@ -25,7 +25,8 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     /// fn(params, extras, support, x): predictions for query inputs after adaptation (metric
     /// methods compare with the support set); nil: the model on the fast weights.
     let predictFunction: Function?
-    unowned let interpreter: Interpreter
+    /// The interpreter its functions run in (its own one when loaded from a checkpoint).
+    let interpreter: Interpreter
     /// Meta-steps taken (restored from checkpoints): the loss sees it as `batch.iteration`.
     var iteration = 0
     /// Adaptation steps for deployment requests that give none.
@@ -353,6 +354,13 @@ final class ScriptedLearnerAdaptation: ScriptedAdaptation, @unchecked Sendable {
 public enum Deployment {
     public static func predictor(for checkpoint: Checkpoint) throws(CheckpointError) -> FewShotPredictor {
         guard case .script? = checkpoint.learner?.configuration else { return try FewShotPredictor(checkpoint: checkpoint) }
+        let (_, script) = try scriptLearner(from: checkpoint)
+        return try FewShotPredictor(checkpoint: checkpoint, scripted: ScriptedLearnerAdaptation(script))
+    }
+
+    /// A script learner rebuilt from a checkpoint in an interpreter of its own, with the
+    /// checkpoint's state (`load` and deployment).
+    static func scriptLearner(from checkpoint: Checkpoint) throws(CheckpointError) -> (LearnerValue, ScriptLearner) {
         let attributes = checkpoint.attributes
         guard let text = attributes[ScriptSource.text], let path = attributes[ScriptSource.path],
               let offset = attributes[ScriptSource.offset].flatMap(Int.init) else {
@@ -373,6 +381,7 @@ public enum Deployment {
             throw CheckpointError(.inconsistent, "the script's learner is not a script learner")
         }
         try value.restore(checkpoint)
-        return try FewShotPredictor(checkpoint: checkpoint, scripted: ScriptedLearnerAdaptation(script))
+        interpreter.deploying = false
+        return (value, script)
     }
 }
