@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every example with small settings (via --set) and checks what it prints, not only its
-# exit status. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
+# exit status, and that examples write only under out/ and the source tree holds no stray
+# outputs. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 metaq=${1:-.build/debug/metaq}
 fixtures=Tests/MetaQEngineTests/Fixtures
 work=$(mktemp -d)
+mkdir "$work/out"
 trap 'rm -rf "$work"' EXIT
 failures=0
 passes=0
@@ -32,8 +34,8 @@ for example in examples/*.mq benchmarks/*.mq; do
     expect "check $example" "ok$" "$root/$metaq" check "$root/$example"
 done
 expect "examples/sine.mq" "10-shot:" "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
-expect "examples/sine.mq writes CSV" "^steps,mse,ci95,tasks" cat sine-maml.csv
-printf 'print load("sine.mqm")\n' > "$work/show.mq"
+expect "examples/sine.mq writes CSV" "^steps,mse,ci95,tasks" cat out/sine-maml.csv
+printf 'print load("out/sine.mqm")\n' > "$work/show.mq"
 expect "examples/sine.mq saves its learner" "^learner maml on model mlp .* 200 meta-iterations trained" "$root/$metaq" run show.mq
 expect "examples/sine.mq adapts" "^ +10 +[0-9.]+ " "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
 expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabets:" \
@@ -42,14 +44,26 @@ expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabe
     --set 'test_alphabets=["Latin"]'
 expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
-expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat lifelong-runs.csv
-expect "examples/lifelong.mq SVG" "<svg" head -c 200 lifelong-decayed-maml.svg
+expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat out/lifelong-runs.csv
+expect "examples/lifelong.mq SVG" "<svg" head -c 200 out/lifelong-decayed-maml.svg
 expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong-omniglot.mq" --set root="$root/$fixtures/omniglot" --set seeds=[1] \
     --set steps=3 --set filters=4 --set ways=2 --set pool=2 --set query=1
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
-expect "examples/online.mq JSON" '"steps_to_proficiency"' cat online.json
+expect "examples/online.mq JSON" '"steps_to_proficiency"' cat out/online.json
 expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
+
+# check NAME OUTPUT: passes when OUTPUT is empty, otherwise fails showing it.
+check() {
+    if [ -z "$2" ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1:"; echo "$2"; failures=$((failures + 1)); fi
+}
+check "examples write only under out/" "$(cd "$work" && ls -A | grep -vx -e out -e show.mq || true)"
+if git rev-parse --git-dir > /dev/null 2>&1; then
+    check "no stray outputs at the root of the source tree" \
+        "$(git ls-files ':(top)*.csv' ':(top)*.json' ':(top)*.svg' ':(top)*.mqm' | grep -v / || true)"
+    check "dated benchmark outputs are under benchmarks/raw/" \
+        "$(git ls-files 'benchmarks/*-20[0-9][0-9]-*' | grep -v '^benchmarks/raw/' || true)"
+fi
 echo "examples: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]
