@@ -31,7 +31,7 @@ extension Builtins {
             options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
                 KeySpec("iters", .count, default: "1000", "meta-iterations (with resume: of the whole run, counting those in the checkpoint)"),
                 KeySpec("log_every", .count, default: "0", "iterations per logged window (0: iters / 20)"),
-                .optional("batch", .positiveInt, "tasks per meta-batch (default: the learner's outer batch)"),
+                .optional("batch", .size, "tasks per meta-batch (default: the learner's outer batch)"),
                 .optional("checkpoint", .string, "file to save the learner to, atomically, every 'every' iterations and when training ends"),
                 KeySpec("every", .positiveInt, default: "1000", "iterations between checkpoints"),
                 KeySpec("resume", .bool, default: "false", "if the checkpoint file exists, continue from it: its state replaces the learner's"),
@@ -44,10 +44,10 @@ extension Builtins {
                              example: "let r = eval m on sine < tasks 600 support 5 steps [1, 5, 10] >"),
             options: BlockSchema("eval", .command, summary: "Options of 'eval'.", keys: [
                 KeySpec("tasks", .positiveInt, default: "100", "fresh test tasks"),
-                .optional("support", .positiveInt, "support examples (default: the tasks' own)"),
-                .optional("query", .positiveInt, "query examples (default: the tasks' own)"),
+                .optional("support", .size, "support examples (default: the tasks' own)"),
+                .optional("query", .size, "query examples (default: the tasks' own)"),
                 KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
-                KeySpec("batch", .positiveInt, default: "25", "tasks evaluated together"),
+                KeySpec("batch", .size, default: "25", "tasks evaluated together"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
         },
@@ -133,6 +133,7 @@ extension Interpreter {
             }
         }
         let batch = o.optionalInt("batch") ?? learner.metaBatch
+        try Limits.requireBatch(tasks: batch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: c.range)
         let window = o.int("log_every") > 0 ? o.int("log_every") : max(iterations / 20, 1)
         var losses: [Value] = []
         var sum: Float = 0, count = 0
@@ -185,9 +186,11 @@ extension Interpreter {
         let o = c.options
         let steps = o.ints("steps")
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 }) else { throw o.error("'steps' needs non-negative step counts", key: "steps") }
+        let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
+        try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         do {
-            let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: o.optionalInt("support") ?? tasks.support,
-                                             query: o.optionalInt("query") ?? tasks.query, steps: steps, batchSize: o.int("batch"), using: &rng)
+            let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: support,
+                                             query: query, steps: steps, batchSize: o.int("batch"), using: &rng)
             return .report(report)
         } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError("\(error)", at: c.range)

@@ -155,6 +155,7 @@ public final class Interpreter {
             if let elseBody { return try execute(elseBody, in: env) }
         case let .for(variable, sequence, body):
             for item in try iterate(evaluate(sequence, in: env), at: sequence.range) {
+                if shouldInterrupt() { throw RuntimeError("interrupted", at: statement.range) }
                 let scope = Environment(parent: env)
                 scope.define(variable.name, item, at: variable.range)
                 switch try execute(body, in: scope) {
@@ -413,16 +414,21 @@ public final class Interpreter {
         return b
     }
 
-    private func iterate(_ v: Value, at range: SourceRange) throws -> [Value] {
+    /// The items a `for` loop visits; a range's integers are made one at a time.
+    private func iterate(_ v: Value, at range: SourceRange) throws -> AnySequence<Value> {
         switch v {
-        case let .list(items): return items
+        case let .list(items): return AnySequence(items)
         case let .range(a, b):
-            guard a == a.rounded(), b == b.rounded(), abs(b - a) < 1e8 else {
+            guard a == a.rounded(), b == b.rounded() else {
                 throw RuntimeError("'for' over a range needs integer bounds (got \(Value.format(a))..\(Value.format(b)))", at: range)
             }
-            return a <= b ? (Int(a)...Int(b)).map { .int($0) } : []
-        case let .string(s): return s.map { .string(String($0)) }
-        case let .record(r): return r.keys.map { .string($0) }
+            // Double(Int.max) is 2^63, one past the largest int.
+            guard a >= Double(Int.min), a < Double(Int.max), b >= Double(Int.min), b < Double(Int.max) else {
+                throw RuntimeError("'for' over a range needs bounds that fit in an int (got \(Value.format(a))..\(Value.format(b)))", at: range)
+            }
+            return a <= b ? AnySequence((Int(a)...Int(b)).lazy.map { .int($0) }) : AnySequence([])
+        case let .string(s): return AnySequence(s.map { .string(String($0)) })
+        case let .record(r): return AnySequence(r.keys.map { .string($0) })
         default: throw RuntimeError("cannot iterate over a \(v.typeName)", at: range)
         }
     }
