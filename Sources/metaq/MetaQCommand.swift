@@ -146,10 +146,7 @@ final class JSONOutput: OutputSink {
     func write(_ line: String) { emit(.string(line)) }
 
     func emit(_ value: Value) {
-        let object: Any = ["value": value.jsonObject, "type": value.typeName]
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]) {
-            print(String(decoding: data, as: UTF8.self))
-        }
+        print(Value.record(Record([("type", .string(value.typeName)), ("value", value)])).jsonText())
     }
 }
 

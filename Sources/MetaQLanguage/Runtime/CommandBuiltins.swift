@@ -71,7 +71,7 @@ extension Builtins {
         },
         CommandBuiltin(
             doc: FunctionDoc(name: "write", signature: "write VALUE to \"file.csv\" | \"file.json\"",
-                             summary: "Writes a value to a file: reports and lists of records as CSV rows, anything as JSON (by the file's extension).",
+                             summary: "Writes a value to a file: reports and lists of records as CSV rows, anything as JSON (by the file's extension). JSON has no NaN or infinity: such numbers are written as the strings \"nan\", \"inf\" and \"-inf\".",
                              example: "write r to \"results.csv\""),
             options: noOptions("write")) { c, interp in
             let value = try c.argument(nil, "a value").value
@@ -205,8 +205,7 @@ enum Export {
         if path.lowercased().hasSuffix(".csv") {
             text = try csv(value)
         } else {
-            let data = try JSONSerialization.data(withJSONObject: value.jsonObject, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
-            text = String(decoding: data, as: UTF8.self) + "\n"
+            text = value.jsonText(pretty: true) + "\n"
         }
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }

@@ -26,7 +26,7 @@ extension Builtins {
 
     static func numbers(_ name: String, _ args: [BuiltinArgument], _ range: SourceRange) throws -> [Double] {
         let values: [Value]
-        if args.count == 1, case let .list(items) = args[0].value { values = items }
+        if args.count == 1, case let .list(items) = args[0].value { values = items.items }
         else if args.count == 1, case let .tensor(t) = args[0].value { return t.scalars.map(Double.init) }
         else { values = args.map(\.value) }
         return try values.map {
