@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every example with small settings (via --set) and checks what it prints, not only its
-# exit status, and that examples write only under out/ and the source tree holds no stray
-# outputs. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
+# exit status; metaq's exit statuses (0, 65, 70, 130); and that examples write only under
+# out/ and the source tree holds no stray outputs. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 metaq=${1:-.build/debug/metaq}
@@ -53,6 +53,58 @@ expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
 expect "examples/online.mq JSON" '"steps_to_proficiency"' cat out/online.json
 expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
+
+# status NAME EXPECTED COMMAND...: runs COMMAND in $work, requires exit status EXPECTED and,
+# for a failure, an error on standard error that ends with a line break.
+status() {
+    local name=$1 expected=$2
+    shift 2
+    local actual=0
+    (cd "$work" && "$@" > /dev/null 2> "$work/stderr.txt") || actual=$?
+    if [ "$actual" -ne "$expected" ]; then
+        echo "FAIL $name: exit status $actual, expected $expected"; tail -5 "$work/stderr.txt"; failures=$((failures + 1))
+    elif [ "$expected" -ne 0 ] && { [ ! -s "$work/stderr.txt" ] || [ -n "$(tail -c 1 "$work/stderr.txt")" ]; }; then
+        echo "FAIL $name: no error, or one without a final line break"; failures=$((failures + 1))
+    else
+        echo "ok   $name"; passes=$((passes + 1))
+    fi
+    rm -f "$work/stderr.txt"
+}
+mkdir "$work/status"
+printf 'print 1\n' > "$work/status/ok.mq"
+printf 'let x =\n' > "$work/status/syntax.mq"
+printf 'print nope\n' > "$work/status/undefined.mq"
+printf 'print [1][3]\n' > "$work/status/runtime.mq"
+printf 'write [1] to "status/written.json"\nlet iters = 1\n' > "$work/status/set.mq"
+printf 'var i = 0\nwhile true { i = i + 1 }\n' > "$work/status/loop.mq"
+status "exit status 0 on success" 0 "$root/$metaq" run status/ok.mq
+status "exit status 65 for a syntax error" 65 "$root/$metaq" run status/syntax.mq
+status "exit status 65 for a check error" 65 "$root/$metaq" check status/undefined.mq
+status "exit status 70 for a run-time error" 70 "$root/$metaq" run status/runtime.mq
+status "exit status 65 for a --set key that matches nothing" 65 "$root/$metaq" run status/set.mq --set itres=2
+if [ -e "$work/status/written.json" ]; then
+    echo "FAIL a --set key that matches nothing is reported before the script runs"; failures=$((failures + 1))
+else
+    echo "ok   a --set key that matches nothing is reported before the script runs"; passes=$((passes + 1))
+fi
+(cd "$work" && exec "$root/$metaq" run status/loop.mq) &
+loop=$!
+# SIGINT until it has ended (a signal sent before metaq installs its handler is ignored, as
+# in any background job of a script); after 10 s, SIGKILL, which fails the check.
+for _ in $(seq 100); do
+    sleep 0.1
+    kill -INT "$loop" 2>/dev/null || break
+    [ "$(awk '{ print $3 }' "/proc/$loop/stat" 2>/dev/null)" = Z ] && break
+done
+kill -KILL "$loop" 2>/dev/null || true
+interrupted=0
+wait "$loop" || interrupted=$?
+if [ "$interrupted" -eq 130 ]; then
+    echo "ok   exit status 130 at Ctrl-C"; passes=$((passes + 1))
+else
+    echo "FAIL exit status $interrupted at Ctrl-C, expected 130"; failures=$((failures + 1))
+fi
+rm -r "$work/status"
 
 # check NAME OUTPUT: passes when OUTPUT is empty, otherwise fails showing it.
 check() {

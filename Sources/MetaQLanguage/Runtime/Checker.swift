@@ -54,7 +54,7 @@ public struct Checker {
     }
 
     private mutating func error(_ message: String, _ range: SourceRange, notes: [Diagnostic.Note] = []) {
-        diagnostics.append(.error(message, at: range, notes: notes))
+        diagnostics.append(.error(message, at: range, stage: .check, notes: notes))
     }
 
     private func isDefined(_ name: String) -> Bool {

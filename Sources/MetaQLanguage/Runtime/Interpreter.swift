@@ -59,23 +59,24 @@ public final class Interpreter {
         Builtins.install(into: globals)
     }
 
-    /// Parses and runs a whole file; returns the diagnostics (empty on success).
+    /// Parses and runs a whole file; returns the diagnostics (empty on success). An
+    /// override (`--set`) that matches nothing in the file or the files it imports is
+    /// reported before anything runs.
     @discardableResult
     public func run(_ source: SourceFile) -> [Diagnostic] {
         files[source.name] = source
         let (program, syntax) = Parser.parse(source)
         if !syntax.isEmpty { return syntax }
+        if let name = unmatchedOverrides(program.statements).first {
+            return [.error("--set \(name): no top-level 'let', 'var' or declaration key '\(name)' in this script", at: program.range, stage: .check)]
+        }
         do {
             try executeTopLevel(program.statements)
-            let unused = Set(overrides.keys).subtracting(usedOverrides)
-            if let name = unused.sorted().first {
-                return [.error("--set \(name): no top-level 'let', 'var' or declaration key '\(name)' in this script", at: program.range)]
-            }
             return []
         } catch let error as RuntimeError {
             return [error.diagnostic]
         } catch {
-            return [.error("\(error)", at: program.range)]
+            return [.error("\(error)", at: program.range, stage: .run)]
         }
     }
 
@@ -232,10 +233,15 @@ public final class Interpreter {
         }
     }
 
-    private func importFile(_ path: String, at range: SourceRange) throws {
+    /// The file an `import` at `range` reads: relative to the importing file.
+    private func resolvedImport(_ path: String, from range: SourceRange) -> String {
         let base = (range.fileName as NSString).deletingLastPathComponent
         let resolved = path.hasPrefix("/") ? path : (base.isEmpty ? path : base + "/" + path)
-        let standardized = (resolved as NSString).standardizingPath
+        return (resolved as NSString).standardizingPath
+    }
+
+    private func importFile(_ path: String, at range: SourceRange) throws {
+        let standardized = resolvedImport(path, from: range)
         if imported.contains(standardized) { return }
         guard !importing.contains(standardized) else {
             throw RuntimeError("import cycle: \((importing + [standardized]).joined(separator: " -> "))", at: range)
@@ -256,6 +262,25 @@ public final class Interpreter {
     }
 
     // MARK: Overrides (--set)
+
+    /// The overrides that no top-level statement of `statements`, or of the files they
+    /// import at the top level, would apply to (sorted); nothing is run.
+    private func unmatchedOverrides(_ statements: [Statement]) -> [String] {
+        guard !overrides.isEmpty else { return [] }
+        var seen = Set<String>()
+        func visit(_ statements: [Statement]) {
+            for statement in statements {
+                _ = applyingOverrides(statement)
+                guard case let .import(path) = statement.kind else { continue }
+                let file = resolvedImport(path, from: statement.range)
+                guard seen.insert(file).inserted, let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+                let (program, syntax) = Parser.parse(SourceFile(name: file, text: text))
+                if syntax.isEmpty { visit(program.statements) }
+            }
+        }
+        visit(statements)
+        return Set(overrides.keys).subtracting(usedOverrides).sorted()
+    }
 
     /// Replaces the value of an overridden top-level `let`/`var`, or a key of a declaration's
     /// block (`sine.support`, `m.inner.steps`).
