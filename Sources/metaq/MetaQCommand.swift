@@ -22,8 +22,9 @@ func readScript(_ path: String) throws -> SourceFile {
         while let line = readLine(strippingNewline: false) { text += line }
         return SourceFile(name: "<stdin>", text: text)
     }
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw ValidationError("cannot read \(path)")
+    let text: String
+    do { text = try TextFile.read(path) } catch {
+        throw ValidationError("cannot read \(path): \(error)")
     }
     return SourceFile(name: path, text: text)
 }

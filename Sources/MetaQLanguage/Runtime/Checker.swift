@@ -142,8 +142,9 @@ public struct Checker {
             error("import cycle: \((importing + [resolved]).joined(separator: " -> "))", range)
             return
         }
-        guard let text = try? String(contentsOfFile: resolved, encoding: .utf8) else {
-            error("cannot read imported file '\(path)' (looked for \(resolved))", range)
+        let text: String
+        do { text = try TextFile.read(resolved) } catch let problem {
+            error("cannot read imported file '\(path)' (looked for \(resolved)): \(problem)", range)
             return
         }
         if files.contains(where: { $0.name == resolved }) { return }

@@ -20,7 +20,10 @@ extension Builtins {
                              example: "seed 7"),
             options: noOptions("seed")) { c, interp in
             let a = try c.argument(nil, "a seed")
-            guard case let .int(n) = a.value, n >= 0 else { throw RuntimeError("seed needs a non-negative int, got \(a.value.typeName)", at: a.range) }
+            guard case let .int(n) = a.value, n >= 0 else {
+                let got = a.value.number != nil ? "\(a.value.typeName) \(a.value.displayText)" : "a \(a.value.typeName)"
+                throw RuntimeError("seed needs a non-negative int, got \(got)", at: a.range)
+            }
             interp.rng = RandomGenerator(seed: UInt64(n))
             return .none
         },
@@ -57,7 +60,8 @@ extension Builtins {
                              example: "save m to \"sine.mqm\""),
             options: noOptions("save")) { c, _ in
             let value = try c.argument(nil, "a learner or model")
-            let (path, _) = try c.destinationPath("\"file.mqm\"")
+            let (path, targetRange) = try c.destinationPath("\"file.mqm\"")
+            do { try TextFile.requireFolder(of: path) } catch { throw RuntimeError("cannot save \(path): \(error)", at: targetRange) }
             do {
                 switch value.value {
                 case let .learner(l): try l.checkpoint().write(to: path)
@@ -111,6 +115,12 @@ extension Interpreter {
         let o = c.options
         var iterations = o.int("iters")
         let checkpointPath = o.string("checkpoint")
+        if let path = checkpointPath {
+            // Before training, not after it.
+            do { try TextFile.requireFolder(of: path) } catch {
+                throw RuntimeError("cannot save the checkpoint \(path): \(error)", at: o.range(of: "checkpoint"))
+            }
+        }
         let every = o.int("every")
         if o.bool("resume") {
             guard let path = checkpointPath else { throw o.error("'resume' needs 'checkpoint', the file to resume from", key: "resume") }
@@ -207,7 +217,7 @@ enum Export {
         } else {
             text = value.jsonText(pretty: true) + "\n"
         }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try TextFile.write(text, to: path)
     }
 
     /// Reports and lists of records become a header and one row per record.

@@ -246,8 +246,9 @@ public final class Interpreter {
         guard !importing.contains(standardized) else {
             throw RuntimeError("import cycle: \((importing + [standardized]).joined(separator: " -> "))", at: range)
         }
-        guard let text = try? String(contentsOfFile: standardized, encoding: .utf8) else {
-            throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized))", at: range)
+        let text: String
+        do { text = try TextFile.read(standardized) } catch {
+            throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized)): \(error)", at: range)
         }
         let source = SourceFile(name: standardized, text: text)
         files[standardized] = source

@@ -58,8 +58,8 @@ extension Builtins {
             case let .onlineReport(r): svg = Plot.online(r)
             default: throw RuntimeError("'plot' draws lifelong and online reports, not a \(value.value.typeName)", at: value.range)
             }
-            do { try svg.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                throw RuntimeError("cannot write \(path): \(error.localizedDescription)", at: targetRange)
+            do { try TextFile.write(svg, to: path) } catch {
+                throw RuntimeError("cannot write \(path): \(error)", at: targetRange)
             }
             return .none
         },
