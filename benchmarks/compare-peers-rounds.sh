@@ -4,14 +4,17 @@
 # metaq-bench on the same workloads, so a slow patch of a shared machine hits both sides of
 # a round; the summary gives each round's ratios and their medians (RESULTS.md quotes these).
 #   PY=/path/to/venv/bin/python benchmarks/compare-peers-rounds.sh [ROUNDS] [OUT_PREFIX]
-# Set ONLY=conv to run just the conv workloads. JAX's sine scripts time 2,000 iterations
-# (their default 500 is 0.2-0.9 s, and their rate moved by up to 35% between sittings).
+# OUT_PREFIX defaults to out/benchmarks/rounds-DATE in the ignored out/ folder (keep a raw file
+# by moving it to benchmarks/raw/). Set ONLY=conv to run just the conv workloads. JAX's sine
+# scripts time 2,000 iterations (their default 500 is 0.2-0.9 s, and their rate moved by up
+# to 35% between sittings).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 peers="${PEERS:-$here/../../shared/peers}"
 py="${PY:-$peers/.venv-peers/bin/python}"
 rounds="${1:-3}"
-out="${2:-$here/rounds-$(date -u +%Y-%m-%dT%H%M)}"
+out="${2:-$here/../out/benchmarks/rounds-$(date -u +%Y-%m-%dT%H%M)}"
+mkdir -p "$(dirname "$out")"
 only="${ONLY:-all}"
 [ -x "$py" ] || { echo "no python at $py (set PY to the peers' venv)" >&2; exit 1; }
 swift build -c release --product metaq-bench --package-path "$here/.." >&2

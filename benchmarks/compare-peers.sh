@@ -5,12 +5,15 @@
 # BUDGET is metaq-bench's seconds per benchmark (default 10: the Omniglot MAML benchmarks
 # run at under 1 it/s, and 3 s gave them only 1-2 iterations).
 # The venv is the peers' own (pip install -r ../shared/peers/requirements.txt, from PyPI).
-# Writes OUT_PREFIX-peers.txt (RESULT lines) and OUT_PREFIX-metaq.json.
+# Writes OUT_PREFIX-peers.txt (RESULT lines) and OUT_PREFIX-metaq.json; OUT_PREFIX defaults to
+# out/benchmarks/sitting-DATE in the ignored out/ folder (keep a raw file by moving it to
+# benchmarks/raw/).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 peers="${PEERS:-$here/../../shared/peers}"
 py="${PY:-$peers/.venv-peers/bin/python}"
-out="${1:-$here/sitting-$(date -u +%Y-%m-%dT%H%M)}"
+out="${1:-$here/../out/benchmarks/sitting-$(date -u +%Y-%m-%dT%H%M)}"
+mkdir -p "$(dirname "$out")"
 [ -x "$py" ] || { echo "no python at $py (set PY to the peers' venv)" >&2; exit 1; }
 swift build -c release --product metaq-bench --package-path "$here/.." >&2
 {

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every example with small settings (via --set) and checks what it prints, not only its
-# exit status. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
+# exit status; metaq's exit statuses (0, 65, 70, 130); and that examples write only under
+# out/ and the source tree holds no stray outputs. Used by scripts/test.sh; needs a built metaq (pass its path as $1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 metaq=${1:-.build/debug/metaq}
 fixtures=Tests/MetaQEngineTests/Fixtures
 work=$(mktemp -d)
+mkdir "$work/out"
 trap 'rm -rf "$work"' EXIT
 failures=0
 passes=0
@@ -32,8 +34,8 @@ for example in examples/*.mq examples/algorithms/*.mq benchmarks/*.mq; do
     expect "check $example" "ok$" "$root/$metaq" check "$root/$example"
 done
 expect "examples/sine.mq" "10-shot:" "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
-expect "examples/sine.mq writes CSV" "^steps,mse,ci95,tasks" cat sine-maml.csv
-printf 'print load("sine.mqm")\n' > "$work/show.mq"
+expect "examples/sine.mq writes CSV" "^steps,mse,ci95,tasks" cat out/sine-maml.csv
+printf 'print load("out/sine.mqm")\n' > "$work/show.mq"
 expect "examples/sine.mq saves its learner" "^learner maml on model mlp .* 200 meta-iterations trained" "$root/$metaq" run show.mq
 expect "examples/sine.mq adapts" "^ +10 +[0-9.]+ " "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
 expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabets:" \
@@ -42,14 +44,14 @@ expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabe
     --set 'test_alphabets=["Latin"]'
 expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
-expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat lifelong-runs.csv
-expect "examples/lifelong.mq SVG" "<svg" head -c 200 lifelong-decayed-maml.svg
+expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat out/lifelong-runs.csv
+expect "examples/lifelong.mq SVG" "<svg" head -c 200 out/lifelong-decayed-maml.svg
 expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong-omniglot.mq" --set root="$root/$fixtures/omniglot" --set seeds=[1] \
     --set steps=3 --set filters=4 --set ways=2 --set pool=2 --set query=1
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
-expect "examples/online.mq JSON" '"steps_to_proficiency"' cat online.json
+expect "examples/online.mq JSON" '"steps_to_proficiency"' cat out/online.json
 # Learners written in metaq (examples/algorithms), small settings.
 expect "examples/algorithms/maml.mq" "script MAML: final loss [0-9.]+" \
     "$root/$metaq" run "$root/examples/algorithms/maml.mq" --set iters=50
@@ -61,5 +63,69 @@ expect "examples/algorithms/matching.mq (fixture)" "matching networks \([0-9.]+ 
     "$root/$metaq" run "$root/examples/algorithms/matching.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" \
     --set ways=3 --set iters=5 --set test_tasks=10 --set filters=8 --set train.query=2 --set test.query=2 --set 'test_alphabets=["Latin"]'
 expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
+
+# status NAME EXPECTED COMMAND...: runs COMMAND in $work, requires exit status EXPECTED and,
+# for a failure, an error on standard error that ends with a line break.
+status() {
+    local name=$1 expected=$2
+    shift 2
+    local actual=0
+    (cd "$work" && "$@" > /dev/null 2> "$work/stderr.txt") || actual=$?
+    if [ "$actual" -ne "$expected" ]; then
+        echo "FAIL $name: exit status $actual, expected $expected"; tail -5 "$work/stderr.txt"; failures=$((failures + 1))
+    elif [ "$expected" -ne 0 ] && { [ ! -s "$work/stderr.txt" ] || [ -n "$(tail -c 1 "$work/stderr.txt")" ]; }; then
+        echo "FAIL $name: no error, or one without a final line break"; failures=$((failures + 1))
+    else
+        echo "ok   $name"; passes=$((passes + 1))
+    fi
+    rm -f "$work/stderr.txt"
+}
+mkdir "$work/status"
+printf 'print 1\n' > "$work/status/ok.mq"
+printf 'let x =\n' > "$work/status/syntax.mq"
+printf 'print nope\n' > "$work/status/undefined.mq"
+printf 'print [1][3]\n' > "$work/status/runtime.mq"
+printf 'write [1] to "status/written.json"\nlet iters = 1\n' > "$work/status/set.mq"
+printf 'var i = 0\nwhile true { i = i + 1 }\n' > "$work/status/loop.mq"
+status "exit status 0 on success" 0 "$root/$metaq" run status/ok.mq
+status "exit status 65 for a syntax error" 65 "$root/$metaq" run status/syntax.mq
+status "exit status 65 for a check error" 65 "$root/$metaq" check status/undefined.mq
+status "exit status 70 for a run-time error" 70 "$root/$metaq" run status/runtime.mq
+status "exit status 65 for a --set key that matches nothing" 65 "$root/$metaq" run status/set.mq --set itres=2
+if [ -e "$work/status/written.json" ]; then
+    echo "FAIL a --set key that matches nothing is reported before the script runs"; failures=$((failures + 1))
+else
+    echo "ok   a --set key that matches nothing is reported before the script runs"; passes=$((passes + 1))
+fi
+(cd "$work" && exec "$root/$metaq" run status/loop.mq) &
+loop=$!
+# SIGINT until it has ended (a signal sent before metaq installs its handler is ignored, as
+# in any background job of a script); after 10 s, SIGKILL, which fails the check.
+for _ in $(seq 100); do
+    sleep 0.1
+    kill -INT "$loop" 2>/dev/null || break
+    [ "$(awk '{ print $3 }' "/proc/$loop/stat" 2>/dev/null)" = Z ] && break
+done
+kill -KILL "$loop" 2>/dev/null || true
+interrupted=0
+wait "$loop" || interrupted=$?
+if [ "$interrupted" -eq 130 ]; then
+    echo "ok   exit status 130 at Ctrl-C"; passes=$((passes + 1))
+else
+    echo "FAIL exit status $interrupted at Ctrl-C, expected 130"; failures=$((failures + 1))
+fi
+rm -r "$work/status"
+
+# check NAME OUTPUT: passes when OUTPUT is empty, otherwise fails showing it.
+check() {
+    if [ -z "$2" ]; then echo "ok   $1"; passes=$((passes + 1)); else echo "FAIL $1:"; echo "$2"; failures=$((failures + 1)); fi
+}
+check "examples write only under out/" "$(cd "$work" && ls -A | grep -vx -e out -e show.mq || true)"
+if git rev-parse --git-dir > /dev/null 2>&1; then
+    check "no stray outputs at the root of the source tree" \
+        "$(git ls-files ':(top)*.csv' ':(top)*.json' ':(top)*.svg' ':(top)*.mqm' | grep -v / || true)"
+    check "dated benchmark outputs are under benchmarks/raw/" \
+        "$(git ls-files 'benchmarks/*-20[0-9][0-9]-*' | grep -v '^benchmarks/raw/' || true)"
+fi
 echo "examples: $passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -209,8 +209,9 @@ public final class REPL {
         let unquoted = argument.count >= 2 && argument.hasPrefix("\"") && argument.hasSuffix("\"")
             ? String(argument.dropFirst().dropLast()) : argument
         let path = (unquoted as NSString).expandingTildeInPath
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            output.write("cannot read \(path)")
+        let text: String
+        do { text = try TextFile.read(path) } catch {
+            output.write("cannot read \(path): \(error)")
             return
         }
         report(interpreter.run(SourceFile(name: path, text: text)))

@@ -22,16 +22,40 @@ func readScript(_ path: String) throws -> SourceFile {
         while let line = readLine(strippingNewline: false) { text += line }
         return SourceFile(name: "<stdin>", text: text)
     }
-    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw ValidationError("cannot read \(path)")
+    let text: String
+    do { text = try TextFile.read(path) } catch {
+        throw ValidationError("cannot read \(path): \(error)")
     }
     return SourceFile(name: path, text: text)
 }
 
-/// Prints diagnostics to standard error and exits with status 1.
+/// metaq's exit statuses (from sysexits.h, and the shell's 128 + SIGINT).
+enum ExitStatus {
+    static let success: Int32 = 0
+    /// A syntax error, or an error found before the script ran (`metaq check`, `--set`).
+    static let dataError: Int32 = 65
+    /// An error while the script ran.
+    static let runtimeError: Int32 = 70
+    /// Ctrl-C (SIGINT).
+    static let interrupted: Int32 = 130
+
+    /// 70 when a diagnostic was found while running, else 65.
+    static func of(_ diagnostics: [Diagnostic]) -> Int32 {
+        diagnostics.contains { $0.stage == .run } ? runtimeError : dataError
+    }
+}
+
+/// Prints diagnostics to standard error, each ending with a line break, and exits with
+/// their status (65 or 70).
 func fail(with diagnostics: [Diagnostic], files: [SourceFile]) -> Never {
-    FileHandle.standardError.write(Data(DiagnosticRenderer(files: files).render(diagnostics).utf8))
-    Foundation.exit(1)
+    FileHandle.standardError.write(Data((DiagnosticRenderer(files: files).render(diagnostics) + "\n").utf8))
+    Foundation.exit(ExitStatus.of(diagnostics))
+}
+
+/// Makes Ctrl-C end the process with exit status 130 (not by the signal, which some callers
+/// see as a negative status).
+func exitOnInterrupt() {
+    signal(SIGINT) { _ in _exit(ExitStatus.interrupted) }
 }
 
 struct Run: ParsableCommand {
@@ -50,6 +74,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Print results as JSON lines.") var json = false
 
     func run() throws {
+        exitOnInterrupt()
         let source = try readScript(file)
         let output: OutputSink = json ? JSONOutput() : TerminalOutput()
         let interpreter = Interpreter(output: output)
@@ -146,10 +171,7 @@ final class JSONOutput: OutputSink {
     func write(_ line: String) { emit(.string(line)) }
 
     func emit(_ value: Value) {
-        let object: Any = ["value": value.jsonObject, "type": value.typeName]
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]) {
-            print(String(decoding: data, as: UTF8.self))
-        }
+        print(Value.record(Record([("type", .string(value.typeName)), ("value", value)])).jsonText())
     }
 }
 

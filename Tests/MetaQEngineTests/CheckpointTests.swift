@@ -202,6 +202,23 @@ struct CheckpointTests {
         expectFailure(try SafeTensors.encode(file.tensors, metadata: file.metadata), .inconsistent, mentioning: "model.0.weight")
     }
 
+    @Test func layerSizesOutOfRangeAreNamed() throws {
+        let cases = [(0, "layer 0 (linear(inputs: 0, outputs: 16)) has a size that is not positive"),
+                     (16_777_217, "has a size that is too large (16777217; at most 16777216)"),
+                     (Int.max, "has a size that is too large (9223372036854775807; at most 16777216)")]
+        for (size, text) in cases {
+            var file = try SafeTensors.decode(try sampleBytes())
+            let json = file.metadata!["metaq"]!
+            guard let r = json.range(of: #""inputs":1,"#) ?? json.range(of: #""inputs":1}"#) else {
+                Issue.record("no input size of 1 in \(json)"); return
+            }
+            let edited = json.replacingCharacters(in: r, with: "\"inputs\":\(size)\(json[json.index(before: r.upperBound)])")
+            file.metadata?["metaq"] = edited
+            file.metadata?["checksum"] = Checkpoint.checksum(json: edited, tensors: file.tensors)
+            expectFailure(try SafeTensors.encode(file.tensors, metadata: file.metadata), .inconsistent, mentioning: text)
+        }
+    }
+
     @Test func atomicWriteReplacesAndLeavesNoTemporaryFile() throws {
         let dir = ScratchDirectory()
         let path = dir.file("a.mqm")

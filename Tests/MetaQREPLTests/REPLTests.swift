@@ -98,7 +98,7 @@ private final class Session {
         let session = Session()
         #expect(session.enter(":load \"\(file)\"") == ("", ""))
         #expect(session.enter("loaded * 6").output == "42")
-        #expect(session.enter(":load \(directory)/missing.mq").output == "cannot read \(directory)/missing.mq")
+        #expect(session.enter(":load \(directory)/missing.mq").output == "cannot read \(directory)/missing.mq: no such file")
     }
 
     @Test func quitEndsAndUnknownCommandsAreExplained() {

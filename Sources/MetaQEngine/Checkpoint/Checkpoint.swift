@@ -169,8 +169,8 @@ public struct Checkpoint: @unchecked Sendable {
     /// Builds the checkpoint from its validated parts, checking that they fit together.
     private static func assemble(_ manifest: Manifest, tensors: [String: Tensor]) throws(CheckpointError) -> Checkpoint {
         func inconsistent(_ message: String) -> CheckpointError { CheckpointError(.inconsistent, message) }
-        for (i, layer) in manifest.layers.enumerated() where !layer.hasValidSizes {
-            throw inconsistent("layer \(i) (\(layer)) has a size that is not positive")
+        for (i, layer) in manifest.layers.enumerated() {
+            if let problem = layer.sizeProblem { throw inconsistent("layer \(i) (\(layer)) has \(problem)") }
         }
         if let shape = manifest.inputShape, shape.isEmpty || !shape.allSatisfy({ $0 > 0 }) {
             throw inconsistent("input shape \(shape) is not a list of positive sizes")
@@ -318,16 +318,25 @@ struct CRC32 {
 }
 
 extension Layer {
-    /// Whether every size of the layer is positive (padding may be zero), so that building
-    /// and running it cannot trap.
-    var hasValidSizes: Bool {
-        let limit = 1 << 24
+    /// The largest size a checkpoint's layer may have.
+    static let maximumCheckpointSize = 1 << 24
+
+    /// What is wrong with the layer's sizes ("a size that is not positive", "a size that is
+    /// too large ..."), or nil when every size is in 1...2^24 (padding may be zero), so that
+    /// building and running it cannot trap.
+    var sizeProblem: String? {
+        let sizes: [Int], padding: Int
         switch self {
-        case let .linear(i, o): return (1...limit).contains(i) && (1...limit).contains(o)
-        case let .conv2d(ci, co, k, s, p): return [ci, co, k, s].allSatisfy { (1...limit).contains($0) } && (0...limit).contains(p)
-        case let .batchNorm(c): return (1...limit).contains(c)
-        case let .maxPool2d(size): return (1...limit).contains(size)
-        case .flatten, .activation: return true
+        case let .linear(i, o): (sizes, padding) = ([i, o], 0)
+        case let .conv2d(ci, co, k, s, p): (sizes, padding) = ([ci, co, k, s], p)
+        case let .batchNorm(c): (sizes, padding) = ([c], 0)
+        case let .maxPool2d(size): (sizes, padding) = ([size], 0)
+        case .flatten, .activation: return nil
         }
+        if sizes.contains(where: { $0 < 1 }) || padding < 0 { return "a size that is not positive" }
+        if let large = (sizes + [padding]).first(where: { $0 > Layer.maximumCheckpointSize }) {
+            return "a size that is too large (\(large); at most \(Layer.maximumCheckpointSize))"
+        }
+        return nil
     }
 }

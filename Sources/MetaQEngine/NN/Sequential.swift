@@ -144,6 +144,13 @@ extension Sequential {
         imageSize: Int = 28, channels: Int = 1, filters: Int = 64, classes: Int?,
         using rng: inout RandomGenerator
     ) -> Sequential {
+        Sequential(layers: conv4Layers(imageSize: imageSize, channels: channels, filters: filters, classes: classes),
+                   weightInit: .kaimingNormal, using: &rng)
+    }
+
+    /// The layers of `conv4(imageSize:channels:filters:classes:using:)`, without making its
+    /// parameters (to check their size first).
+    public static func conv4Layers(imageSize: Int = 28, channels: Int = 1, filters: Int = 64, classes: Int?) -> [Layer] {
         var layers: [Layer] = []
         var size = imageSize
         var inChannels = channels
@@ -155,6 +162,6 @@ extension Sequential {
         }
         layers.append(.flatten)
         if let classes { layers.append(.linear(inputs: size * size * filters, outputs: classes)) }
-        return Sequential(layers: layers, weightInit: .kaimingNormal, using: &rng)
+        return layers
     }
 }

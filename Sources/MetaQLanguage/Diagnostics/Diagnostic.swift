@@ -19,7 +19,15 @@ public struct Diagnostic: Sendable, Hashable {
         }
     }
 
+    /// When a problem is found: before the program runs (its syntax; the static checker or
+    /// the check of `--set` keys) or while it runs. `metaq` exits with 65 for the first
+    /// two, 70 for the last.
+    public enum Stage: String, Sendable, Hashable {
+        case syntax, check, run
+    }
+
     public var severity: Severity
+    public var stage: Stage
     public var message: String
     /// The source the diagnostic is about; it may be empty, pointing between two characters.
     public var range: SourceRange
@@ -29,12 +37,14 @@ public struct Diagnostic: Sendable, Hashable {
 
     public init(
         severity: Severity = .error,
+        stage: Stage = .syntax,
         message: String,
         range: SourceRange,
         notes: [Note] = [],
         fixIt: String? = nil
     ) {
         self.severity = severity
+        self.stage = stage
         self.message = message
         self.range = range
         self.notes = notes
@@ -45,10 +55,11 @@ public struct Diagnostic: Sendable, Hashable {
     public static func error(
         _ message: String,
         at range: SourceRange,
+        stage: Stage = .syntax,
         notes: [Note] = [],
         fixIt: String? = nil
     ) -> Diagnostic {
-        Diagnostic(severity: .error, message: message, range: range, notes: notes, fixIt: fixIt)
+        Diagnostic(severity: .error, stage: stage, message: message, range: range, notes: notes, fixIt: fixIt)
     }
 }
 

@@ -110,9 +110,9 @@ extension Builtins {
         BlockBuiltin(schema: BlockSchema(
             "mlp", .model, summary: "A multilayer perceptron: linear layers with an activation between them.",
             keys: [
-                KeySpec("in", .positiveInt, default: nil, "input features"),
+                KeySpec("in", .size, default: nil, "input features"),
                 KeySpec("hidden", .intList, default: "[40, 40]", "sizes of the hidden layers"),
-                KeySpec("out", .positiveInt, default: nil, "outputs (1 for regression, N for N-way classification, the embedding size for a ProtoNet)"),
+                KeySpec("out", .size, default: nil, "outputs (1 for regression, N for N-way classification, the embedding size for a ProtoNet)"),
                 KeySpec("act", .choice(activationNames), default: "relu", "activation between layers"),
                 KeySpec("init", .choice(Initializer.allCases.filter { $0 != .zeros && $0 != .ones }.map(\.rawValue)), default: "fan_in_uniform", "weight initialisation"),
                 KeySpec("flatten", .bool, default: "false", "flatten each input (an image) into `in` features first"),
@@ -120,11 +120,15 @@ extension Builtins {
             example: "model net = mlp < in 1 hidden [40, 40] out 1 act relu >")) { b, interp in
             let sizes = [b.int("in")] + b.ints("hidden") + [b.int("out")]
             guard sizes.allSatisfy({ $0 > 0 }) else { throw b.error("layer sizes must be positive", key: "hidden") }
+            if let large = sizes.first(where: { $0 > Limits.maximumSize }) {
+                throw b.error("layer size \(large) is too large (at most \(Limits.maximumSize))", key: "hidden")
+            }
             var layers: [Layer] = b.bool("flatten") ? [.flatten] : []
             for i in 0..<(sizes.count - 1) {
                 layers.append(.linear(inputs: sizes[i], outputs: sizes[i + 1]))
                 if i + 1 < sizes.count - 1 { layers.append(.activation(Activation(rawValue: b.string("act")!)!)) }
             }
+            try Limits.requireParameters(layers, for: "this mlp", at: b.range)
             let net = Sequential(layers: layers, weightInit: Initializer(rawValue: b.string("init")!)!, using: &interp.rng)
             return .model(ModelValue(network: net, kind: "mlp", inputShape: [b.int("in")]))
         },
@@ -133,13 +137,15 @@ extension Builtins {
             summary: "The 4-block convolutional network of MAML and Prototypical Networks: each block a 3x3 convolution, batch norm, ReLU and 2x2 max-pool; then a linear classifier, or none for an embedding network. Batch norm is transductive, as in the MAML and ProtoNet reference code: it normalises with the statistics of the images in the forward pass, in meta-training and at meta-test alike, and keeps no running averages.",
             keys: [
                 KeySpec("size", .int(min: 16, max: 512), default: "28", "input image side in pixels"),
-                KeySpec("channels", .positiveInt, default: "1", "input channels"),
-                KeySpec("filters", .positiveInt, default: "64", "filters per convolution"),
-                .optional("out", .positiveInt, "classes of the linear classifier; omit for an embedding network (ProtoNet)"),
+                KeySpec("channels", .size, default: "1", "input channels"),
+                KeySpec("filters", .size, default: "64", "filters per convolution"),
+                .optional("out", .size, "classes of the linear classifier; omit for an embedding network (ProtoNet)"),
             ],
             example: "model net = conv4 < size 28 filters 64 out 5 >")) { b, interp in
-            let net = Sequential.conv4(imageSize: b.int("size"), channels: b.int("channels"), filters: b.int("filters"),
-                                       classes: b.optionalInt("out"), using: &interp.rng)
+            let layers = Sequential.conv4Layers(imageSize: b.int("size"), channels: b.int("channels"), filters: b.int("filters"),
+                                                classes: b.optionalInt("out"))
+            try Limits.requireParameters(layers, for: "this conv4", at: b.range)
+            let net = Sequential(layers: layers, weightInit: .kaimingNormal, using: &interp.rng)
             return .model(ModelValue(network: net, kind: "conv4", inputShape: [b.int("size"), b.int("size"), b.int("channels")]))
         },
     ]
@@ -149,8 +155,8 @@ extension Builtins {
 
 extension Builtins {
     static let shotKeys = [
-        KeySpec("support", .positiveInt, default: "10", "support (adaptation) examples per task"),
-        KeySpec("query", .positiveInt, default: "10", "query (evaluation) examples per task"),
+        KeySpec("support", .size, default: "10", "support (adaptation) examples per task"),
+        KeySpec("query", .size, default: "10", "query (evaluation) examples per task"),
     ]
 
     static let taskBlocks: [BlockBuiltin] = [
@@ -230,8 +236,8 @@ extension Builtins {
             keys: [
                 KeySpec("root", .string, default: nil, "the folder of alphabet folders"),
                 KeySpec("ways", .int(min: 2, max: 10_000), default: "5", "classes per task"),
-                KeySpec("support", .positiveInt, default: "1", "support images per class (K shots)"),
-                KeySpec("query", .positiveInt, default: "15", "query images per class"),
+                KeySpec("support", .size, default: "1", "support images per class (K shots)"),
+                KeySpec("query", .size, default: "15", "query images per class"),
                 .optional("alphabets", .stringList, "alphabets to draw classes from (default: all)"),
                 KeySpec("rotations", .bool, default: "false", "count 90/180/270-degree rotations as extra classes"),
                 KeySpec("within_alphabet", .bool, default: "false", "draw all classes of a task from one alphabet"),
@@ -269,8 +275,8 @@ extension Builtins {
                 KeySpec("target", .string, default: "\"y\"", "the target column"),
                 .optional("features", .stringList, "feature columns (default: every other column)"),
                 KeySpec("classification", .bool, default: "false", "targets are integer class labels"),
-                KeySpec("support", .positiveInt, default: "5", "support rows per task"),
-                KeySpec("query", .positiveInt, default: "5", "query rows per task"),
+                KeySpec("support", .size, default: "5", "support rows per task"),
+                KeySpec("query", .size, default: "5", "query rows per task"),
             ],
             example: "tasks mine = csv < path \"tasks.csv\" task \"id\" target \"y\" support 5 query 10 >")) { b, _ in
             let d: CSVTasks

@@ -65,7 +65,7 @@ public struct Checker {
     }
 
     private mutating func error(_ message: String, _ range: SourceRange, notes: [Diagnostic.Note] = []) {
-        diagnostics.append(.error(message, at: range, notes: notes))
+        diagnostics.append(.error(message, at: range, stage: .check, notes: notes))
     }
 
     private func isDefined(_ name: String) -> Bool {
@@ -153,8 +153,9 @@ public struct Checker {
             error("import cycle: \((importing + [resolved]).joined(separator: " -> "))", range)
             return
         }
-        guard let text = try? String(contentsOfFile: resolved, encoding: .utf8) else {
-            error("cannot read imported file '\(path)' (looked for \(resolved))", range)
+        let text: String
+        do { text = try TextFile.read(resolved) } catch let problem {
+            error("cannot read imported file '\(path)' (looked for \(resolved)): \(problem)", range)
             return
         }
         if files.contains(where: { $0.name == resolved }) { return }

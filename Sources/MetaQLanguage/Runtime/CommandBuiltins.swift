@@ -20,7 +20,10 @@ extension Builtins {
                              example: "seed 7"),
             options: noOptions("seed")) { c, interp in
             let a = try c.argument(nil, "a seed")
-            guard case let .int(n) = a.value, n >= 0 else { throw RuntimeError("seed needs a non-negative int, got \(a.value.typeName)", at: a.range) }
+            guard case let .int(n) = a.value, n >= 0 else {
+                let got = a.value.number != nil ? "\(a.value.typeName) \(a.value.displayText)" : "a \(a.value.typeName)"
+                throw RuntimeError("seed needs a non-negative int, got \(got)", at: a.range)
+            }
             interp.rng = RandomGenerator(seed: UInt64(n))
             return .none
         },
@@ -31,7 +34,7 @@ extension Builtins {
             options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
                 KeySpec("iters", .count, default: "1000", "meta-iterations (with resume: of the whole run, counting those in the checkpoint)"),
                 KeySpec("log_every", .count, default: "0", "iterations per logged window (0: iters / 20)"),
-                .optional("batch", .positiveInt, "tasks per meta-batch (default: the learner's outer batch)"),
+                .optional("batch", .size, "tasks per meta-batch (default: the learner's outer batch)"),
                 .optional("checkpoint", .string, "file to save the learner to, atomically, every 'every' iterations and when training ends"),
                 KeySpec("every", .positiveInt, default: "1000", "iterations between checkpoints"),
                 KeySpec("resume", .bool, default: "false", "if the checkpoint file exists, continue from it: its state replaces the learner's"),
@@ -44,10 +47,10 @@ extension Builtins {
                              example: "let r = eval m on sine < tasks 600 support 5 steps [1, 5, 10] >"),
             options: BlockSchema("eval", .command, summary: "Options of 'eval'.", keys: [
                 KeySpec("tasks", .positiveInt, default: "100", "fresh test tasks"),
-                .optional("support", .positiveInt, "support examples (default: the tasks' own)"),
-                .optional("query", .positiveInt, "query examples (default: the tasks' own)"),
+                .optional("support", .size, "support examples (default: the tasks' own)"),
+                .optional("query", .size, "query examples (default: the tasks' own)"),
                 KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
-                KeySpec("batch", .positiveInt, default: "25", "tasks evaluated together"),
+                KeySpec("batch", .size, default: "25", "tasks evaluated together"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
         },
@@ -57,7 +60,8 @@ extension Builtins {
                              example: "save m to \"sine.mqm\""),
             options: noOptions("save")) { c, _ in
             let value = try c.argument(nil, "a learner or model")
-            let (path, _) = try c.destinationPath("\"file.mqm\"")
+            let (path, targetRange) = try c.destinationPath("\"file.mqm\"")
+            do { try TextFile.requireFolder(of: path) } catch { throw RuntimeError("cannot save \(path): \(error)", at: targetRange) }
             do {
                 switch value.value {
                 case let .learner(l): try l.checkpoint().write(to: path)
@@ -71,7 +75,7 @@ extension Builtins {
         },
         CommandBuiltin(
             doc: FunctionDoc(name: "write", signature: "write VALUE to \"file.csv\" | \"file.json\"",
-                             summary: "Writes a value to a file: reports and lists of records as CSV rows, anything as JSON (by the file's extension).",
+                             summary: "Writes a value to a file: reports and lists of records as CSV rows, anything as JSON (by the file's extension). JSON has no NaN or infinity: such numbers are written as the strings \"nan\", \"inf\" and \"-inf\".",
                              example: "write r to \"results.csv\""),
             options: noOptions("write")) { c, interp in
             let value = try c.argument(nil, "a value").value
@@ -112,6 +116,12 @@ extension Interpreter {
         let o = c.options
         var iterations = o.int("iters")
         let checkpointPath = o.string("checkpoint")
+        if let path = checkpointPath {
+            // Before training, not after it.
+            do { try TextFile.requireFolder(of: path) } catch {
+                throw RuntimeError("cannot save the checkpoint \(path): \(error)", at: o.range(of: "checkpoint"))
+            }
+        }
         let every = o.int("every")
         if o.bool("resume") {
             guard let path = checkpointPath else { throw o.error("'resume' needs 'checkpoint', the file to resume from", key: "resume") }
@@ -134,6 +144,7 @@ extension Interpreter {
             }
         }
         let batch = o.optionalInt("batch") ?? learner.metaBatch
+        try Limits.requireBatch(tasks: batch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: c.range)
         let window = o.int("log_every") > 0 ? o.int("log_every") : max(iterations / 20, 1)
         var losses: [Value] = []
         var sum: Float = 0, count = 0
@@ -190,9 +201,11 @@ extension Interpreter {
         let o = c.options
         let steps = o.ints("steps")
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 }) else { throw o.error("'steps' needs non-negative step counts", key: "steps") }
+        let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
+        try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         do {
-            let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: o.optionalInt("support") ?? tasks.support,
-                                             query: o.optionalInt("query") ?? tasks.query, steps: steps, batchSize: o.int("batch"), using: &rng)
+            let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: support,
+                                             query: query, steps: steps, batchSize: o.int("batch"), using: &rng)
             if let error = ScriptLearner.takeError(engine) { throw error }
             return .report(report)
         } catch let e as RuntimeError { throw e } catch {
@@ -208,10 +221,9 @@ enum Export {
         if path.lowercased().hasSuffix(".csv") {
             text = try csv(value)
         } else {
-            let data = try JSONSerialization.data(withJSONObject: value.jsonObject, options: [.prettyPrinted, .sortedKeys, .fragmentsAllowed])
-            text = String(decoding: data, as: UTF8.self) + "\n"
+            text = value.jsonText(pretty: true) + "\n"
         }
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try TextFile.write(text, to: path)
     }
 
     /// Reports and lists of records become a header and one row per record.

@@ -4,7 +4,7 @@ import MetaQEngine
 extension Builtins {
     static let continualTrainingKeys = [
         KeySpec("steps", .positiveInt, default: "100", "optimiser steps per task"),
-        KeySpec("batch", .positiveInt, default: "20", "examples per minibatch"),
+        KeySpec("batch", .size, default: "20", "examples per minibatch"),
         KeySpec("opt", .choice(["adam", "sgd"]), default: "adam", "optimiser"),
         KeySpec("lr", .positive, default: "0.001", "learning rate"),
     ]
@@ -26,13 +26,13 @@ extension Builtins {
             summary: "An ordered, reproducible sequence of tasks arriving one at a time, drawn from a task distribution: regression families with optional drift and recurrence, or one Omniglot alphabet after another.",
             keys: [
                 KeySpec("tasks", .tasks, default: nil, "the distribution tasks are drawn from"),
-                KeySpec("count", .positiveInt, default: "20", "tasks in the stream (for by_alphabet: at most one per alphabet)"),
+                KeySpec("count", .size, default: "20", "tasks in the stream (for by_alphabet: at most one per alphabet)"),
                 KeySpec("drift", .number(min: 0, max: 1), default: "0", "regression: each task's parameters move by this fraction of their range per task"),
                 KeySpec("recurrence", .number(min: 0, max: 1), default: "0", "regression: probability that an earlier task comes back"),
                 KeySpec("by_alphabet", .bool, default: "false", "image tasks: one task per alphabet, in order"),
-                KeySpec("pool", .int(min: 2, max: .max), default: "50", "training examples per task (per class for classification)"),
-                KeySpec("support", .positiveInt, default: "10", "support examples (per class) of training episodes and of each task's test episode"),
-                KeySpec("query", .positiveInt, default: "20", "query examples (per class) of each task's test episode"),
+                KeySpec("pool", .int(min: 2, max: Limits.maximumSize), default: "50", "training examples per task (per class for classification)"),
+                KeySpec("support", .size, default: "10", "support examples (per class) of training episodes and of each task's test episode"),
+                KeySpec("query", .size, default: "20", "query examples (per class) of each task's test episode"),
             ],
             example: "stream s = stream < tasks sine count 20 drift 0.02 recurrence 0.1 pool 50 support 10 query 50 >")) { b, interp in
             guard case let .tasks(source)? = b.record["tasks"] else { preconditionFailure() }
@@ -79,7 +79,7 @@ extension Builtins {
         },
         BlockBuiltin(schema: BlockSchema(
             "replay", .learner, summary: "Experience replay with a reservoir memory of a fixed number of past examples, replayed with every minibatch.",
-            keys: [modelKey, KeySpec("memory", .positiveInt, default: "200", "examples kept in the reservoir")] + continualTrainingKeys,
+            keys: [modelKey, KeySpec("memory", .size, default: "200", "examples kept in the reservoir")] + continualTrainingKeys,
             example: "learner er = replay < model net memory 200 >")) { b, interp in
             continualValue("replay", b, interp) { net, loss in
                 ExperienceReplay(model: net, loss: loss, optimizer: directOptimizer(b), steps: b.int("steps"), batch: b.int("batch"), memorySize: b.int("memory"))
@@ -100,12 +100,12 @@ extension Builtins {
             summary: "MAML over a stream with a decayed historical loss: the meta-objective adds lambda^(i-j) times the post-adaptation loss of every remembered earlier task j.",
             keys: [modelKey, orderKey,
                    KeySpec("lambda", .number(min: 0, max: 1), default: "0.8", "decay per task of earlier tasks' weight"),
-                   KeySpec("memory", .positiveInt, default: "10", "earlier tasks remembered"),
-                   KeySpec("memory_examples", .positiveInt, default: "20", "examples kept per remembered task"),
+                   KeySpec("memory", .size, default: "10", "earlier tasks remembered"),
+                   KeySpec("memory_examples", .size, default: "20", "examples kept per remembered task"),
                    KeySpec("steps", .positiveInt, default: "100", "meta-steps per task"),
-                   KeySpec("batch", .positiveInt, default: "5", "tasks per meta-step (the current one plus remembered ones)"),
-                   KeySpec("support", .positiveInt, default: "10", "support examples per episode"),
-                   KeySpec("query", .positiveInt, default: "10", "query examples per episode"),
+                   KeySpec("batch", .size, default: "5", "tasks per meta-step (the current one plus remembered ones)"),
+                   KeySpec("support", .size, default: "10", "support examples per episode"),
+                   KeySpec("query", .size, default: "10", "query examples per episode"),
                    KeySpec("inner", .record(innerSchema(steps: 1, lr: "0.01")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 5)), default: "<>", "meta-optimiser (its batch is unused; see batch)")],
             example: "learner lm = decayed_maml < model net lambda 0.8 memory 10 steps 100 >")) { b, interp in
@@ -120,11 +120,11 @@ extension Builtins {
             "protomem", .learner,
             summary: "Prototypical Networks with an external memory bank of stored examples per class of earlier tasks, and a knowledge-transfer term that also trains on episodes from the bank (classification streams).",
             keys: [modelKey, KeySpec("distance", .choice(["euclidean", "cosine"]), default: "euclidean", "distance to prototypes"),
-                   KeySpec("budget", .int(min: 2, max: .max), default: "5", "examples stored per class (at least 2, so memory can form episodes)"),
+                   KeySpec("budget", .int(min: 2, max: Limits.maximumSize), default: "5", "examples stored per class (at least 2, so memory can form episodes)"),
                    KeySpec("transfer", .positive, default: "1", "weight of the loss on episodes from memory"),
                    KeySpec("steps", .positiveInt, default: "100", "episodes per task"),
-                   KeySpec("support", .positiveInt, default: "1", "support examples per class in training episodes"),
-                   KeySpec("query", .positiveInt, default: "5", "query examples per class in training episodes"),
+                   KeySpec("support", .size, default: "1", "support examples per class in training episodes"),
+                   KeySpec("query", .size, default: "5", "query examples per class in training episodes"),
                    KeySpec("lr", .positive, default: "0.001", "Adam learning rate")],
             example: "learner pm = protomem < model embed budget 5 transfer 1.0 >")) { b, interp in
             continualValue("protomem", b, interp) { net, loss in
@@ -137,8 +137,8 @@ extension Builtins {
         BlockBuiltin(schema: BlockSchema(
             "genreplay", .learner,
             summary: "Deep generative replay: a VAE trained alongside learns the inputs of every task so far; the network also trains on generated inputs labelled by its own earlier snapshot.",
-            keys: [modelKey, KeySpec("latent", .positiveInt, default: "8", "VAE latent dimensions"),
-                   KeySpec("hidden", .positiveInt, default: "128", "VAE hidden units"),
+            keys: [modelKey, KeySpec("latent", .size, default: "8", "VAE latent dimensions"),
+                   KeySpec("hidden", .size, default: "128", "VAE hidden units"),
                    KeySpec("weight", .positive, default: "1", "weight of the replay loss"),
                    KeySpec("vae_lr", .positive, default: "0.001", "VAE learning rate")] + continualTrainingKeys,
             example: "learner gr = genreplay < model net latent 8 hidden 128 >")) { b, interp in

@@ -16,7 +16,7 @@ public struct RuntimeError: Error, Sendable {
     /// The error as a diagnostic; each script call on the way adds a note at its call site.
     public var diagnostic: Diagnostic {
         let calls = callStack.map { Diagnostic.Note("in call to '\($0.0)'", at: $0.1) }
-        return .error(message, at: range, notes: notes + calls)
+        return .error(message, at: range, stage: .run, notes: notes + calls)
     }
 }
 

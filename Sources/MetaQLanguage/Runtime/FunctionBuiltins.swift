@@ -12,7 +12,7 @@ extension Builtins {
 
     static func numbers(_ name: String, _ args: [BuiltinArgument], _ range: SourceRange, _ interp: Interpreter) throws -> [Double] {
         let values: [Value]
-        if args.count == 1, case let .list(items) = args[0].value { values = items }
+        if args.count == 1, case let .list(items) = args[0].value { values = items.items }
         else if args.count == 1, case let .tensor(t) = args[0].value {
             interp.readsTensorValues("'\(name)' of a tensor as a number")
             return t.scalars.map(Double.init)
@@ -53,7 +53,10 @@ extension Builtins {
                 return i
             }
             let (lo, hi) = bounds.count == 1 ? (0, bounds[0]) : (bounds[0], bounds[1])
-            guard hi - lo <= 10_000_000 else { throw RuntimeError("range of \(hi - lo) items is too large", at: range) }
+            let (count, overflow) = hi.subtractingReportingOverflow(lo)
+            guard hi <= lo || (!overflow && count <= 10_000_000) else {
+                throw RuntimeError("range(\(lo), \(hi)) is too large: a range holds at most 10000000 items", at: range)
+            }
             return .list(lo < hi ? (lo..<hi).map { .int($0) } : [])
         },
         BuiltinFunction(doc: FunctionDoc(name: "str", signature: "str(x)", summary: "The value as printed.", example: "print \"loss \" + str(0.5)")) { args, range, _ in
@@ -109,6 +112,7 @@ extension Builtins {
                             CommandArgumentValue(connector: .on, value: args[1].value, range: args[1].range)],
                 options: ValidatedBlock(record: Record(), keyRanges: [:], range: range, schema: noOptions("meta_step")), range: range)
             let (learner, tasks, engine) = try interp.learnerAndTasks(invocation)
+            try Limits.requireBatch(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: range)
             let batch: TaskBatch
             do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &learner.rng) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: range)

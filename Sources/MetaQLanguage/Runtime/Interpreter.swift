@@ -72,23 +72,24 @@ public final class Interpreter {
         Builtins.install(into: globals)
     }
 
-    /// Parses and runs a whole file; returns the diagnostics (empty on success).
+    /// Parses and runs a whole file; returns the diagnostics (empty on success). An
+    /// override (`--set`) that matches nothing in the file or the files it imports is
+    /// reported before anything runs.
     @discardableResult
     public func run(_ source: SourceFile) -> [Diagnostic] {
         files[source.name] = source
         let (program, syntax) = Parser.parse(source)
         if !syntax.isEmpty { return syntax }
+        if let name = unmatchedOverrides(program.statements).first {
+            return [.error("--set \(name): no top-level 'let', 'var' or declaration key '\(name)' in this script", at: program.range, stage: .check)]
+        }
         do {
             try executeTopLevel(program.statements)
-            let unused = Set(overrides.keys).subtracting(usedOverrides)
-            if let name = unused.sorted().first {
-                return [.error("--set \(name): no top-level 'let', 'var' or declaration key '\(name)' in this script", at: program.range)]
-            }
             return []
         } catch let error as RuntimeError {
             return [error.diagnostic]
         } catch {
-            return [.error("\(error)", at: program.range)]
+            return [.error("\(error)", at: program.range, stage: .run)]
         }
     }
 
@@ -175,6 +176,7 @@ public final class Interpreter {
             if let elseBody { return try execute(elseBody, in: env) }
         case let .for(variable, sequence, body):
             for item in try iterate(evaluate(sequence, in: env), at: sequence.range) {
+                if shouldInterrupt() { throw RuntimeError("interrupted", at: statement.range) }
                 let scope = Environment(parent: env)
                 scope.define(variable.name, item, at: variable.range)
                 switch try execute(body, in: scope) {
@@ -251,16 +253,22 @@ public final class Interpreter {
         }
     }
 
-    private func importFile(_ path: String, at range: SourceRange) throws {
+    /// The file an `import` at `range` reads: relative to the importing file.
+    private func resolvedImport(_ path: String, from range: SourceRange) -> String {
         let base = (range.fileName as NSString).deletingLastPathComponent
         let resolved = path.hasPrefix("/") ? path : (base.isEmpty ? path : base + "/" + path)
-        let standardized = (resolved as NSString).standardizingPath
+        return (resolved as NSString).standardizingPath
+    }
+
+    private func importFile(_ path: String, at range: SourceRange) throws {
+        let standardized = resolvedImport(path, from: range)
         if imported.contains(standardized) { return }
         guard !importing.contains(standardized) else {
             throw RuntimeError("import cycle: \((importing + [standardized]).joined(separator: " -> "))", at: range)
         }
-        guard let text = try? String(contentsOfFile: standardized, encoding: .utf8) else {
-            throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized))", at: range)
+        let text: String
+        do { text = try TextFile.read(standardized) } catch {
+            throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized)): \(error)", at: range)
         }
         let source = SourceFile(name: standardized, text: text)
         files[standardized] = source
@@ -275,6 +283,25 @@ public final class Interpreter {
     }
 
     // MARK: Overrides (--set)
+
+    /// The overrides that no top-level statement of `statements`, or of the files they
+    /// import at the top level, would apply to (sorted); nothing is run.
+    private func unmatchedOverrides(_ statements: [Statement]) -> [String] {
+        guard !overrides.isEmpty else { return [] }
+        var seen = Set<String>()
+        func visit(_ statements: [Statement]) {
+            for statement in statements {
+                _ = applyingOverrides(statement)
+                guard case let .import(path) = statement.kind else { continue }
+                let file = resolvedImport(path, from: statement.range)
+                guard seen.insert(file).inserted, let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+                let (program, syntax) = Parser.parse(SourceFile(name: file, text: text))
+                if syntax.isEmpty { visit(program.statements) }
+            }
+        }
+        visit(statements)
+        return Set(overrides.keys).subtracting(usedOverrides).sorted()
+    }
 
     /// Replaces the value of an overridden top-level `let`/`var`, or a key of a declaration's
     /// block (`sine.support`, `m.inner.steps`).
@@ -445,16 +472,21 @@ public final class Interpreter {
         return b
     }
 
-    private func iterate(_ v: Value, at range: SourceRange) throws -> [Value] {
+    /// The items a `for` loop visits; a range's integers are made one at a time.
+    private func iterate(_ v: Value, at range: SourceRange) throws -> AnySequence<Value> {
         switch v {
-        case let .list(items): return items
+        case let .list(items): return AnySequence(items)
         case let .range(a, b):
-            guard a == a.rounded(), b == b.rounded(), abs(b - a) < 1e8 else {
+            guard a == a.rounded(), b == b.rounded() else {
                 throw RuntimeError("'for' over a range needs integer bounds (got \(Value.format(a))..\(Value.format(b)))", at: range)
             }
-            return a <= b ? (Int(a)...Int(b)).map { .int($0) } : []
-        case let .string(s): return s.map { .string(String($0)) }
-        case let .record(r): return r.keys.map { .string($0) }
+            // Double(Int.max) is 2^63, one past the largest int.
+            guard a >= Double(Int.min), a < Double(Int.max), b >= Double(Int.min), b < Double(Int.max) else {
+                throw RuntimeError("'for' over a range needs bounds that fit in an int (got \(Value.format(a))..\(Value.format(b)))", at: range)
+            }
+            return a <= b ? AnySequence((Int(a)...Int(b)).lazy.map { .int($0) }) : AnySequence([])
+        case let .string(s): return AnySequence(s.map { .string(String($0)) })
+        case let .record(r): return AnySequence(r.keys.map { .string($0) })
         default: throw RuntimeError("cannot iterate over a \(v.typeName)", at: range)
         }
     }

@@ -18,7 +18,7 @@ extension Builtins {
             keys: [
                 KeySpec("opt", .choice(["adam", "sgd"]), default: opt, "meta-optimiser"),
                 KeySpec("lr", .positive, default: lr, "meta learning rate"),
-                KeySpec("batch", .positiveInt, default: "\(batch)", "tasks per meta-batch"),
+                KeySpec("batch", .size, default: "\(batch)", "tasks per meta-batch"),
                 KeySpec("momentum", .number(min: 0, max: 0.999), default: "0", "SGD momentum"),
                 KeySpec("decay", .number(min: 0.001, max: 1), default: "1", "multiply the learning rate by this every `every` meta-steps (1: constant)"),
                 KeySpec("every", .positiveInt, default: "1000", "meta-steps between learning-rate decays"),

@@ -25,16 +25,33 @@ enum Operators {
         }
     }
 
+    /// Structural equality of lists and records, compared with a stack of pending pairs
+    /// instead of recursion, so any nesting depth compares.
     static func equal(_ a: Value, _ b: Value) -> Bool {
+        var pending = [(a, b)]
+        while let (x, y) = pending.popLast() {
+            switch (x, y) {
+            case let (.list(p), .list(q)):
+                guard p.count == q.count else { return false }
+                pending.append(contentsOf: zip(p, q))
+            case let (.record(p), .record(q)):
+                guard p.keys == q.keys else { return false }
+                pending.append(contentsOf: zip(p.fields.lazy.map(\.value), q.fields.lazy.map(\.value)))
+            default:
+                guard equalLeaves(x, y) else { return false }
+            }
+        }
+        return true
+    }
+
+    /// Equality of values other than two lists or two records.
+    private static func equalLeaves(_ a: Value, _ b: Value) -> Bool {
         switch (a, b) {
         case (.none, .none): return true
         case let (.bool(x), .bool(y)): return x == y
         case let (.string(x), .string(y)), let (.symbol(x), .symbol(y)), let (.string(x), .symbol(y)), let (.symbol(x), .string(y)):
             return x == y
-        case let (.list(x), .list(y)): return x.count == y.count && zip(x, y).allSatisfy { equal($0, $1) }
         case let (.range(a1, b1), .range(a2, b2)): return a1 == a2 && b1 == b2
-        case let (.record(x), .record(y)):
-            return x.keys == y.keys && zip(x.fields, y.fields).allSatisfy { equal($0.value, $1.value) }
         // Engine objects are equal when they are the same object.
         case let (.model(x), .model(y)): return x === y
         case let (.tasks(x), .tasks(y)): return x === y
@@ -101,7 +118,7 @@ enum Operators {
         case (_, .string(let y)) where op == .add:
             return .string(a.displayText + y)
         case (.list(let x), .list(let y)) where op == .add:
-            return .list(x + y)
+            return .list(x.items + y.items)
         case (.tensor, _), (_, .tensor):
             return .tensor(try tensorArithmetic(op, tensor(a, at: range), tensor(b, at: range), at: range))
         default:

@@ -41,6 +41,8 @@ public indirect enum KeyType: Sendable {
     }
 
     static let positiveInt = KeyType.int(min: 1, max: .max)
+    /// A size: features, units, filters, examples, tasks per batch (at most 2^24).
+    static let size = KeyType.int(min: 1, max: Limits.maximumSize)
     static let count = KeyType.int(min: 0, max: .max)
     static let positive = KeyType.number(min: 0, max: .infinity)
 }

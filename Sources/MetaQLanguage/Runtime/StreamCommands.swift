@@ -27,9 +27,9 @@ extension Builtins {
                              summary: "Online meta-learning (follow the meta-leader): each arriving task is scored before and after adapting from the meta-learned start, with its SGD steps to proficiency (also from a fresh random start); then the start is meta-trained on a bounded buffer of tasks seen. Returns a report.",
                              example: "let o = online m on s < buffer 10 meta_steps 100 proficiency 0.3 >"),
             options: BlockSchema("online", .command, summary: "Options of 'online'.", keys: [
-                KeySpec("buffer", .positiveInt, default: "10", "tasks kept for meta-training"),
+                KeySpec("buffer", .size, default: "10", "tasks kept for meta-training"),
                 KeySpec("meta_steps", .count, default: "100", "meta-updates after each task"),
-                KeySpec("batch", .positiveInt, default: "5", "tasks per meta-update"),
+                KeySpec("batch", .size, default: "5", "tasks per meta-update"),
                 KeySpec("proficiency", .positive, default: "0.5", "the MSE to get below (or accuracy to reach)"),
                 KeySpec("max_steps", .positiveInt, default: "50", "most SGD steps tried when counting steps to proficiency"),
             ] + adaptationKeys, example: "online m on s < meta_steps 100 >")) { c, interp in
@@ -58,8 +58,8 @@ extension Builtins {
             case let .onlineReport(r): svg = Plot.online(r)
             default: throw RuntimeError("'plot' draws lifelong and online reports, not a \(value.value.typeName)", at: value.range)
             }
-            do { try svg.write(toFile: path, atomically: true, encoding: .utf8) } catch {
-                throw RuntimeError("cannot write \(path): \(error.localizedDescription)", at: targetRange)
+            do { try TextFile.write(svg, to: path) } catch {
+                throw RuntimeError("cannot write \(path): \(error)", at: targetRange)
             }
             return .none
         },

@@ -46,7 +46,7 @@ extension Builtins {
 
     static func shapeArgument(_ name: String, _ v: BuiltinArgument) throws -> [Int] {
         let dims: [Value]
-        if case let .list(items) = v.value { dims = items } else { dims = [v.value] }
+        if case let .list(items) = v.value { dims = items.items } else { dims = [v.value] }
         var shape: [Int] = []
         var total = 1
         for d in dims {

@@ -10,7 +10,7 @@ public enum Value: @unchecked Sendable {
     case string(String)
     /// A symbol: a bare name used as a choice in a block (`act relu`, `opt adam`).
     case symbol(String)
-    case list([Value])
+    case list(ValueList)
     /// A closed numeric range `a..b`.
     case range(Double, Double)
     case record(Record)
@@ -56,13 +56,111 @@ public enum Value: @unchecked Sendable {
         default: nil
         }
     }
+
+    /// A list of these items.
+    public static func list(_ items: [Value]) -> Value { .list(ValueList(items)) }
+
+    /// Whether the value holds other values (a list or a record).
+    var isContainer: Bool {
+        switch self {
+        case .list, .record: true
+        default: false
+        }
+    }
+
+    /// Frees `values` (taking them out of their container) one level at a time, so that
+    /// freeing a list or record nested 100,000 deep cannot overflow the stack. A container
+    /// freed while its thread is already freeing hands its items to that outer loop instead
+    /// of freeing them itself, so no release nests in another.
+    static func release(_ values: inout [Value]) {
+        let dismantler = Dismantler.current
+        dismantler.pending.append(contentsOf: values)
+        values = []
+        guard !dismantler.isActive else { return }
+        dismantler.isActive = true
+        while let value = dismantler.pending.popLast() { _ = value }
+        dismantler.isActive = false
+    }
 }
 
-/// An ordered record: the value of a block such as `< lr 0.01 steps 5 >`.
-public struct Record: Sendable {
-    public var fields: [(key: String, value: Value)]
+/// The values a thread is freeing (see `Value.release`).
+final class Dismantler {
+    var pending: [Value] = []
+    var isActive = false
 
-    public init(_ fields: [(key: String, value: Value)] = []) { self.fields = fields }
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key) { pointer in
+            if let pointer { Unmanaged<Dismantler>.fromOpaque(pointer).release() }
+        }
+        return key
+    }()
+
+    /// The calling thread's.
+    static var current: Dismantler {
+        if let pointer = pthread_getspecific(key) { return Unmanaged<Dismantler>.fromOpaque(pointer).takeUnretainedValue() }
+        let dismantler = Dismantler()
+        pthread_setspecific(key, Unmanaged.passRetained(dismantler).toOpaque())
+        return dismantler
+    }
+}
+
+/// The items of a list value: an array in a box whose release frees nested lists and
+/// records without recursion (see `Value.release`); copied on write.
+public struct ValueList: RandomAccessCollection, MutableCollection, ExpressibleByArrayLiteral, @unchecked Sendable {
+    final class Storage {
+        var items: [Value]
+        init(_ items: [Value]) { self.items = items }
+        deinit {
+            if items.contains(where: \.isContainer) { Value.release(&items) }
+        }
+    }
+
+    var storage: Storage
+
+    public init(_ items: [Value] = []) { storage = Storage(items) }
+    public init(arrayLiteral items: Value...) { self.init(items) }
+
+    /// The items as an array.
+    public var items: [Value] { storage.items }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { storage.items.count }
+
+    public subscript(position: Int) -> Value {
+        get { storage.items[position] }
+        set {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.items) }
+            storage.items[position] = newValue
+        }
+    }
+}
+
+/// An ordered record: the value of a block such as `< lr 0.01 steps 5 >`. Its fields are
+/// kept in a box that, like a list's, frees nested values without recursion.
+public struct Record: @unchecked Sendable {
+    final class Storage {
+        var fields: [(key: String, value: Value)]
+        init(_ fields: [(key: String, value: Value)]) { self.fields = fields }
+        deinit {
+            guard fields.contains(where: \.value.isContainer) else { return }
+            var values = fields.map(\.value)
+            fields = []
+            Value.release(&values)
+        }
+    }
+
+    var storage: Storage
+
+    public var fields: [(key: String, value: Value)] {
+        get { storage.fields }
+        _modify {
+            if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+            yield &storage.fields
+        }
+    }
+
+    public init(_ fields: [(key: String, value: Value)] = []) { storage = Storage(fields) }
 
     public subscript(key: String) -> Value? {
         get { fields.first { $0.key == key }?.value }
@@ -320,9 +418,8 @@ extension Value {
         case let .bool(b): return b ? "true" : "false"
         case let .string(s): return s
         case let .symbol(s): return s
-        case let .list(items): return "[" + items.map(\.nestedText).joined(separator: ", ") + "]"
+        case .list, .record: return Value.render(self)
         case let .range(a, b): return "\(Value.format(a))..\(Value.format(b))"
-        case let .record(r): return "< " + r.fields.map { "\($0.key) \($0.value.nestedText)" }.joined(separator: " ") + " >"
         case let .tensor(t): return t.description
         case let .function(f): return "<function \(f.name)>"
         case let .model(m):
@@ -344,6 +441,39 @@ extension Value {
         return displayText
     }
 
+    /// A list or record as written, `[1, "a"]`, `< lr 0.1 steps [1, 5] >`: built with a
+    /// stack of pending work instead of recursion, so any nesting depth prints.
+    private static func render(_ root: Value) -> String {
+        enum Work {
+            case value(Value)
+            case text(String)
+        }
+        var text = ""
+        var pending: [Work] = [.value(root)]
+        while let work = pending.popLast() {
+            switch work {
+            case let .text(t): text += t
+            case let .value(.list(items)):
+                text += "["
+                pending.append(.text("]"))
+                for (i, item) in items.enumerated().reversed() {
+                    pending.append(.value(item))
+                    if i > 0 { pending.append(.text(", ")) }
+                }
+            case let .value(.record(r)):
+                text += "< "
+                pending.append(.text(" >"))
+                for (i, field) in r.fields.enumerated().reversed() {
+                    pending.append(.value(field.value))
+                    pending.append(.text((i > 0 ? " " : "") + field.key + " "))
+                }
+            case let .value(v):
+                text += v.nestedText
+            }
+        }
+        return text
+    }
+
     static func format(_ f: Double) -> String {
         if f.isFinite, f == f.rounded(), abs(f) < 1e15 { return String(format: "%.1f", f) }
         return String(format: "%.6g", f)
@@ -361,17 +491,26 @@ extension Value {
         }
     }
 
-    /// A JSON-compatible rendering (for `--json` and `write ... to "x.json"`).
-    public var jsonObject: Any {
+    /// The value as JSON text (for `--json` and `write ... to "x.json"`): lists as arrays,
+    /// records as objects with sorted keys, reports as objects of their fields, models and
+    /// other engine objects as their printed text. JSON has no NaN or infinity: such floats
+    /// are written as the strings "nan", "inf" and "-inf". Written with a stack of pending
+    /// work instead of recursion, so any nesting depth is written.
+    public func jsonText(pretty: Bool = false) -> String {
+        JSONText(pretty: pretty).text(of: self)
+    }
+
+    /// The JSON form of a value that holds no other values, as Foundation objects; lists and
+    /// records are written by `JSONText` itself.
+    fileprivate var leafJSONObject: Any {
         switch self {
         case .none: return NSNull()
         case let .int(i): return i
-        case let .float(f): return f.isFinite ? f : String(f)
+        case let .float(f): return f
         case let .bool(b): return b
         case let .string(s), let .symbol(s): return s
-        case let .list(items): return items.map(\.jsonObject)
+        case .list, .record: preconditionFailure("lists and records are written by JSONText")
         case let .range(a, b): return [a, b]
-        case let .record(r): return Dictionary(r.fields.map { ($0.key, $0.value.jsonObject) }, uniquingKeysWith: { $1 })
         case let .tensor(t): return ["shape": t.shape, "values": t.scalars.map(Double.init)]
         case let .report(r):
             return ["metric": r.metric, "rows": r.rows.map { ["steps": $0.steps, "mean": $0.mean, "ci95": $0.confidence95, "tasks": $0.tasks] }]
@@ -384,5 +523,94 @@ extension Value {
                     "scratch_after": r.scratchAfter, "seconds": r.seconds]
         case .function, .model, .tasks, .learner, .stream: return displayText
         }
+    }
+}
+
+/// Writes values as JSON text, compact or indented by two spaces, without recursion.
+/// Indentation stops growing past `maximumIndent` levels, so that a deeply nested value's
+/// text grows in proportion to it, not to the square of its depth.
+private struct JSONText {
+    let pretty: Bool
+    static let maximumIndent = 32
+
+    private enum Work {
+        case value(Value, depth: Int)
+        case object(Any, depth: Int)
+        case text(String)
+    }
+
+    func text(of root: Value) -> String {
+        var text = ""
+        var pending: [Work] = [.value(root, depth: 0)]
+        while let work = pending.popLast() {
+            switch work {
+            case let .text(t):
+                text += t
+            case let .value(.list(items), depth):
+                open("[", "]", items.map { (nil, Work.value($0, depth: depth + 1)) }, depth: depth, into: &text, pending: &pending)
+            case let .value(.record(r), depth):
+                // Sorted keys; of repeated keys the last is kept.
+                var byKey: [String: Value] = [:]
+                for field in r.fields { byKey[field.key] = field.value }
+                let members = byKey.keys.sorted().map { (Optional($0), Work.value(byKey[$0]!, depth: depth + 1)) }
+                open("{", "}", members, depth: depth, into: &text, pending: &pending)
+            case let .value(v, depth):
+                pending.append(.object(v.leafJSONObject, depth: depth))
+            case let .object(object, depth):
+                if let array = object as? [Any] {
+                    open("[", "]", array.map { (nil, Work.object($0, depth: depth + 1)) }, depth: depth, into: &text, pending: &pending)
+                } else if let dictionary = object as? [String: Any] {
+                    let members = dictionary.keys.sorted().map { (Optional($0), Work.object(dictionary[$0]!, depth: depth + 1)) }
+                    open("{", "}", members, depth: depth, into: &text, pending: &pending)
+                } else {
+                    text += scalar(object)
+                }
+            }
+        }
+        return text
+    }
+
+    /// Writes a container's opening bracket and schedules its members (with their keys,
+    /// for an object) and its closing bracket.
+    private func open(_ opening: String, _ closing: String, _ members: [(key: String?, work: Work)], depth: Int,
+                      into text: inout String, pending: inout [Work]) {
+        text += opening
+        guard !members.isEmpty else { text += closing; return }
+        func newline(_ level: Int) -> String { pretty ? "\n" + String(repeating: "  ", count: min(level, Self.maximumIndent)) : "" }
+        let indent = newline(depth + 1)
+        pending.append(.text(newline(depth) + closing))
+        for (i, member) in members.enumerated().reversed() {
+            pending.append(member.work)
+            let key = member.key.map { quoted($0) + (pretty ? ": " : ":") } ?? ""
+            pending.append(.text((i > 0 ? "," : "") + indent + key))
+        }
+    }
+
+    private func scalar(_ object: Any) -> String {
+        switch object {
+        case is NSNull: return "null"
+        case let b as Bool: return b ? "true" : "false"
+        case let i as Int: return String(i)
+        case let f as Double: return f.isFinite ? "\(f)" : quoted(String(f))
+        case let f as Float: return f.isFinite ? "\(Double(f))" : quoted(String(f))
+        case let s as String: return quoted(s)
+        default: return quoted("\(object)")
+        }
+    }
+
+    private func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
