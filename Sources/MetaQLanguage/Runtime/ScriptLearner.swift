@@ -113,7 +113,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         let ranges = (0..<shares).map { t * $0 / shares..<t * ($0 + 1) / shares }
         let perTask = (batch.support.inputs.count + batch.query.inputs.count) / max(t, 1)
         let groupSize = max(1, (1 << 16) / max(perTask, 1))
-        typealias Group = (range: Range<Int>, values: [Value], leaves: [Tensor], key: String)
+        typealias Group = (range: Range<Int>, values: [Value], leaves: [Tensor], key: Int)
         let groups: [[Group]] = ranges.map { r in
             stride(from: r.lowerBound, to: r.upperBound, by: groupSize).map { start -> Group in
                 let g = start..<min(start + groupSize, r.upperBound)

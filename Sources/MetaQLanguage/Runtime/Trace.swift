@@ -63,8 +63,38 @@ indirect enum TensorTree: @unchecked Sendable {
         }
     }
 
+    /// Feeds the structure and the non-tensor values into a hash (part of a trace's key).
+    func hash(into hasher: inout Hasher) {
+        switch self {
+        case .tensor: hasher.combine(0)
+        case let .list(items):
+            hasher.combine(1)
+            hasher.combine(items.count)
+            for item in items { item.hash(into: &hasher) }
+        case let .record(fields):
+            hasher.combine(2)
+            hasher.combine(fields.count)
+            for (key, value) in fields {
+                hasher.combine(key)
+                value.hash(into: &hasher)
+            }
+        case let .constant(v):
+            hasher.combine(3)
+            switch v {
+            case let .int(i): hasher.combine(i)
+            case let .float(f): hasher.combine(f.bitPattern)
+            case let .bool(b): hasher.combine(b)
+            case let .string(s), let .symbol(s): hasher.combine(s)
+            case .none: hasher.combine(4)
+            default:
+                hasher.combine(v.typeName)
+                hasher.combine(v.displayText)
+            }
+        }
+    }
+
     /// A text that equals another tree's exactly when the two have the same structure and
-    /// the same non-tensor values (part of a trace's key).
+    /// the same non-tensor values.
     var signature: String {
         switch self {
         case .tensor: "T"
@@ -90,11 +120,21 @@ final class Trace: @unchecked Sendable {
     var slotCount: Int
     var outputSlots: [Int] = []
     var outputTree: TensorTree = .constant(.none)
+    /// The shapes of the arguments' tensors it was traced with: it replays only on those.
+    let inputShapes: [[Int]]
 
-    init(inputs: Int) { slotCount = inputs }
+    init(inputs: [Tensor]) {
+        slotCount = inputs.count
+        inputShapes = inputs.map(\.shape)
+    }
+
+    struct Mismatch: Error, CustomStringConvertible {
+        var description: String { "a compiled function was given arguments of other shapes than it was compiled for" }
+    }
 
     /// The function's result tensors for new argument tensors (same shapes as traced).
     func replay(_ inputs: [Tensor]) throws -> [Tensor] {
+        guard inputs.count == inputShapes.count, zip(inputs, inputShapes).allSatisfy({ $0.shape == $1 }) else { throw Mismatch() }
         var slots = [Tensor?](repeating: nil, count: slotCount)
         for i in inputs.indices { slots[i] = inputs[i] }
         for (s, t) in constants { slots[s] = t }
@@ -118,7 +158,7 @@ final class Tracer {
     var failure: String?
 
     init(inputs: [Tensor], firstScope: UInt64) {
-        trace = Trace(inputs: inputs.count)
+        trace = Trace(inputs: inputs)
         self.firstScope = firstScope
         for (i, t) in inputs.enumerated() {
             slotOf[ObjectIdentifier(t)] = i
@@ -171,26 +211,33 @@ final class TraceCache: @unchecked Sendable {
         case interpreted(String)
     }
 
-    private(set) var states: [String: State] = [:]
+    private(set) var states: [Int: State] = [:]
     /// Why the function is interpreted (the first reason found), for `:help`-style reports.
     private(set) var interpretedBecause: String?
 
-    static func key(_ tree: TensorTree, _ leaves: [Tensor]) -> String {
-        var key = tree.signature + "|"
-        for t in leaves { key += t.shape.map(String.init).joined(separator: "x") + (t.requiresGradient ? "g;" : ";") }
-        return key
+    /// The key of a call: a hash of the arguments' structure, non-tensor values, and each
+    /// tensor's shape and whether it takes gradients. (A trace also checks the shapes it is
+    /// given before it replays.)
+    static func key(_ tree: TensorTree, _ leaves: [Tensor]) -> Int {
+        var hasher = Hasher()
+        tree.hash(into: &hasher)
+        for t in leaves {
+            hasher.combine(t.shape)
+            hasher.combine(t.requiresGradient)
+        }
+        return hasher.finalize()
     }
 
-    func state(_ key: String) -> State? { states[key] }
+    func state(_ key: Int) -> State? { states[key] }
 
-    func set(_ key: String, _ state: State) {
+    func set(_ key: Int, _ state: State) {
         states[key] = state
         if case let .interpreted(why) = state, interpretedBecause == nil { interpretedBecause = why }
     }
 
     /// The trusted trace for `key`, when there is one (safe to call from worker threads
     /// while nothing sets states).
-    func trusted(_ key: String) -> Trace? {
+    func trusted(_ key: Int) -> Trace? {
         if case let .trusted(t)? = states[key] { return t }
         return nil
     }
