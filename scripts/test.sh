@@ -26,7 +26,7 @@ set -e
 # Swift Testing's own summary, plus the script checks' "NAME: N passed, M failed" lines; a
 # script that ended without its line counts as one failure.
 total=$(grep -E "Test run with [0-9]+ tests?" "$log" | tail -n 1 | sed -E 's/.*Test run with ([0-9]+) tests?.*/\1/')
-failed=$(grep -cE "^✘ Test .* failed after" "$log" || true)
+failed=$(grep -E "^✘ Test .* failed after" "$log" | grep -vc "^✘ Test run with" || true)
 if [ "$status" -eq 0 ]; then failed=0; fi
 passes=$(( ${total:-0} - failed ))
 failures=$failed
