@@ -29,7 +29,7 @@ extension Builtins {
         },
         CommandBuiltin(
             doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS < iters N log_every N checkpoint \"file.mqm\" every N resume BOOL >",
-                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, with a progress bar on a terminal. Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window).",
+                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, with a progress bar on a terminal. Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window), log_every (iterations per window).",
                              example: "train m on sine < iters 20000 checkpoint \"sine-run.mqm\" every 1000 resume true >"),
             options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
                 KeySpec("iters", .count, default: "1000", "meta-iterations (with resume: of the whole run, counting those in the checkpoint)"),
@@ -193,7 +193,7 @@ extension Interpreter {
         if count > 0 { last = sum / Float(count); losses.append(.float(Double(last))) }
         let seconds = Date().timeIntervalSince(start)
         if done < iterations { output.write("interrupted after \(done) of \(iterations) iterations") }
-        return .record(Record([("iterations", .int(done)), ("seconds", .float(seconds)), ("loss", .float(Double(last))), ("losses", .list(losses))]))
+        return .record(Record([("iterations", .int(done)), ("seconds", .float(seconds)), ("loss", .float(Double(last))), ("losses", .list(losses)), ("log_every", .int(window))]))
     }
 
     func evaluate(_ c: CommandInvocation) throws -> Value {
