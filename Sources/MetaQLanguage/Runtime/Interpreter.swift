@@ -10,6 +10,8 @@ public protocol OutputSink: AnyObject {
     func emit(_ value: Value)
     /// Training progress: `done` of `total` iterations, recent loss, rate.
     func progress(label: String, done: Int, total: Int, loss: Float, rate: Double)
+    /// Progress of `train`, `eval`, `lifelong` or `online`; defaults to the call above.
+    func progress(_ state: ProgressState)
     /// The end of a progress display.
     func finishProgress()
 }
@@ -17,6 +19,9 @@ public protocol OutputSink: AnyObject {
 extension OutputSink {
     public func emit(_ value: Value) { write(value.displayText) }
     public func progress(label: String, done: Int, total: Int, loss: Float, rate: Double) {}
+    public func progress(_ state: ProgressState) {
+        progress(label: state.label, done: state.done, total: state.total, loss: state.loss ?? .nan, rate: state.rate)
+    }
     public func finishProgress() {}
 }
 

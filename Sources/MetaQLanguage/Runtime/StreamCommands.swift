@@ -19,7 +19,8 @@ extension Builtins {
             }
             let adaptation = InnerLoop(steps: c.options.int("eval_steps"), learningRate: Float(c.options.number("eval_lr")))
             let report = learnStream(engine, stream: stream.stream, method: learner.kind, adaptation: adaptation, using: &interp.rng,
-                                     shouldStop: interp.shouldInterrupt)
+                                     shouldStop: interp.shouldInterrupt, progress: interp.progressReporter("lifelong \(learner.kind)"))
+            interp.output.finishProgress()
             return .lifelongReport(report)
         },
         CommandBuiltin(
@@ -41,7 +42,9 @@ extension Builtins {
             let report = onlineMetaLearning(
                 engine, stream: stream.stream, buffer: o.int("buffer"), metaSteps: o.int("meta_steps"), metaBatch: o.int("batch"),
                 support: stream.support, query: stream.support, adaptation: InnerLoop(steps: o.int("eval_steps"), learningRate: Float(o.number("eval_lr"))),
-                proficiency: o.number("proficiency"), maximumSteps: o.int("max_steps"), using: &interp.rng, shouldStop: interp.shouldInterrupt)
+                proficiency: o.number("proficiency"), maximumSteps: o.int("max_steps"), using: &interp.rng, shouldStop: interp.shouldInterrupt,
+                progress: interp.progressReporter("online \(learner.kind)"))
+            interp.output.finishProgress()
             learner.iterations += report.before.count * o.int("meta_steps")
             return .onlineReport(report)
         },
