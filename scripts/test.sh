@@ -2,7 +2,8 @@
 # Installs what is missing, builds, runs the whole test suite, then every example with small
 # settings (scripts/check-examples.sh), the REPL in a pseudo-terminal (scripts/test-repl.py),
 # the end-to-end checks of checkpoints and deployment (scripts/test-deploy.sh, with its
-# Python part scripts/test-safetensors.py), and every kind of plot (scripts/check-plots.sh). Ends with one line: "tests: N passed, M failed".
+# Python part scripts/test-safetensors.py), every kind of plot (scripts/check-plots.sh), and the Jupyter kernel running a notebook
+# under nbclient (scripts/test-jupyter.sh). Ends with one line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -20,6 +21,8 @@ scripts/test-deploy.sh .build/debug/metaq 2>&1 | tee -a "$log"
 deploy=${PIPESTATUS[0]}
 scripts/check-plots.sh .build/debug/metaq 2>&1 | tee -a "$log"
 plots=${PIPESTATUS[0]}
+scripts/test-jupyter.sh .build/debug/metaq 2>&1 | tee -a "$log"
+jupyter=${PIPESTATUS[0]}
 set -e
 # Swift Testing's own summary, plus the script checks' "NAME: N passed, M failed" lines; a
 # script that ended without its line counts as one failure.
@@ -28,11 +31,11 @@ failed=$(grep -cE "^✘ Test .* failed after" "$log" || true)
 if [ "$status" -eq 0 ]; then failed=0; fi
 passes=$(( ${total:-0} - failed ))
 failures=$failed
-for name in examples repl deploy safetensors plots; do
+for name in examples repl deploy safetensors plots jupyter; do
     line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
     if [ -z "$line" ]; then failures=$((failures + 1)); continue; fi
     passes=$(( passes + $(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
     failures=$(( failures + $(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") ))
 done
 echo "tests: $passes passed, $failures failed"
-[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$plots" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$plots" -eq 0 ] && [ "$jupyter" -eq 0 ]

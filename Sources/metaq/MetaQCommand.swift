@@ -11,7 +11,7 @@ struct MetaQ: AsyncParsableCommand {
         abstract: "A scripting language and REPL for meta-learning research.",
         discussion: "With no subcommand, starts the REPL.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self],
+        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self, Jupyter.self, KernelJSON.self],
         defaultSubcommand: REPLCommand.self)
 }
 

@@ -220,6 +220,22 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         }
         #expect(errors("model n = mlp < in 1 out 1 >\nplot n to \"\(dir)/a.svg\"") == ["'plot' cannot draw a model"])
         #expect(errors("plot [] to \"\(dir)/a.svg\"") == ["'plot' cannot draw an empty list"])
+        // Outside a notebook a plot needs a file.
+        #expect(errors("plot [1, 2]") == ["'plot' needs 'to \"file.svg\"'"])
         #expect(errors("plot [\"a\"] to \"\(dir)/a.svg\"") == ["'plot' cannot draw a list of strings (it draws lists of numbers, records, eval reports or training logs)"])
+    }
+
+    final class Notebook: OutputSink {
+        var svgs: [String] = []
+        func write(_ line: String) {}
+        var showsImages: Bool { true }
+        func display(svg: String) { svgs.append(svg) }
+    }
+
+    @Test func inANotebookPlotDrawsInline() {
+        let notebook = Notebook()
+        #expect(Interpreter(output: notebook).run(SourceFile(name: "n.mq", text: "plot [1, 4, 9]")).map(\.message) == [])
+        #expect(notebook.svgs.count == 1)
+        #expect(parseSVG(notebook.svgs.first ?? "")?.all("circle").count == 3)
     }
 }

@@ -14,6 +14,10 @@ public protocol OutputSink: AnyObject {
     func progress(_ state: ProgressState)
     /// The end of a progress display.
     func finishProgress()
+    /// Whether the sink shows pictures itself (a notebook): then `plot VALUE` without a file
+    /// draws inline through `display(svg:)`.
+    var showsImages: Bool { get }
+    func display(svg: String)
 }
 
 extension OutputSink {
@@ -23,6 +27,8 @@ extension OutputSink {
         progress(label: state.label, done: state.done, total: state.total, loss: state.loss ?? .nan, rate: state.rate)
     }
     public func finishProgress() {}
+    public var showsImages: Bool { false }
+    public func display(svg: String) {}
 }
 
 /// Collects output lines in memory (tests, `metaq check`).

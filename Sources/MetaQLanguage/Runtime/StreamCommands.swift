@@ -49,15 +49,20 @@ extension Builtins {
             return .onlineReport(report)
         },
         CommandBuiltin(
-            doc: FunctionDoc(name: "plot", signature: "plot VALUE to \"file.svg\"",
+            doc: FunctionDoc(name: "plot", signature: "plot VALUE to \"file.svg\" | plot VALUE (in a notebook: inline)",
                              summary: "Draws VALUE as an SVG file: a training log (the record 'train' returns: raw and smoothed loss), an eval report (score against adaptation steps with 95% bands), a list or record of eval reports (one line per learner, with a legend), a lifelong report (a heat map of R with its colour scale, and each task's score over the stream), an online report (steps to proficiency per task against from-scratch, runs that never reached the target marked), a list of numbers or a 1-D tensor (a line), a record of numbers (bars), a record of lists of numbers (lines), or a list of records (their numeric fields, the first one as x).",
                              example: "plot log to \"out/loss.svg\""),
-            options: noOptions("plot")) { c, _ in
+            options: noOptions("plot")) { c, interp in
             let value = try c.argument(nil, "a value to draw")
-            let (path, targetRange) = try c.destinationPath("\"file.svg\"")
+            let inline = interp.output.showsImages && !c.arguments.contains { $0.connector == .to }
+            let (path, targetRange) = inline ? ("", c.range) : try c.destinationPath("\"file.svg\"")
             let svg: String
             do { svg = try Plot.svg(for: value.value) } catch let e as Plot.PlotError {
                 throw RuntimeError("'plot' cannot draw \(e.what)", at: value.range)
+            }
+            if inline {
+                interp.output.display(svg: svg)
+                return .none
             }
             do { try TextFile.write(svg, to: path) } catch {
                 throw RuntimeError("cannot write \(path): \(error)", at: targetRange)
