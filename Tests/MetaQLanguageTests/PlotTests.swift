@@ -189,6 +189,16 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         #expect(svg.all("circle").contains { ($0.text).hasPrefix("task 5 after learning 5") })
     }
 
+    @Test func emptyAndNonFiniteReportsStillDraw() {
+        // A lifelong or online run interrupted before its first task, and NaN scores.
+        #expect(parseSVG(Plot.lifelong(report([]))) != nil)
+        #expect(parseSVG(Plot.lifelong(report([[.nan, 1], [2, .infinity]]))) != nil)
+        let r = OnlineReport(metric: "accuracy", higherIsBetter: true, proficiency: 0.9, maximumSteps: 5, before: [], after: [],
+                             adaptationSteps: 1, stepsToProficiency: [], scratchStepsToProficiency: [], scratchAfter: [], seconds: 0)
+        #expect(parseSVG(Plot.online(r)) != nil)
+        #expect(parseSVG(Plot.numbers([("", [1, .nan, 3])], title: "a & b")) != nil)
+    }
+
     @Test func onlineRunsThatNeverReachTheTargetAreMarked() throws {
         let r = OnlineReport(metric: "mse", higherIsBetter: false, proficiency: 0.5, maximumSteps: 10, before: [1, 1, 1], after: [1, 1, 1],
                              adaptationSteps: 5, stepsToProficiency: [3, 11, 2], scratchStepsToProficiency: [11, 11, 9], scratchAfter: [1, 1, 1], seconds: 0)

@@ -511,7 +511,7 @@ enum Plot {
                          title: "R[\(i)][\(j)] = \(String(format: "%.4f", v)) (\(name(j)) after learning \(name(i)))")
             }
         }
-        let every = max(1, Int((Double(max(m, n)) * 14 / (cell * Double(max(m, n)))).rounded(.up)))
+        let every = max(1, Int((14 / cell).rounded(.up)))  // a label every 14 pixels at least
         for i in stride(from: 0, to: n, by: every) { svg.text("\(i)", x: left - 5, y: top + (Double(i) + 0.5) * cell + 4, anchor: "end", size: 10) }
         for j in stride(from: 0, to: m, by: every) { svg.text("\(j)", x: left + (Double(j) + 0.5) * cell, y: top + mapHeight + 13, anchor: "middle", size: 10) }
         svg.text("task j (scored)", x: left + mapWidth / 2, y: top + mapHeight + 28, anchor: "middle")
