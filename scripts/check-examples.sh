@@ -45,16 +45,30 @@ expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabe
 expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
 expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat out/lifelong-runs.csv
-expect "examples/lifelong.mq SVG" "<svg" head -c 200 out/lifelong-decayed-maml.svg
+# svgok FILE: well-formed XML (python3) that rsvg-convert renders.
+svgok() { python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$1" && rsvg-convert -f png "$1" | wc -c | grep -qv "^0$" && echo "svg ok"; }
+expect "examples/lifelong.mq SVG parses and renders" "^svg ok$" svgok out/lifelong-decayed-maml.svg
 expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong-omniglot.mq" --set root="$root/$fixtures/omniglot" --set seeds=[1] \
     --set steps=3 --set filters=4 --set ways=2 --set pool=2 --set query=1
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
 expect "examples/online.mq JSON" '"steps_to_proficiency"' cat out/online.json
+expect "examples/online.mq SVG parses and renders" "^svg ok$" svgok out/online.svg
 expect "examples/layers.mq (fixture)" "ResNet-12, ProtoNet \(accuracy\): [0-9.]+" \
     "$root/$metaq" run "$root/examples/layers.mq" --set root="$root/$fixtures/omniglot" --set ways=2 --set iters=8 --set test_tasks=4 \
     --set filters=4 --set 'widths=[4, 4, 8, 8]' --set train.query=1
+# Progress: a run whose standard error is not a terminal prints plain progress lines (every
+# METAQ_PROGRESS_SECONDS, 5 by default; 0 here: at every update, so the check does not
+# depend on timing) for train and eval; --quiet prints none.
+printf 'tasks sine = sinusoid < support 4 query 4 >\nlearner m = maml < model mlp < in 1 hidden [8] out 1 > >\ntrain m on sine < iters 300 >\nlet r = eval m on sine < tasks 50 batch 5 >\n' > "$work/progress.mq"
+expect "a piped run shows train progress on standard error" "^train maml: [0-9]+/300 \([0-9.]+%\), loss [0-9.]+, [0-9.]+ it/s, (ETA|in) [0-9]+:[0-9]{2}$" \
+    sh -c "METAQ_PROGRESS_SECONDS=0 '$root/$metaq' run progress.mq 2>&1 >/dev/null"
+expect "a piped run shows eval progress on standard error" "^eval maml: 50/50 \(100.0%\), [0-9.]+ tasks/s, in 0:[0-9]{2}$" \
+    sh -c "METAQ_PROGRESS_SECONDS=0 '$root/$metaq' run progress.mq 2>&1 >/dev/null"
+expect "--quiet shows no progress" "^0$" \
+    sh -c "METAQ_PROGRESS_SECONDS=0 '$root/$metaq' run --quiet progress.mq 2>&1 >/dev/null | grep -c maml || true"
+rm "$work/progress.mq"
 # Learners written in metaq (examples/algorithms), small settings.
 expect "examples/algorithms/maml.mq" "script MAML: final loss [0-9.]+" \
     "$root/$metaq" run "$root/examples/algorithms/maml.mq" --set iters=50

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, runs the whole test suite, then every example with small
 # settings (scripts/check-examples.sh), the REPL in a pseudo-terminal (scripts/test-repl.py),
-# and the end-to-end checks of checkpoints and deployment (scripts/test-deploy.sh, with its
-# Python part scripts/test-safetensors.py). Ends with one line: "tests: N passed, M failed".
+# the end-to-end checks of checkpoints and deployment (scripts/test-deploy.sh, with its
+# Python part scripts/test-safetensors.py), every kind of plot (scripts/check-plots.sh), and the Jupyter kernel running a notebook
+# under nbclient (scripts/test-jupyter.sh). Ends with one line: "tests: N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -18,6 +19,10 @@ scripts/test-repl.py .build/debug/metaq 2>&1 | tee -a "$log"
 repl=${PIPESTATUS[0]}
 scripts/test-deploy.sh .build/debug/metaq 2>&1 | tee -a "$log"
 deploy=${PIPESTATUS[0]}
+scripts/check-plots.sh .build/debug/metaq 2>&1 | tee -a "$log"
+plots=${PIPESTATUS[0]}
+scripts/test-jupyter.sh .build/debug/metaq 2>&1 | tee -a "$log"
+jupyter=${PIPESTATUS[0]}
 # Generated and mutated programs, checkpoints, CSV and PNG files, run under time and memory
 # limits (a fixed seed; scripts/fuzz-run.py METAQ --programs N --files N for a longer run).
 python3 scripts/fuzz-run.py .build/debug/metaq --seed 2026 --programs 150 --files 60 2>&1 | tee -a "$log"
@@ -30,11 +35,11 @@ failed=$(grep -E "^✘ Test .* failed after" "$log" | grep -vc "^✘ Test run wi
 if [ "$status" -eq 0 ]; then failed=0; fi
 passes=$(( ${total:-0} - failed ))
 failures=$failed
-for name in examples repl deploy safetensors fuzz; do
+for name in examples repl deploy safetensors plots jupyter fuzz; do
     line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
     if [ -z "$line" ]; then failures=$((failures + 1)); continue; fi
     passes=$(( passes + $(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
     failures=$(( failures + $(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") ))
 done
 echo "tests: $passes passed, $failures failed"
-[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$fuzz" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$plots" -eq 0 ] && [ "$jupyter" -eq 0 ] && [ "$fuzz" -eq 0 ]

@@ -130,7 +130,7 @@ public final class REPL {
     /// Evaluates code in the session and prints its value (unless none) or its diagnostics.
     private func evaluate(_ text: String) {
         guard let value = value(of: text), !isNone(value) else { return }
-        output.write(value.displayText)
+        output.emit(value)
     }
 
     /// The value of code evaluated in the session (none for a statement), or nil after an
@@ -144,6 +144,9 @@ public final class REPL {
         }
         return value ?? Value.none
     }
+
+    /// The names bound in the session (for completion).
+    var sessionNames: [String] { interpreter.globals.visibleNames }
 
     private func isNone(_ value: Value) -> Bool {
         if case .none = value { return true }

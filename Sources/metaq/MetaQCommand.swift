@@ -11,7 +11,7 @@ struct MetaQ: AsyncParsableCommand {
         abstract: "A scripting language and REPL for meta-learning research.",
         discussion: "With no subcommand, starts the REPL.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self],
+        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self, Jupyter.self, KernelJSON.self],
         defaultSubcommand: REPLCommand.self)
 }
 
@@ -72,11 +72,14 @@ struct Run: ParsableCommand {
     var overrides: [String] = []
     @Option(help: "Seed the random generator before the script runs.") var seed: UInt64?
     @Flag(help: "Print results as JSON lines.") var json = false
+    @Flag(help: "Show no progress on standard error (by default: a bar on a terminal, otherwise a line every 5 seconds; METAQ_PROGRESS_SECONDS sets the interval).")
+    var quiet = false
 
     func run() throws {
         exitOnInterrupt()
         let source = try readScript(file)
-        let output: OutputSink = json ? JSONOutput() : TerminalOutput()
+        let progress = ProgressDisplay(quiet: quiet)
+        let output: OutputSink = json ? JSONOutput(progress: progress) : TerminalOutput(progress: progress)
         let interpreter = Interpreter(output: output)
         if let seed { interpreter.rng = RandomGenerator(seed: seed) }
         interpreter.overrides = try parseOverrides(overrides)
@@ -138,11 +141,12 @@ struct REPLCommand: ParsableCommand {
     }
 }
 
-/// Prints script output to standard output and a progress bar to standard error when it is
-/// a terminal.
+/// Prints script output to standard output and progress to standard error: a bar fitted to
+/// the terminal, or a plain line every few seconds when standard error is not a terminal.
 final class TerminalOutput: OutputSink {
-    private let showsProgress = isatty(STDERR_FILENO) != 0
-    private var progressShown = false
+    private let display: ProgressDisplay
+
+    init(progress: ProgressDisplay = ProgressDisplay()) { display = progress }
 
     func write(_ line: String) {
         finishProgress()
@@ -151,28 +155,33 @@ final class TerminalOutput: OutputSink {
     }
 
     func progress(label: String, done: Int, total: Int, loss: Float, rate: Double) {
-        guard showsProgress else { return }
-        let width = 30
-        let filled = total > 0 ? width * done / total : width
-        let bar = String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled)
-        FileHandle.standardError.write(Data(String(format: "\r%@ [%@] %d/%d loss %.4f %.0f it/s ", label, bar, done, total, loss, rate).utf8))
-        progressShown = true
+        progress(ProgressState(label: label, done: done, total: total, loss: loss.isNaN ? nil : loss, elapsed: rate > 0 ? Double(done) / rate : 0))
     }
 
-    func finishProgress() {
-        guard progressShown else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
-        progressShown = false
+    func progress(_ state: ProgressState) {
+        fflush(nil)
+        display.show(state)
     }
+
+    func finishProgress() { display.finish() }
 }
 
-/// Prints every printed value as one JSON line.
+/// Prints every printed value as one JSON line; progress goes to standard error as with
+/// TerminalOutput.
 final class JSONOutput: OutputSink {
+    private let display: ProgressDisplay
+
+    init(progress: ProgressDisplay = ProgressDisplay()) { display = progress }
+
     func write(_ line: String) { emit(.string(line)) }
 
     func emit(_ value: Value) {
+        display.finish()
         print(Value.record(Record([("type", .string(value.typeName)), ("value", value)])).jsonText())
     }
+
+    func progress(_ state: ProgressState) { display.show(state) }
+    func finishProgress() { display.finish() }
 }
 
 struct ReferenceCommand: ParsableCommand {

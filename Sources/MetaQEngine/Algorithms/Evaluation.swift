@@ -48,7 +48,7 @@ extension MetaLearner {
     /// ```
     public func evaluate(
         on distribution: TaskDistribution, tasks: Int, support: Int, query: Int, steps: [Int],
-        batchSize: Int = 25, using rng: inout RandomGenerator
+        batchSize: Int = 25, using rng: inout RandomGenerator, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws -> EvaluationReport {
         var perStep = [[Float]](repeating: [], count: steps.count)
         var done = 0
@@ -57,6 +57,7 @@ extension MetaLearner {
             let batch = try distribution.sample(tasks: n, support: support, query: query, using: &rng)
             for (i, scores) in groupedScores(batch, steps: steps).enumerated() { perStep[i] += scores }
             done += n
+            progress(done, tasks)
         }
         return EvaluationReport(
             metric: loss.reportsAccuracy ? "accuracy" : "mse",

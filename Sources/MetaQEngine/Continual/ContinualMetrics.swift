@@ -84,7 +84,7 @@ public struct ContinualReport: Codable, Sendable {
 /// ```
 public func learnStream(
     _ learner: ContinualLearner, stream: TaskStream, method: String, adaptation: InnerLoop,
-    using rng: inout RandomGenerator, shouldStop: () -> Bool = { false }
+    using rng: inout RandomGenerator, shouldStop: () -> Bool = { false }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
 ) -> ContinualReport {
     let start = Date()
     let initial = learner.score(stream.tasks, adaptation: adaptation).map(Double.init)
@@ -93,6 +93,7 @@ public func learnStream(
         if shouldStop() { break }
         learner.learn(task, using: &rng)
         matrix.append(learner.score(stream.tasks, adaptation: adaptation).map(Double.init))
+        progress(matrix.count, stream.tasks.count)
     }
     return ContinualReport(
         method: method, taskNames: stream.tasks.map(\.name), metric: stream.loss.reportsAccuracy ? "accuracy" : "mse",
@@ -142,7 +143,7 @@ public struct OnlineReport: Codable, Sendable {
 public func onlineMetaLearning(
     _ learner: MetaLearner, stream: TaskStream, buffer: Int, metaSteps: Int, metaBatch: Int,
     support: Int, query: Int, adaptation: InnerLoop, proficiency: Double, maximumSteps: Int,
-    using rng: inout RandomGenerator, shouldStop: () -> Bool = { false }
+    using rng: inout RandomGenerator, shouldStop: () -> Bool = { false }, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
 ) -> OnlineReport {
     let start = Date()
     let model = learner.model
@@ -183,6 +184,7 @@ public func onlineMetaLearning(
             let episodes = (0..<metaBatch).map { _ in seen[rng.nextInt(below: seen.count)].pool.episode(support: support, query: query, using: &rng) }
             learner.metaStep(TaskBatch.concatenate(episodes))
         }
+        progress(report.before.count, stream.tasks.count)
     }
     report.seconds = Date().timeIntervalSince(start)
     return report

@@ -29,7 +29,7 @@ extension Builtins {
         },
         CommandBuiltin(
             doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS < iters N log_every N checkpoint \"file.mqm\" every N resume BOOL >",
-                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, with a progress bar on a terminal. Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window).",
+                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, showing progress on standard error (a bar on a terminal, a line every few seconds otherwise). Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window), log_every (iterations per window).",
                              example: "train m on sine < iters 20000 checkpoint \"sine-run.mqm\" every 1000 resume true >"),
             options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
                 KeySpec("iters", .count, default: "1000", "meta-iterations (with resume: of the whole run, counting those in the checkpoint)"),
@@ -159,10 +159,10 @@ extension Interpreter {
             // Sampled from a copy: a task family written in the language runs script code,
             // which must not meet an access to the learner's generator in progress.
             var generator = learner.rng
-            defer { learner.rng = generator }
             do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: c.range)
             }
+            learner.rng = generator
             let loss = engine.metaStep(b)
             if let error = ScriptLearner.takeError(engine) {
                 output.finishProgress()
@@ -188,8 +188,8 @@ extension Interpreter {
             }
             if Date().timeIntervalSince(lastProgress) > 0.1 || done == iterations {
                 lastProgress = Date()
-                output.progress(label: "train \(learner.kind)", done: done, total: iterations, loss: loss,
-                                rate: Double(done) / max(Date().timeIntervalSince(start), 1e-9))
+                output.progress(ProgressState(label: "train \(learner.kind)", done: done, total: iterations, unit: "it", loss: loss,
+                                              elapsed: Date().timeIntervalSince(start)))
             }
         }
         output.finishProgress()
@@ -197,22 +197,24 @@ extension Interpreter {
         if count > 0 { last = sum / Float(count); losses.append(.float(Double(last))) }
         let seconds = Date().timeIntervalSince(start)
         if done < iterations { output.write("interrupted after \(done) of \(iterations) iterations") }
-        return .record(Record([("iterations", .int(done)), ("seconds", .float(seconds)), ("loss", .float(Double(last))), ("losses", .list(losses))]))
+        return .record(Record([("iterations", .int(done)), ("seconds", .float(seconds)), ("loss", .float(Double(last))), ("losses", .list(losses)), ("log_every", .int(window))]))
     }
 
     func evaluate(_ c: CommandInvocation) throws -> Value {
-        let (_, tasks, engine) = try learnerAndTasks(c)
+        let (learner, tasks, engine) = try learnerAndTasks(c)
         let o = c.options
         let steps = o.ints("steps")
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 }) else { throw o.error("'steps' needs non-negative step counts", key: "steps") }
         let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
         try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
+        defer { output.finishProgress() }
         do {
             // A copy of the session's generator: a script function evaluated inside may draw
             // from the session's generator too (no overlapping access).
             var generator = rng
             let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: support,
-                                             query: query, steps: steps, batchSize: o.int("batch"), using: &generator)
+                                             query: query, steps: steps, batchSize: o.int("batch"), using: &generator,
+                                             progress: progressReporter("eval \(learner.kind)"))
             rng = generator
             if let error = ScriptLearner.takeError(engine) { throw error }
             return .report(report)

@@ -115,10 +115,10 @@ extension Builtins {
             try Limits.requireBatch(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: range)
             let batch: TaskBatch
             var generator = learner.rng
-            defer { learner.rng = generator }
             do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: range)
             }
+            learner.rng = generator
             learner.iterations += 1
             let loss = engine.metaStep(batch)
             if let error = ScriptLearner.takeError(engine) { throw error }

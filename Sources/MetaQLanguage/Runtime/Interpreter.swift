@@ -10,14 +10,25 @@ public protocol OutputSink: AnyObject {
     func emit(_ value: Value)
     /// Training progress: `done` of `total` iterations, recent loss, rate.
     func progress(label: String, done: Int, total: Int, loss: Float, rate: Double)
+    /// Progress of `train`, `eval`, `lifelong` or `online`; defaults to the call above.
+    func progress(_ state: ProgressState)
     /// The end of a progress display.
     func finishProgress()
+    /// Whether the sink shows pictures itself (a notebook): then `plot VALUE` without a file
+    /// draws inline through `display(svg:)`.
+    var showsImages: Bool { get }
+    func display(svg: String)
 }
 
 extension OutputSink {
     public func emit(_ value: Value) { write(value.displayText) }
     public func progress(label: String, done: Int, total: Int, loss: Float, rate: Double) {}
+    public func progress(_ state: ProgressState) {
+        progress(label: state.label, done: state.done, total: state.total, loss: state.loss ?? .nan, rate: state.rate)
+    }
     public func finishProgress() {}
+    public var showsImages: Bool { false }
+    public func display(svg: String) {}
 }
 
 /// Collects output lines in memory (tests, `metaq check`).

@@ -202,8 +202,9 @@ extension Builtins {
             if interp.deploying { throw RuntimeError("'sample' does not run when deploying", at: range) }
             do {
                 var generator = interp.rng
-                defer { interp.rng = generator }
-                return Interpreter.batchValue(try t.distribution.sample(tasks: n, support: support, query: query, using: &generator))
+                let batch = try t.distribution.sample(tasks: n, support: support, query: query, using: &generator)
+                interp.rng = generator
+                return Interpreter.batchValue(batch)
             } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: range)
             }

@@ -1,0 +1,251 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+@testable import MetaQEngine
+@testable import MetaQLanguage
+
+/// An SVG file read back with an XML parser: its elements in order, with their attributes and text.
+struct ParsedSVG {
+    struct Element { var name: String; var attributes: [String: String]; var text: String }
+    var elements: [Element] = []
+
+    func texts() -> [String] { elements.filter { $0.name == "text" }.map(\.text) }
+    func all(_ name: String) -> [Element] { elements.filter { $0.name == name } }
+    func number(_ e: Element, _ key: String) -> Double { Double(e.attributes[key] ?? "") ?? .nan }
+}
+
+private final class Collector: NSObject, XMLParserDelegate {
+    var result = ParsedSVG()
+    var open: [Int] = []
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String] = [:]) {
+        result.elements.append(.init(name: name, attributes: attributes, text: ""))
+        open.append(result.elements.count - 1)
+    }
+    func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) { open.removeLast() }
+    func parser(_ parser: XMLParser, foundCharacters string: String) {
+        // An element's text includes its children's (a rectangle's <title>).
+        for i in open { result.elements[i].text += string }
+    }
+}
+
+/// Parses `svg` as XML; fails the test (and returns nil) when it is not well-formed.
+func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> ParsedSVG? {
+    let parser = XMLParser(data: Data(svg.utf8))
+    let collector = Collector()
+    parser.delegate = collector
+    guard parser.parse() else {
+        Issue.record("not well-formed XML: \(parser.parserError.map { "\($0)" } ?? "?") (line \(parser.lineNumber))\n\(svg.prefix(400))", sourceLocation: sourceLocation)
+        return nil
+    }
+    #expect(collector.result.elements.first?.name == "svg", sourceLocation: sourceLocation)
+    return collector.result
+}
+
+/// Every kind of plot, drawn by scripts and from reports made here, parsed as XML.
+@Suite struct PlotTests {
+    private func scratch() -> String {
+        let path = NSTemporaryDirectory() + "metaq-plots-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// Runs `text` (DIR replaced by a temporary folder) and returns each `name` it plotted to DIR/name.svg, parsed.
+    private func plots(_ text: String, _ names: [String], sourceLocation: Testing.SourceLocation = #_sourceLocation) -> [String: ParsedSVG] {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = SourceFile(name: dir + "/main.mq", text: text.replacingOccurrences(of: "DIR", with: dir))
+        let diagnostics = Interpreter(output: BufferedOutput()).run(source)
+        #expect(diagnostics.map(\.message) == [], sourceLocation: sourceLocation)
+        var out: [String: ParsedSVG] = [:]
+        for name in names {
+            guard let svg = try? String(contentsOfFile: "\(dir)/\(name).svg", encoding: .utf8) else {
+                Issue.record("no \(name).svg", sourceLocation: sourceLocation)
+                continue
+            }
+            if let keep = ProcessInfo.processInfo.environment["METAQ_PLOT_DIR"] {
+                try? svg.write(toFile: "\(keep)/\(name).svg", atomically: true, encoding: .utf8)
+            }
+            out[name] = parseSVG(svg, sourceLocation: sourceLocation)
+        }
+        return out
+    }
+
+    /// The right edge of the plot area (the frame rectangle with a stroke and no fill).
+    private func plotRight(_ p: ParsedSVG) -> Double {
+        let frame = p.all("rect").first { $0.attributes["fill"] == "none" && $0.attributes["stroke"] != nil }!
+        return p.number(frame, "x") + p.number(frame, "width")
+    }
+
+    @Test func trainingLogEvalReportsAndSeveralLearners() {
+        let p = plots("""
+            seed 1
+            tasks sine = sinusoid < support 5 query 5 >
+            learner a = maml < model mlp < in 1 hidden [8] out 1 > >
+            learner b = reptile < model mlp < in 1 hidden [8] out 1 > >
+            let log = train a on sine < iters 30 log_every 2 >
+            train b on sine < iters 10 >
+            plot log to "DIR/log.svg"
+            let ra = eval a on sine < tasks 5 steps [0, 1, 3] >
+            let rb = eval b on sine < tasks 5 steps [0, 1, 3] >
+            plot ra to "DIR/eval.svg"
+            plot [ra, rb] to "DIR/evals.svg"
+            let named = < maml ra reptile rb >
+            plot named to "DIR/named.svg"
+            """, ["log", "eval", "evals", "named"])
+        if let log = p["log"] {
+            #expect(log.texts().contains("Training loss"))
+            #expect(log.texts().contains("loss") && log.texts().contains("smoothed"))
+            #expect(log.texts().contains("iteration"))
+            // 15 windows of 2 iterations: the last point is at iteration 30.
+            #expect(log.texts().contains("30"))
+            #expect(log.all("polyline").filter { !$0.text.isEmpty }.count == 2, "raw and smoothed (legend lines have no title)")
+        }
+        if let eval = p["eval"] {
+            #expect(eval.all("polygon").count == 1, "a 95% band")
+            #expect(eval.texts().contains("adaptation steps"))
+        }
+        for name in ["evals", "named"] {
+            guard let chart = p[name] else { continue }
+            #expect(chart.all("polygon").count == 2)
+            let labels = name == "named" ? ["maml", "reptile"] : ["learner 0", "learner 1"]
+            let right = plotRight(chart)
+            for label in labels {
+                let legend = chart.all("text").filter { $0.text == label }
+                #expect(legend.count == 1, "legend entry \(label)")
+                // The legend sits to the right of the data, not on its lines.
+                #expect(legend.allSatisfy { chart.number($0, "x") > right })
+            }
+        }
+    }
+
+    @Test func numbersRecordsAndLists() {
+        let p = plots("""
+            plot [3, 1, 4, 1, 5] to "DIR/list.svg"
+            plot [7] to "DIR/one.svg"
+            let bars = < maml 0.5 anil 0.7 reptile -0.2 >
+            plot bars to "DIR/bars.svg"
+            let lines = < train [1, 2, 3] test [2, 3, 5] >
+            plot lines to "DIR/lines.svg"
+            plot [< step 1 loss 2.0 acc 0.1 >, < step 2 loss 1.5 acc 0.3 >, < step 4 loss 1.0 acc 0.6 >] to "DIR/records.svg"
+            """, ["list", "one", "bars", "lines", "records"])
+        #expect(p["list"]?.all("circle").count == 5)
+        // A single point is drawn as a marker.
+        #expect(p["one"]?.all("circle").count == 1)
+        if let bars = p["bars"] {
+            #expect(bars.all("rect").filter { $0.attributes["fill"] == SVG.palette[0] }.count == 3)
+            #expect(bars.texts().contains("reptile") && bars.texts().contains("-0.2"))
+        }
+        #expect(p["lines"]?.texts().contains("train") == true)
+        #expect(p["lines"]?.texts().contains("test") == true)
+        if let records = p["records"] {
+            #expect(records.texts().contains("loss, acc against step"))
+            #expect(records.texts().contains("step"))
+        }
+    }
+
+    @Test func lifelongAndOnlineFromScripts() {
+        let p = plots("""
+            seed 2
+            tasks sine = sinusoid < support 4 query 4 >
+            stream s = stream < tasks sine count 3 pool 8 support 4 query 4 >
+            learner c = finetune < model mlp < in 1 hidden [8] out 1 > steps 2 >
+            let r = lifelong c on s < eval_steps 1 >
+            plot r to "DIR/lifelong.svg"
+            learner m = maml < model mlp < in 1 hidden [8] out 1 > >
+            let o = online m on s < meta_steps 2 max_steps 3 proficiency 0.001 >
+            plot o to "DIR/online.svg"
+            """, ["lifelong", "online"])
+        if let l = p["lifelong"] {
+            #expect(l.texts().contains("task 2"), "per-task lines are labelled")
+            #expect(l.texts().contains("after learning task i"))
+        }
+        if let o = p["online"] {
+            #expect(o.texts().contains { $0.contains("<= 0.001") })
+            #expect(o.texts().contains("never"))
+        }
+    }
+
+    private func report(_ matrix: [[Double]]) -> ContinualReport {
+        ContinualReport(method: "naive <x>", taskNames: matrix.indices.map { "t\($0)" }, metric: "mse", higherIsBetter: false,
+                        matrix: matrix, initial: matrix.map { _ in 1 }, seconds: 0)
+    }
+
+    @Test func heatMapHasAColourScaleAndIgnoresAnOutlier() throws {
+        var matrix = (0..<6).map { i in (0..<6).map { j in 0.1 + 0.02 * Double(i + j) } }
+        matrix[5][0] = 1000
+        let svg = try #require(parseSVG(Plot.lifelong(report(matrix))))
+        #expect(svg.texts().contains { $0.hasPrefix("≥ ") }, "the scale says its top is clipped")
+        #expect(svg.texts().contains { $0.contains("outlying value") })
+        let cells = svg.all("rect").filter { $0.text.hasPrefix("R[") }
+        #expect(cells.count == 36)
+        // Without the outlier's pull, the 35 ordinary cells spread over many colours.
+        let fills = Set(cells.filter { !$0.text.hasPrefix("R[5][0]") }.compactMap { $0.attributes["fill"] })
+        #expect(fills.count >= 8)
+        // The colour scale: many small rectangles beside the map.
+        #expect(svg.all("rect").count >= 36 + 40)
+        // A task learned last has one point: it is drawn as a marker.
+        #expect(svg.all("circle").contains { ($0.text).hasPrefix("task 5 after learning 5") })
+    }
+
+    @Test func emptyAndNonFiniteReportsStillDraw() {
+        // A lifelong or online run interrupted before its first task, and NaN scores.
+        #expect(parseSVG(Plot.lifelong(report([]))) != nil)
+        #expect(parseSVG(Plot.lifelong(report([[.nan, 1], [2, .infinity]]))) != nil)
+        let r = OnlineReport(metric: "accuracy", higherIsBetter: true, proficiency: 0.9, maximumSteps: 5, before: [], after: [],
+                             adaptationSteps: 1, stepsToProficiency: [], scratchStepsToProficiency: [], scratchAfter: [], seconds: 0)
+        #expect(parseSVG(Plot.online(r)) != nil)
+        #expect(parseSVG(Plot.numbers([("", [1, .nan, 3])], title: "a & b")) != nil)
+    }
+
+    @Test func onlineRunsThatNeverReachTheTargetAreMarked() throws {
+        let r = OnlineReport(metric: "mse", higherIsBetter: false, proficiency: 0.5, maximumSteps: 10, before: [1, 1, 1], after: [1, 1, 1],
+                             adaptationSteps: 5, stepsToProficiency: [3, 11, 2], scratchStepsToProficiency: [11, 11, 9], scratchAfter: [1, 1, 1], seconds: 0)
+        let svg = try #require(parseSVG(Plot.online(r)))
+        #expect(svg.texts().contains("SGD steps to reach mse <= 0.5, per arriving task"))
+        #expect(svg.texts().contains("never reached within 10 steps"))
+        #expect(svg.texts().contains { $0.contains("1 of 3 tasks from the meta-learned start, 2 from scratch") })
+        // 3 crosses (1 + 2), with the legend's two.
+        #expect(svg.all("path").count == 5)
+        let right = plotRight(svg)
+        for label in ["from the meta-learned start", "from scratch"] {
+            #expect(svg.all("text").filter { $0.text == label }.allSatisfy { svg.number($0, "x") > right })
+        }
+    }
+
+    @Test func escapingAndTicks() {
+        #expect(SVG.escape("a <= b & \"c\" 'd'") == "a &lt;= b &amp; &quot;c&quot; &apos;d&apos;")
+        #expect(Scale.ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1])
+        #expect(Scale.ticks(0, 30, count: 6, integers: true) == [0, 5, 10, 15, 20, 25, 30])
+        #expect(Scale.robustRange([1, 2, 3, 4, 1000]).hi < 20)
+        #expect(SVG.label(0.30000000000000004) == "0.3")
+    }
+
+    @Test func whatCannotBeDrawnIsSaid() {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func errors(_ text: String) -> [String] {
+            Interpreter(output: BufferedOutput()).run(SourceFile(name: dir + "/m.mq", text: text)).map(\.message)
+        }
+        #expect(errors("model n = mlp < in 1 out 1 >\nplot n to \"\(dir)/a.svg\"") == ["'plot' cannot draw a model"])
+        #expect(errors("plot [] to \"\(dir)/a.svg\"") == ["'plot' cannot draw an empty list"])
+        // Outside a notebook a plot needs a file.
+        #expect(errors("plot [1, 2]") == ["'plot' needs 'to \"file.svg\"'"])
+        #expect(errors("plot [\"a\"] to \"\(dir)/a.svg\"") == ["'plot' cannot draw a list of strings (it draws lists of numbers, records, eval reports or training logs)"])
+    }
+
+    final class Notebook: OutputSink {
+        var svgs: [String] = []
+        func write(_ line: String) {}
+        var showsImages: Bool { true }
+        func display(svg: String) { svgs.append(svg) }
+    }
+
+    @Test func inANotebookPlotDrawsInline() {
+        let notebook = Notebook()
+        #expect(Interpreter(output: notebook).run(SourceFile(name: "n.mq", text: "plot [1, 4, 9]")).map(\.message) == [])
+        #expect(notebook.svgs.count == 1)
+        #expect(parseSVG(notebook.svgs.first ?? "")?.all("circle").count == 3)
+    }
+}
