@@ -3,7 +3,7 @@
 set -euo pipefail
 # python3 runs the REPL's pseudo-terminal tests (scripts/test-repl.py) and the safetensors
 # check; curl the server checks.
-packages=(libopenblas-dev libedit-dev libpng-dev zlib1g-dev libmimalloc-dev pkg-config python3 curl)
+packages=(libopenblas-dev libedit-dev libpng-dev libturbojpeg0-dev zlib1g-dev libmimalloc-dev pkg-config python3 curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,8 @@ public enum DataError: Error, Equatable, Sendable {
     case unreadableFile(path: String, reason: String)
     /// A file is not a PNG image that can be decoded.
     case invalidPNG(path: String, reason: String)
+    /// A file is not a PNG or JPEG image that can be decoded.
+    case invalidImage(path: String, reason: String)
     /// An image folder holds no PNG images in the `ROOT/<alphabet>/<character>/` layout.
     case noImages(root: String)
     /// A class has fewer images than a task needs.
@@ -42,7 +44,7 @@ extension DataError: CustomStringConvertible {
             "missing folder: \(path)"
         case .unreadableFile(let path, let reason):
             "\(path): cannot read (\(reason))"
-        case .invalidPNG(let path, let reason):
+        case .invalidPNG(let path, let reason), .invalidImage(let path, let reason):
             "\(path): \(reason)"
         case .noImages(let root):
             "no PNG images under \(root)"
