@@ -23,6 +23,8 @@ public enum DataError: Error, Equatable, Sendable {
     case invalidImage(path: String, reason: String)
     /// An image folder holds no PNG images in the `ROOT/<alphabet>/<character>/` layout.
     case noImages(root: String)
+    /// A folder holds no class folder with PNG or JPEG images (`ROOT/<class>/<image>`).
+    case noClassFolders(root: String)
     /// A class has fewer images than a task needs.
     case tooFewImages(className: String, count: Int, shots: Int, queries: Int)
     /// A CSV file breaks the format, or has no data; `line` is 1-based when known.
@@ -48,6 +50,8 @@ extension DataError: CustomStringConvertible {
             "\(path): \(reason)"
         case .noImages(let root):
             "no PNG images under \(root)"
+        case .noClassFolders(let root):
+            "no class folders with PNG or JPEG images under \(root)"
         case .tooFewImages(let className, let count, let shots, let queries):
             "class \(className) has \(count) image\(count == 1 ? "" : "s"); "
                 + "a \(shots)-shot task with \(queries) queries needs \(shots + queries)"
