@@ -51,6 +51,7 @@ extension Builtins {
                 .optional("query", .size, "query examples (default: the tasks' own)"),
                 KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
                 KeySpec("batch", .size, default: "25", "tasks evaluated together"),
+                .optional("episodes", .string, "a CSV file of listed episodes of 'images' tasks (as the 'episodes' command writes) to evaluate exactly, instead of fresh tasks"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
         },
@@ -201,6 +202,9 @@ extension Interpreter {
         let o = c.options
         let steps = o.ints("steps")
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 }) else { throw o.error("'steps' needs non-negative step counts", key: "steps") }
+        if let path = o.string("episodes") {
+            return try evaluateListedEpisodes(c, path: path, tasks: tasks, engine: engine, steps: steps)
+        }
         let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
         try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         do {
