@@ -78,6 +78,16 @@ private func withTinyDataset<T>(_ body: (String) throws -> T) throws -> T {
         }
     }
 
+    @Test func refusesADatasetLargerThanTheLimitBeforeDecoding() throws {
+        try withTinyDataset { root in
+            // 12 images of 4 x 4 x 3 = 576 values; the limit is 575.
+            #expect(imageErrorMessage { try ImageDataset(classFolders: root + "/train", imageSize: 4, channels: 3, maxStoredValues: 575) }
+                == "\(root)/train: 12 images of 48 values each need 2.3 KB of memory; at most 2.3 KB are allowed")
+            let fits = try ImageDataset(classFolders: root + "/train", imageSize: 4, channels: 3, maxStoredValues: 576)
+            #expect(fits.totalImageCount == 12)
+        }
+    }
+
     @Test func reportsMissingAndEmptyFolders() throws {
         try withTinyDataset { root in
             #expect(imageErrorMessage { try ImageDataset(classFolders: root + "/nowhere", imageSize: 4, channels: 3) }

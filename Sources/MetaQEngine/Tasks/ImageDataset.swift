@@ -31,7 +31,8 @@ public final class ImageDataset: Sendable {
     private let classStarts: [Int]
     private let storage: [Float]
 
-    /// At most this many floats are held (8 GiB); a larger dataset is refused before loading.
+    /// By default at most this many floats are held (8 GiB); a larger dataset is refused
+    /// before any image is decoded.
     public static let maxStoredValues = 1 << 31
 
     /// The image file extensions read from class folders (compared lowercased).
@@ -42,7 +43,7 @@ public final class ImageDataset: Sendable {
     /// - Throws: `DataError.missingFolder` when `folder` is not a folder, `DataError.noClassFolders`
     ///   when it holds no class folder with images, and decoding errors naming the file.
     public convenience init(classFolders folder: String, imageSize: Int, channels: Int,
-                            mean: [Float]? = nil, std: [Float]? = nil) throws {
+                            mean: [Float]? = nil, std: [Float]? = nil, maxStoredValues: Int = ImageDataset.maxStoredValues) throws {
         guard Self.isFolder(folder) else { throw DataError.missingFolder(folder) }
         var classes: [(name: String, files: [(name: String, path: String)])] = []
         for name in try Self.entries(of: folder) where Self.isFolder(Self.join(folder, name)) {
@@ -53,7 +54,8 @@ public final class ImageDataset: Sendable {
             if !files.isEmpty { classes.append((name, files.map { ($0, Self.join(classPath, $0)) })) }
         }
         guard !classes.isEmpty else { throw DataError.noClassFolders(root: folder) }
-        try self.init(source: folder, classes: classes, imageSize: imageSize, channels: channels, mean: mean, std: std)
+        try self.init(source: folder, classes: classes, imageSize: imageSize, channels: channels, mean: mean, std: std,
+                      maxStoredValues: maxStoredValues)
     }
 
     /// Loads the images a split CSV (`filename,label` rows) lists from `images`.
@@ -63,7 +65,7 @@ public final class ImageDataset: Sendable {
     ///   `DataError.unreadableFile` when the CSV cannot be read; decoding errors naming the
     ///   image file.
     public convenience init(splitCSV csvPath: String, images: String, imageSize: Int, channels: Int,
-                            mean: [Float]? = nil, std: [Float]? = nil) throws {
+                            mean: [Float]? = nil, std: [Float]? = nil, maxStoredValues: Int = ImageDataset.maxStoredValues) throws {
         let text: String
         do {
             let data = try Data(contentsOf: URL(filePath: csvPath, directoryHint: .notDirectory))
@@ -105,20 +107,19 @@ public final class ImageDataset: Sendable {
             throw DataError.malformedCSV(path: csvPath, line: nil, reason: "no images listed")
         }
         try self.init(source: csvPath, classes: byClass.keys.sorted().map { ($0, byClass[$0]!) },
-                      imageSize: imageSize, channels: channels, mean: mean, std: std)
+                      imageSize: imageSize, channels: channels, mean: mean, std: std, maxStoredValues: maxStoredValues)
     }
 
     private init(source: String, classes: [(name: String, files: [(name: String, path: String)])],
-                 imageSize: Int, channels: Int, mean: [Float]?, std: [Float]?) throws {
+                 imageSize: Int, channels: Int, mean: [Float]?, std: [Float]?, maxStoredValues: Int) throws {
         precondition(imageSize > 0 && (channels == 1 || channels == 3), "bad image size \(imageSize) or channels \(channels)")
         precondition(mean.map { $0.count == channels } ?? true && std.map { $0.count == channels && $0.allSatisfy { $0 > 0 } } ?? true,
                      "mean and std need one value per channel, std positive")
         let files = classes.flatMap { $0.files }
         let perImage = imageSize * imageSize * channels
         let (total, overflow) = files.count.multipliedReportingOverflow(by: perImage)
-        guard !overflow, total <= Self.maxStoredValues else {
-            throw DataError.malformedCSV(path: source, line: nil,
-                reason: "\(files.count) images of \(imageSize) x \(imageSize) x \(channels) need more than \(Self.maxStoredValues / (1 << 28)) GiB of memory")
+        guard !overflow, total <= maxStoredValues else {
+            throw DataError.datasetTooLarge(path: source, images: files.count, valuesPerImage: perImage, limit: maxStoredValues)
         }
         var starts = [0]
         for c in classes { starts.append(starts.last! + c.files.count) }

@@ -54,9 +54,13 @@ extension Builtins {
             let data: ImageDataset
             if let cached = interp.imageDatasets[cacheKey] { data = cached } else {
                 do {
+                    // Decoded images may take half the machine's memory, as a model or a batch may.
+                    let limit = min(ImageDataset.maxStoredValues, Limits.maximumFloats)
                     data = layout.kind == "csv"
-                        ? try ImageDataset(splitCSV: layout.path, images: imagesFolder, imageSize: size, channels: channels, mean: mean, std: std)
-                        : try ImageDataset(classFolders: layout.path, imageSize: size, channels: channels, mean: mean, std: std)
+                        ? try ImageDataset(splitCSV: layout.path, images: imagesFolder, imageSize: size, channels: channels,
+                                           mean: mean, std: std, maxStoredValues: limit)
+                        : try ImageDataset(classFolders: layout.path, imageSize: size, channels: channels,
+                                           mean: mean, std: std, maxStoredValues: limit)
                 } catch { throw b.error("\(error)", key: b.keyRanges["split"] != nil ? "split" : "root") }
                 interp.imageDatasets[cacheKey] = data
             }
