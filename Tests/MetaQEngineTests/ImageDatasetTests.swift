@@ -124,6 +124,19 @@ private func withTinyDataset<T>(_ body: (String) throws -> T) throws -> T {
         }
     }
 
+    @Test func refusesToListNamesTheFormatCannotHold() throws {
+        try withTinyDataset { root in
+            try FileManager.default.moveItem(atPath: root + "/train/n01/0.jpg", toPath: root + "/train/n01/a,b.jpg")
+            let tasks = try ImageSetTasks(dataset: ImageDataset(classFolders: root + "/train", imageSize: 4, channels: 3), ways: 3)
+            let episode = ImageEpisode(classes: [0, 1, 2], support: [[3], [0], [0]], query: [[0], [1], [1]])
+            #expect(tasks.dataset.imageName(ofClass: 0, image: 3) == "a,b.jpg")
+            #expect(imageErrorMessage { try EpisodeFile.text([episode], of: tasks.dataset) }
+                == "\(root)/train: 'a,b.jpg' cannot be listed in an episode file: names with commas, quotes, line breaks or surrounding spaces cannot")
+            let other = ImageEpisode(classes: [0, 1, 2], support: [[0], [0], [0]], query: [[1], [1], [1]])
+            #expect(try EpisodeFile.text([other], of: tasks.dataset).hasPrefix("episode,class,role,file\n0,n01,support,1.jpg\n"))
+        }
+    }
+
     @Test func namesTheProblemInAnEpisodeFile() throws {
         try withTinyDataset { root in
             let data = try ImageDataset(classFolders: root + "/train", imageSize: 4, channels: 3)

@@ -115,7 +115,20 @@ public enum EpisodeFile {
     public static let header = ["episode", "class", "role", "file"]
 
     /// The CSV text of `episodes` over `dataset`, episodes numbered from 0.
-    public static func text(_ episodes: [ImageEpisode], of dataset: ImageDataset) -> String {
+    ///
+    /// - Throws: `DataError.invalidColumns` when a class or image name used holds a comma,
+    ///   a quote or a line break, which the format cannot list.
+    public static func text(_ episodes: [ImageEpisode], of dataset: ImageDataset) throws -> String {
+        let unlistable = Set<Character>([",", "\"", "\n", "\r"])
+        for episode in episodes {
+            for (label, cls) in episode.classes.enumerated() {
+                let names = [dataset.classNames[cls]] + (episode.support[label] + episode.query[label]).map { dataset.imageName(ofClass: cls, image: $0) }
+                if let name = names.first(where: { $0.contains(where: unlistable.contains) || $0 != $0.trimmingCharacters(in: .whitespaces) }) {
+                    throw DataError.invalidColumns(path: dataset.source,
+                        reason: "'\(name)' cannot be listed in an episode file: names with commas, quotes, line breaks or surrounding spaces cannot")
+                }
+            }
+        }
         var lines = [header.joined(separator: ",")]
         for (number, episode) in episodes.enumerated() {
             for (label, cls) in episode.classes.enumerated() {

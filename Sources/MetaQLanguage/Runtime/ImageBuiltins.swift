@@ -99,7 +99,9 @@ extension Builtins {
             do {
                 for _ in 0..<o.int("count") { episodes.append(try images.drawEpisode(support: support, query: query, using: &rng)) }
             } catch { throw RuntimeError("\(error)", at: c.range) }
-            do { try TextFile.write(EpisodeFile.text(episodes, of: images.dataset), to: path) } catch {
+            let text: String
+            do { text = try EpisodeFile.text(episodes, of: images.dataset) } catch { throw RuntimeError("\(error)", at: c.range) }
+            do { try TextFile.write(text, to: path) } catch {
                 throw RuntimeError("cannot write \(path): \(error)", at: targetRange)
             }
             return .int(episodes.count)
