@@ -47,6 +47,7 @@ expect "examples/images.mq (fixture)" "3-way 1-shot accuracy on the listed test 
     --set iters=5 --set test_episodes=10 --set filters=8 --set train.query=2 --set test.query=2
 expect "examples/images.mq lists its episodes" "^episode,class,role,file" head -1 out/images-test-episodes.csv
 expect "examples/images.mq writes CSV" "^0,[0-9.]+,[0-9.]+,10$" tail -1 out/images-protonet.csv
+expect "examples/images.mq scores each episode" "^9,0,[0-9.]+$" tail -1 out/images-episode-scores.csv
 expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
 expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat out/lifelong-runs.csv

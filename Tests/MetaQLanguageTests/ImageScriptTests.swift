@@ -70,7 +70,7 @@ import MetaQLanguage
             let n = episodes test < file "DIR/episodes.csv" count 7 seed 5 >
             print n
             seed SEED
-            let r = eval proto on test < episodes "DIR/episodes.csv" steps [0] batch 3 >
+            let r = eval proto on test < episodes "DIR/episodes.csv" steps [0, 1] batch 3 scores "DIR/scores.csv" >
             print r.rows[0].tasks
             print r.rows[0].mean
             """
@@ -85,6 +85,13 @@ import MetaQLanguage
         #expect(first.output == second.output)
         #expect(text.hasPrefix("episode,class,role,file\n0,n0"))
         #expect(text.split(separator: "\n").count == 1 + 7 * 3 * 3)
+        // One score per episode and step count, whose mean is the report's.
+        let scores = try String(contentsOfFile: dir + "/scores.csv", encoding: .utf8).split(separator: "\n")
+        #expect(scores.first == "episode,steps,accuracy" && scores.count == 1 + 7 * 2)
+        #expect(scores.dropFirst().prefix(2).map { $0.split(separator: ",").prefix(2).joined(separator: ",") } == ["0,0", "0,1"])
+        let zeroStep = scores.dropFirst().filter { $0.split(separator: ",")[1] == "0" }.map { Double($0.split(separator: ",")[2])! }
+        let mean = zeroStep.reduce(0, +) / 7
+        #expect(abs(mean - Double(first.output[2])!) < 1e-6, "\(mean) vs \(first.output)")
     }
 
     @Test func givesClearErrors() throws {
@@ -113,6 +120,8 @@ import MetaQLanguage
             .write(toFile: dir + "/two.csv", atomically: true, encoding: .utf8)
         #expect(error(evalPrefix + #"let r = eval p on t < episodes "DIR/two.csv" >"#)
             == "\(dir)/two.csv lists 2-way episodes; the tasks are 3-way")
+        #expect(error(evalPrefix + #"let r = eval p on t < tasks 5 scores "DIR/s.csv" >"#)
+            == "'scores' lists the score of each listed episode: it needs 'episodes'")
         #expect(error(evalPrefix + #"let r = eval p on t < episodes "DIR/two.csv" tasks 5 >"#)
             == "'tasks' cannot be given with 'episodes': the file sets the episodes and their images")
         #expect(error("""

@@ -234,15 +234,21 @@ extension MetaLearner {
     /// let report = learner.evaluate(episodes: episodes, of: test, steps: [0, 10])
     /// ```
     public func evaluate(episodes: [ImageEpisode], of tasks: ImageSetTasks, steps: [Int], batchSize: Int = 25) -> EvaluationReport {
+        let perStep = scores(episodes: episodes, of: tasks, steps: steps, batchSize: batchSize)
+        return EvaluationReport(metric: loss.reportsAccuracy ? "accuracy" : "mse",
+                                rows: zip(steps, perStep).map { ScoreSummary(steps: $0, scores: $1) })
+    }
+
+    /// The score of each of `episodes` (in order) for each of `steps`: `[steps][episodes]`.
+    public func scores(episodes: [ImageEpisode], of tasks: ImageSetTasks, steps: [Int], batchSize: Int = 25) -> [[Float]] {
         var perStep = [[Float]](repeating: [], count: steps.count)
         var done = 0
         while done < episodes.count {
-            let n = min(batchSize, episodes.count - done)
+            let n = min(max(batchSize, 1), episodes.count - done)
             let batch = tasks.batch(episodes[done..<done + n])
             for (i, scores) in groupedScores(batch, steps: steps).enumerated() { perStep[i] += scores }
             done += n
         }
-        return EvaluationReport(metric: loss.reportsAccuracy ? "accuracy" : "mse",
-                                rows: zip(steps, perStep).map { ScoreSummary(steps: $0, scores: $1) })
+        return perStep
     }
 }

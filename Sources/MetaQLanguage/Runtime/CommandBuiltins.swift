@@ -52,6 +52,7 @@ extension Builtins {
                 KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
                 KeySpec("batch", .size, default: "25", "tasks evaluated together"),
                 .optional("episodes", .string, "a CSV file of listed episodes of 'images' tasks (as the 'episodes' command writes) to evaluate exactly, instead of fresh tasks"),
+                .optional("scores", .string, "with 'episodes': a CSV file to write each episode's score to (episode, steps, score; episodes numbered from 0 in file order)"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
         },
@@ -205,6 +206,7 @@ extension Interpreter {
         if let path = o.string("episodes") {
             return try evaluateListedEpisodes(c, path: path, tasks: tasks, engine: engine, steps: steps)
         }
+        if o.keyRanges["scores"] != nil { throw o.error("'scores' lists the score of each listed episode: it needs 'episodes'", key: "scores") }
         let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
         try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         do {

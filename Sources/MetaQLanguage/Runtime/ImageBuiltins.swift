@@ -135,8 +135,24 @@ extension Interpreter {
         }
         try Limits.requireBatch(tasks: min(o.int("batch"), episodes.count), support: episodes[0].support[0].count,
                                 query: episodes[0].query[0].count, of: images, at: c.range)
-        let report = engine.evaluate(episodes: episodes, of: images, steps: steps, batchSize: o.int("batch"))
+        if let scoresPath = o.string("scores") {
+            // Before evaluating, not after it.
+            do { try TextFile.requireFolder(of: scoresPath) } catch {
+                throw RuntimeError("cannot write \(scoresPath): \(error)", at: o.range(of: "scores"))
+            }
+        }
+        let scores = engine.scores(episodes: episodes, of: images, steps: steps, batchSize: o.int("batch"))
         if let error = ScriptLearner.takeError(engine) { throw error }
-        return .report(report)
+        if let scoresPath = o.string("scores") {
+            var lines = ["episode,steps,\(images.loss.reportsAccuracy ? "accuracy" : "mse")"]
+            for (e, _) in episodes.enumerated() {
+                for (i, s) in steps.enumerated() { lines.append("\(e),\(s),\(Value.format(Double(scores[i][e])))") }
+            }
+            do { try TextFile.write(lines.joined(separator: "\n") + "\n", to: scoresPath) } catch {
+                throw RuntimeError("cannot write \(scoresPath): \(error)", at: o.range(of: "scores"))
+            }
+        }
+        return .report(EvaluationReport(metric: images.loss.reportsAccuracy ? "accuracy" : "mse",
+                                        rows: zip(steps, scores).map { ScoreSummary(steps: $0, scores: $1) }))
     }
 }
