@@ -113,6 +113,11 @@ import MetaQLanguage
             learner p = protonet < model conv4 < size 16 channels 3 filters 4 > >
 
             """
+        // A ProtoNet embedding of 1 input channel on RGB images: an error, not a crash.
+        #expect(error(evalPrefix + "learner g = protonet < model conv4 < size 16 channels 1 filters 4 > >\nlet r = eval g on t < tasks 2 >")
+            .hasPrefix("model does not fit images inputs of shape [16, 16, 3]"))
+        #expect(error(evalPrefix + "learner g = protonet < model conv4 < size 16 channels 1 filters 4 > >\ntrain g on t < iters 1 >")
+            .hasPrefix("model does not fit images inputs of shape [16, 16, 3]"))
         #expect(error(evalPrefix + #"let r = eval p on t < episodes "DIR/none.csv" >"#).hasPrefix("\(dir)/none.csv: cannot read"))
         #expect(error(evalPrefix + #"let r = eval p on t < episodes "DIR/test.csv" >"#)
             == "\(dir)/test.csv:1: the header must be 'episode,class,role,file'")

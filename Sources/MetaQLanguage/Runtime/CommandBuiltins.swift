@@ -106,6 +106,12 @@ extension Interpreter {
             }
         } else if d.loss != .crossEntropy {
             throw RuntimeError("a protonet needs classification tasks; \(tasks.kind) tasks are regression", at: t.range)
+        } else {
+            // An embedding network's output size is free, but it must take the tasks' inputs
+            // (a gray conv4 on RGB images would otherwise stop the program).
+            do { _ = try learner.model.network.outputShape(for: d.inputShape) } catch {
+                throw RuntimeError("model does not fit \(tasks.kind) inputs of shape \(d.inputShape): \(error.message)", at: l.range)
+            }
         }
         guard case let .meta(engine) = try learner.engine(for: d.loss) else {
             throw RuntimeError("'\(learner.kind)' is a continual learner: use it with 'lifelong ... on STREAM'", at: l.range)
