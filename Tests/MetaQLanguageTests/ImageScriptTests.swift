@@ -135,5 +135,9 @@ import MetaQLanguage
             let r = eval m on s < episodes "DIR/two.csv" >
             """) == "'episodes' lists images; these are sinusoid tasks (use an 'images' block)")
         #expect(error("tasks s = sinusoid < >\nepisodes s < file \"DIR/e.csv\" >").hasPrefix("'episodes' needs image tasks"))
+        #expect(error(evalPrefix + #"episodes t < file "DIR/e.csv" count 1000001 >"#).contains("'count'"))
+        // An absolute images folder is taken as it is.
+        #expect(error(#"tasks t = images < root "DIR" split "test" images "DIR/images" size 8 ways 3 query 2 >"#) == "no error")
+        #expect(error(#"tasks t = images < root "DIR" split "test" images "/nowhere/images" size 8 ways 3 query 2 >"#) == "missing folder: /nowhere/images")
     }
 }

@@ -41,7 +41,7 @@ public struct ColorImage: Equatable, Sendable {
     /// into `channels` channels (1: gray, 3: RGB) in `0...1`.
     ///
     /// PNG: any bit depth, palette, gray or color, with alpha composited onto white. JPEG:
-    /// baseline or progressive, gray, YCbCr or CMYK, decoded with libjpeg-turbo; a warning
+    /// baseline or progressive, gray or YCbCr (CMYK is refused), decoded with libjpeg-turbo; a warning
     /// (such as a truncated file) counts as an error. Gray images given 3 channels repeat
     /// their intensity; color images given 1 channel become their luminance.
     ///

@@ -11,7 +11,7 @@ extension Builtins {
             keys: [
                 KeySpec("root", .string, default: nil, "the dataset folder"),
                 .optional("split", .string, "the split: ROOT/<split>.csv, or the folder ROOT/<split> of class folders"),
-                KeySpec("images", .string, default: "\"images\"", "the images folder of a split CSV, relative to root"),
+                KeySpec("images", .string, default: "\"images\"", "the images folder of a split CSV, relative to root unless it starts with /"),
                 KeySpec("size", .int(min: 4, max: 512), default: "84", "image side after resizing"),
                 KeySpec("channels", .int(min: 1, max: 3), default: "3", "1 (gray) or 3 (RGB)"),
                 .optional("mean", .numberList, "per-channel means to subtract (one number per channel)"),
@@ -49,7 +49,8 @@ extension Builtins {
             } else {
                 layout = ("folders", root)
             }
-            let imagesFolder = join(root, b.string("images")!)
+            let images = b.string("images")!
+            let imagesFolder = images.hasPrefix("/") ? images : join(root, images)
             let cacheKey = "\(layout.kind)#\(layout.path)#\(imagesFolder)#\(size)#\(channels)#\(mean ?? [])#\(std ?? [])"
             let data: ImageDataset
             if let cached = interp.imageDatasets[cacheKey] { data = cached } else {
@@ -81,7 +82,7 @@ extension Builtins {
                              example: "episodes test < file \"out/test-episodes.csv\" count 600 seed 1 >"),
             options: BlockSchema("episodes", .command, summary: "Options of 'episodes'.", keys: [
                 KeySpec("file", .string, default: nil, "the CSV file to write"),
-                KeySpec("count", .positiveInt, default: "600", "episodes to draw"),
+                KeySpec("count", .int(min: 1, max: 1_000_000), default: "600", "episodes to draw"),
                 KeySpec("seed", .count, default: "0", "the seed of the draw (the session's generator is not used)"),
                 .optional("support", .size, "support images per class (default: the tasks' own)"),
                 .optional("query", .size, "query images per class (default: the tasks' own)"),
@@ -92,7 +93,6 @@ extension Builtins {
             }
             let o = c.options
             let path = o.string("file")!, targetRange = o.range(of: "file")
-            guard o.int("count") <= Limits.maximumSize else { throw o.error("'count' is at most \(Limits.maximumSize)", key: "count") }
             let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
             var rng = RandomGenerator(seed: UInt64(o.int("seed")))
             var episodes: [ImageEpisode] = []
