@@ -108,6 +108,8 @@ import MetaQLanguage
         #expect(error(#"tasks t = images < root "DIR" split "test" ways 5 >"#)
             == "a 5-way task needs at least 5 classes; \(dir)/test.csv has 4")
         #expect(error(#"tasks t = images < root "DIR/nowhere" >"#) == "missing folder: \(dir)/nowhere")
+        #expect(error(#"tasks t = images < root "DIR" >"#) == "\(dir) holds split files (test.csv): give 'split', e.g. split \"test\"")
+        #expect(error(#"tasks t = images < root "DIR/train" size 8 ways 4 query 2 >"#) == "no error")
         let evalPrefix = """
             tasks t = images < root "DIR" split "test" size 16 ways 3 support 1 query 2 >
             learner p = protonet < model conv4 < size 16 channels 3 filters 4 > >

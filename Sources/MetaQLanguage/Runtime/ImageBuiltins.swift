@@ -47,6 +47,11 @@ extension Builtins {
                     throw b.error("split '\(split)': neither \(csv) nor the folder \(folder) exists", key: "split")
                 }
             } else {
+                // A miniImageNet-style root is not a folder of classes: its images folder would load as one class.
+                let splits = ["train", "val", "test"].filter { FileManager.default.fileExists(atPath: join(root, $0 + ".csv")) }
+                guard splits.isEmpty else {
+                    throw b.error("\(root) holds split files (\(splits.map { $0 + ".csv" }.joined(separator: ", "))): give 'split', e.g. split \"\(splits.last!)\"", key: "root")
+                }
                 layout = ("folders", root)
             }
             let images = b.string("images")!
