@@ -137,6 +137,14 @@ import MetaQLanguage
             let r = eval m on s < episodes "DIR/two.csv" >
             """) == "'episodes' lists images; these are sinusoid tasks (use an 'images' block)")
         #expect(error("tasks s = sinusoid < >\nepisodes s < file \"DIR/e.csv\" >").hasPrefix("'episodes' needs image tasks"))
+        // A file that is not an image, and a truncated JPEG, named in the error.
+        try Data("filename,label\n".utf8).write(to: URL(fileURLWithPath: dir + "/train/n01/9.jpg"))
+        #expect(error(#"tasks t = images < root "DIR" split "train" size 8 query 2 ways 3 >"#)
+            == "\(dir)/train/n01/9.jpg: not a PNG or JPEG image (unknown signature)")
+        let jpeg = try Data(contentsOf: URL(fileURLWithPath: dir + "/train/n02/0.jpg"))
+        try jpeg.prefix(jpeg.count / 2).write(to: URL(fileURLWithPath: dir + "/train/n01/9.jpg"))
+        #expect(error(#"tasks t = images < root "DIR" split "train" size 8 query 2 ways 3 >"#)
+            .hasPrefix("\(dir)/train/n01/9.jpg: corrupt JPEG"))
         #expect(error(evalPrefix + #"episodes t < file "DIR/e.csv" count 1000001 >"#).contains("'count'"))
         // An absolute images folder is taken as it is.
         #expect(error(#"tasks t = images < root "DIR" split "test" images "DIR/images" size 8 ways 3 query 2 >"#) == "no error")
