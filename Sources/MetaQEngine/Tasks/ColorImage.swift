@@ -181,19 +181,29 @@ public struct ColorImage: Equatable, Sendable {
         let columns = ResampleAxis(from: width, to: newWidth)
         let rows = ResampleAxis(from: height, to: newHeight)
         var horizontal = [Float](repeating: 0, count: height * newWidth * c)
-        for y in 0..<height {
-            let inRow = y * width * c, outRow = y * newWidth * c
-            for x in 0..<newWidth {
-                columns.forEachTap(of: x) { column, weight in
-                    for k in 0..<c { horizontal[outRow + x * c + k] += weight * pixels[inRow + column * c + k] }
+        pixels.withUnsafeBufferPointer { input in
+            horizontal.withUnsafeMutableBufferPointer { horizontal in
+                for y in 0..<height {
+                    let inRow = input.baseAddress! + y * width * c, outRow = horizontal.baseAddress! + y * newWidth * c
+                    for x in 0..<newWidth {
+                        columns.forEachTap(of: x) { column, weight in
+                            for k in 0..<c { outRow[x * c + k] += weight * inRow[column * c + k] }
+                        }
+                    }
                 }
             }
         }
         var output = [Float](repeating: 0, count: newHeight * newWidth * c)
         let rowLength = newWidth * c
-        for y in 0..<newHeight {
-            rows.forEachTap(of: y) { row, weight in
-                for i in 0..<rowLength { output[y * rowLength + i] += weight * horizontal[row * rowLength + i] }
+        horizontal.withUnsafeBufferPointer { horizontal in
+            output.withUnsafeMutableBufferPointer { output in
+                for y in 0..<newHeight {
+                    let outRow = output.baseAddress! + y * rowLength
+                    rows.forEachTap(of: y) { row, weight in
+                        let inRow = horizontal.baseAddress! + row * rowLength
+                        for i in 0..<rowLength { outRow[i] += weight * inRow[i] }
+                    }
+                }
             }
         }
         return ColorImage(width: newWidth, height: newHeight, channels: c, pixels: output)
