@@ -58,6 +58,9 @@ expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
 expect "examples/online.mq JSON" '"steps_to_proficiency"' cat out/online.json
+expect "examples/layers.mq (fixture)" "ResNet-12, ProtoNet \(accuracy\): [0-9.]+" \
+    "$root/$metaq" run "$root/examples/layers.mq" --set root="$root/$fixtures/omniglot" --set ways=2 --set iters=8 --set test_tasks=4 \
+    --set filters=4 --set 'widths=[4, 4, 8, 8]' --set train.query=1
 # Learners written in metaq (examples/algorithms), small settings.
 expect "examples/algorithms/maml.mq" "script MAML: final loss [0-9.]+" \
     "$root/$metaq" run "$root/examples/algorithms/maml.mq" --set iters=50

@@ -133,7 +133,7 @@ save m to "model.mqm"
         metadata = f.metadata()
     check("safetensors reads every tensor as float32", all(t.dtype == np.float32 for t in tensors.values()),
           {k: t.dtype for k, t in tensors.items()})
-    check("metadata names the format", metadata.get("format") == "metaq-checkpoint" and metadata.get("format_version") == "1",
+    check("metadata names the format", metadata.get("format") == "metaq-checkpoint" and metadata.get("format_version") == "2",
           metadata)
     info = json.loads(metadata["metaq"])
     layers = info["layers"]

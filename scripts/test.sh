@@ -18,6 +18,10 @@ scripts/test-repl.py .build/debug/metaq 2>&1 | tee -a "$log"
 repl=${PIPESTATUS[0]}
 scripts/test-deploy.sh .build/debug/metaq 2>&1 | tee -a "$log"
 deploy=${PIPESTATUS[0]}
+# Generated and mutated programs, checkpoints, CSV and PNG files, run under time and memory
+# limits (a fixed seed; scripts/fuzz-run.py METAQ --programs N --files N for a longer run).
+python3 scripts/fuzz-run.py .build/debug/metaq --seed 2026 --programs 150 --files 60 2>&1 | tee -a "$log"
+fuzz=${PIPESTATUS[0]}
 set -e
 # Swift Testing's own summary, plus the script checks' "NAME: N passed, M failed" lines; a
 # script that ended without its line counts as one failure.
@@ -26,11 +30,11 @@ failed=$(grep -cE "^✘ Test .* failed after" "$log" || true)
 if [ "$status" -eq 0 ]; then failed=0; fi
 passes=$(( ${total:-0} - failed ))
 failures=$failed
-for name in examples repl deploy safetensors; do
+for name in examples repl deploy safetensors fuzz; do
     line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
     if [ -z "$line" ]; then failures=$((failures + 1)); continue; fi
     passes=$(( passes + $(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
     failures=$(( failures + $(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") ))
 done
 echo "tests: $passes passed, $failures failed"
-[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$fuzz" -eq 0 ]

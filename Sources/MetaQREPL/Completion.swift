@@ -310,7 +310,7 @@ private struct ContextScanner {
         case .tasks: return names + builtins(.tasks)
         case .function: return names + ["fn"]
         case .record, .string: return []
-        case .int, .number, .range, .intList, .stringList, .numberList, .tensors: return expressionWords(names)
+        case .int, .number, .range, .intList, .stringList, .numberList, .tensors, .layers: return expressionWords(names)
         }
     }
 

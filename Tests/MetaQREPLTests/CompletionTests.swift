@@ -30,11 +30,11 @@ import Testing
     }
 
     @Test func valuesOfAKey() {
-        #expect(Completion.candidates(for: "model n = mlp < in 1 out 1 act ", names: names) == ["leaky_relu", "relu", "sigmoid", "tanh"])
+        #expect(Completion.candidates(for: "model n = mlp < in 1 out 1 act ", names: names) == ["elu", "gelu", "leaky_relu", "relu", "sigmoid", "swish", "tanh"])
         #expect(Completion.candidates(for: "learner m = maml < model net outer < opt a", names: names) == ["adam"])
         #expect(Completion.candidates(for: "tasks o = omniglot < root \"x\" rotations ", names: names) == ["false", "true"])
         #expect(Completion.candidates(for: "learner m = maml < model n", names: names) == ["net"])
-        #expect(Completion.candidates(for: "learner m = maml < model ", names: ["net"]) == ["conv4", "mlp", "net"])
+        #expect(Completion.candidates(for: "learner m = maml < model ", names: ["net"]) == ["conv4", "mlp", "net", "resnet12", "sequential"])
         #expect(Completion.candidates(for: "stream s = stream < tasks si", names: names) == ["sin", "sine", "sinusoid"])
     }
 

@@ -139,6 +139,88 @@ func omniglotMAML(name: String, firstOrder: Bool) -> Measurement {
                        settings: ["ways": "5", "shots": "1", "queries": "15", "meta_batch": "32", "order": firstOrder ? "1" : "2"])
 }
 
+/// A random 5-way 1-shot batch of 84x84 RGB images with 15 queries per class (speed only).
+func randomRGBTasks(using rng: inout RandomGenerator) -> TaskBatch {
+    let ways = 5, queries = 15
+    return TaskBatch(
+        support: Split(inputs: Tensor.uniform([1, ways, 84, 84, 3], using: &rng), targets: .labels(Array(0..<ways))),
+        query: Split(inputs: Tensor.uniform([1, ways * queries, 84, 84, 3], using: &rng),
+                     targets: .labels((0..<ways).flatMap { Array(repeating: $0, count: queries) })))
+}
+
+/// The ResNet-12 of MetaOptNet/TADAM as the language's `resnet12 < pool flatten >` builds it
+/// (the peers' reference flattens its 5x5x640 output to 16,000-d embeddings).
+func resnet12Layers(widths: [Int] = [64, 160, 320, 640], channels: Int = 3) -> [Layer] {
+    var layers: [Layer] = []
+    var c = channels
+    for w in widths {
+        let body: [Layer] = [.conv2d(inChannels: c, outChannels: w, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: w), .activation(.leakyRelu),
+                             .conv2d(inChannels: w, outChannels: w, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: w), .activation(.leakyRelu),
+                             .conv2d(inChannels: w, outChannels: w, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: w)]
+        let shortcut: [Layer] = [.conv2d(inChannels: c, outChannels: w, kernel: 1, stride: 1, padding: 0), .batchNorm(channels: w)]
+        layers.append(.module(AnyLayer(LayerSequence([.module(AnyLayer(Residual(body: body, shortcut: shortcut))), .activation(.leakyRelu), .maxPool2d(size: 2)]))))
+        c = w
+    }
+    return layers + [.flatten]
+}
+
+run("protonet_resnet12") {
+    var rng = RandomGenerator(seed: 6)
+    let embed = Sequential(layers: resnet12Layers(), weightInit: .kaimingNormal, using: &rng)
+    let protonet = PrototypicalNetwork(model: embed, optimizer: Adam(learningRate: 1e-3))
+    let batch = randomRGBTasks(using: &rng)
+    let (iters, secs) = time(warmup: 1) { protonet.metaStep(batch) }
+    return Measurement(name: "protonet_resnet12", value: Double(iters) / secs, unit: "episodes/s", iterations: iters, seconds: secs,
+                       settings: ["ways": "5", "shots": "1", "queries": "15", "image": "84x84x3", "widths": "64-160-320-640", "embedding": "16000 (flattened)"])
+}
+
+/// conv4 (Omniglot, 5-way) written as nested layer blocks, as `sequential < layers [block,
+/// block, block, block, flatten < >, dense < out 5 >] >` builds it: same work as `conv4`.
+func blockConv4Layers(classes: Int?) -> [Layer] {
+    var layers: [Layer] = []
+    var c = 1
+    for _ in 0..<4 {
+        layers.append(.module(AnyLayer(LayerSequence([.conv2d(inChannels: c, outChannels: 64, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: 64),
+                                                      .activation(.relu), .maxPool2d(size: 2)]))))
+        c = 64
+    }
+    layers.append(.flatten)
+    if let classes { layers.append(.linear(inputs: 64, outputs: classes)) }
+    return layers
+}
+
+run("protonet_conv4_blocks") {
+    var rng = RandomGenerator(seed: 4)
+    let embed = Sequential(layers: blockConv4Layers(classes: nil), weightInit: .kaimingNormal, using: &rng)
+    let protonet = PrototypicalNetwork(model: embed, optimizer: Adam(learningRate: 1e-3))
+    let batch = randomImageTasks(1, using: &rng)
+    let (iters, secs) = time { protonet.metaStep(batch) }
+    return Measurement(name: "protonet_conv4_blocks", value: Double(iters) / secs, unit: "episodes/s", iterations: iters, seconds: secs,
+                       settings: ["ways": "5", "shots": "1", "queries": "15", "filters": "64", "model": "layer blocks"])
+}
+
+run("maml_omniglot_blocks") {
+    var rng = RandomGenerator(seed: 5)
+    let net = Sequential(layers: blockConv4Layers(classes: 5), weightInit: .kaimingNormal, using: &rng)
+    let maml = MAML(model: net, loss: .crossEntropy, inner: InnerLoop(steps: 1, learningRate: 0.4), optimizer: Adam(learningRate: 1e-3))
+    let batch = randomImageTasks(32, using: &rng)
+    let (iters, secs) = time(warmup: 1) { maml.metaStep(batch) }
+    return Measurement(name: "maml_omniglot_blocks", value: Double(iters) / secs, unit: "meta-iterations/s", iterations: iters, seconds: secs,
+                       settings: ["ways": "5", "shots": "1", "queries": "15", "meta_batch": "32", "order": "2", "model": "layer blocks"])
+}
+
+run("maml_sine_blocks") {
+    var rng = RandomGenerator(seed: 3)
+    let net = Sequential(layers: [.module(AnyLayer(LayerSequence([.linear(inputs: 1, outputs: 40), .activation(.relu)]))),
+                                  .module(AnyLayer(LayerSequence([.linear(inputs: 40, outputs: 40), .activation(.relu)]))),
+                                  .linear(inputs: 40, outputs: 1)], using: &rng)
+    let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 1, learningRate: 0.01), optimizer: Adam(learningRate: 1e-3))
+    let sine = RegressionTasks.sinusoid()
+    let (iters, secs) = time(warmup: 10) { maml.metaStep(try! sine.sample(tasks: 25, support: 10, query: 10, using: &rng)) }
+    return Measurement(name: "maml_sine_blocks", value: Double(iters) / secs, unit: "meta-iterations/s", iterations: iters, seconds: secs,
+                       settings: ["meta_batch": "25", "K": "10", "inner_steps": "1", "order": "2", "model": "layer blocks"])
+}
+
 run("maml_omniglot") { omniglotMAML(name: "maml_omniglot", firstOrder: false) }
 run("fomaml_omniglot") { omniglotMAML(name: "fomaml_omniglot", firstOrder: true) }
 

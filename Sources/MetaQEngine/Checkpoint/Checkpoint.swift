@@ -21,7 +21,7 @@ import Foundation
 public struct Checkpoint: @unchecked Sendable {
     public static let formatName = "metaq-checkpoint"
     /// The format version this metaq writes, and the newest it reads.
-    public static let formatVersion = 1
+    public static let formatVersion = 2
 
     public var layers: [Layer]
     /// The model's parameters, in the order of its parameter specs.
@@ -324,15 +324,8 @@ extension Layer {
     /// What is wrong with the layer's sizes ("a size that is not positive", "a size that is
     /// too large ..."), or nil when every size is in 1...2^24 (padding may be zero), so that
     /// building and running it cannot trap.
-    var sizeProblem: String? {
-        let sizes: [Int], padding: Int
-        switch self {
-        case let .linear(i, o): (sizes, padding) = ([i, o], 0)
-        case let .conv2d(ci, co, k, s, p): (sizes, padding) = ([ci, co, k, s], p)
-        case let .batchNorm(c): (sizes, padding) = ([c], 0)
-        case let .maxPool2d(size): (sizes, padding) = ([size], 0)
-        case .flatten, .activation: return nil
-        }
+    public var sizeProblem: String? {
+        let padding: Int = if case let .conv2d(_, _, _, _, p) = self { p } else { 0 }
         if sizes.contains(where: { $0 < 1 }) || padding < 0 { return "a size that is not positive" }
         if let large = (sizes + [padding]).first(where: { $0 > Layer.maximumCheckpointSize }) {
             return "a size that is too large (\(large); at most \(Layer.maximumCheckpointSize))"

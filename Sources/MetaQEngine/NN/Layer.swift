@@ -1,6 +1,12 @@
 /// An elementwise nonlinearity.
 public enum Activation: String, Codable, Sendable, CaseIterable {
     case relu, tanh, sigmoid, leakyRelu = "leaky_relu", identity
+    /// x for x > 0, e^x - 1 otherwise.
+    case elu
+    /// x * sigmoid(1.702 x), the sigmoid approximation of GELU.
+    case gelu
+    /// x * sigmoid(x) (SiLU).
+    case swish
 
     public func callAsFunction(_ x: Tensor) -> Tensor {
         switch self {
@@ -9,6 +15,9 @@ public enum Activation: String, Codable, Sendable, CaseIterable {
         case .sigmoid: x.sigmoid()
         case .leakyRelu: x.leakyRelu()
         case .identity: x
+        case .elu: x.relu() + ((x - x.relu()).exp() - 1)
+        case .gelu: x * (x * 1.702).sigmoid()
+        case .swish: x * x.sigmoid()
         }
     }
 }
@@ -64,6 +73,9 @@ public enum Layer: Codable, Sendable, Equatable {
     case maxPool2d(size: Int)
     case flatten
     case activation(Activation)
+    /// A layer kind of its own file (LayerModule.swift): layer norm, pooling, nested
+    /// sequences and residual blocks, LSTMs.
+    case module(AnyLayer)
 
     /// The parameters this layer needs, in order.
     public func parameterSpecs(weightInit: Initializer) -> [ParameterSpec] {
@@ -80,6 +92,8 @@ public enum Layer: Codable, Sendable, Equatable {
                     ParameterSpec(name: "shift", shape: [c], initializer: .zeros, fanIn: c, fanOut: c)]
         case .maxPool2d, .flatten, .activation:
             return []
+        case let .module(m):
+            return m.module.parameterSpecs(weightInit: weightInit)
         }
     }
 
@@ -119,6 +133,8 @@ public enum Layer: Codable, Sendable, Equatable {
             return x.reshaped(to: Array(x.shape.prefix(lead)) + [x.shape.dropFirst(lead).reduce(1, *)])
         case let .activation(f):
             return f(x)
+        case let .module(m):
+            return m.module.apply(x, parameters: p[...], tasks: tasks)
         }
     }
 
@@ -182,6 +198,33 @@ public enum Layer: Codable, Sendable, Equatable {
             return [input.reduce(1, *)]
         case .activation:
             return input
+        case let .module(m):
+            return try m.module.outputShape(for: input)
+        }
+    }
+
+    /// Every size the layer was given.
+    public var sizes: [Int] {
+        switch self {
+        case let .linear(i, o): [i, o]
+        case let .conv2d(ci, co, k, s, _): [ci, co, k, s]
+        case let .batchNorm(c): [c]
+        case let .maxPool2d(size): [size]
+        case .flatten, .activation: []
+        case let .module(m): m.module.sizes
+        }
+    }
+
+    /// The layer as metaq prints it: `linear(1->40)`, `conv3x3(1->64, pad 1)`, `relu`.
+    public var text: String {
+        switch self {
+        case let .linear(i, o): "linear(\(i)->\(o))"
+        case let .conv2d(i, o, k, s, p): "conv\(k)x\(k)(\(i)->\(o)\(s != 1 ? ", stride \(s)" : "")\(p != 0 ? ", pad \(p)" : ""))"
+        case let .batchNorm(c): "batchnorm(\(c))"
+        case let .maxPool2d(s): "maxpool(\(s))"
+        case .flatten: "flatten"
+        case let .activation(a): a.rawValue
+        case let .module(m): m.module.text
         }
     }
 }

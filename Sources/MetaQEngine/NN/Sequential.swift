@@ -30,13 +30,14 @@ public final class Sequential: Module, @unchecked Sendable {
     public let layers: [Layer]
     public let parameterSpecs: [ParameterSpec]
     public var parameters: [Tensor]
-    /// Where each layer's parameters start in `parameters`.
-    private let offsets: [Int]
+    /// The layers with their parameter layout and fused steps (LayerStack.swift).
+    public let stack: LayerStack
 
     /// Builds the network and initialises its parameters from `rng`.
     public init(layers: [Layer], weightInit: Initializer = .fanInUniform, using rng: inout RandomGenerator) {
         self.layers = layers
-        (parameterSpecs, offsets) = Sequential.layout(layers, weightInit: weightInit)
+        stack = LayerStack(layers)
+        parameterSpecs = stack.parameterSpecs(weightInit: weightInit)
         self.parameters = parameterSpecs.map {
             $0.initializer.make(shape: $0.shape, fanIn: $0.fanIn, fanOut: $0.fanOut, using: &rng).requiringGradient()
         }
@@ -45,63 +46,21 @@ public final class Sequential: Module, @unchecked Sendable {
     /// Builds the network around existing parameters (a restored checkpoint).
     public init(layers: [Layer], parameters: [Tensor]) {
         self.layers = layers
-        (parameterSpecs, offsets) = Sequential.layout(layers, weightInit: .fanInUniform)
+        stack = LayerStack(layers)
+        parameterSpecs = stack.parameterSpecs(weightInit: .fanInUniform)
         precondition(parameterSpecs.map(\.shape) == parameters.map(\.shape), "parameters do not match the layers")
         self.parameters = parameters
     }
 
-    /// Every layer's parameter specs, named `LAYER.NAME`, and where each layer's start.
-    private static func layout(_ layers: [Layer], weightInit: Initializer) -> ([ParameterSpec], [Int]) {
-        var specs: [ParameterSpec] = []
-        var offsets: [Int] = []
-        for (i, layer) in layers.enumerated() {
-            offsets.append(specs.count)
-            for var spec in layer.parameterSpecs(weightInit: weightInit) {
-                spec.name = "\(i).\(spec.name)"
-                specs.append(spec)
-            }
-        }
-        return (specs, offsets)
-    }
-
     public func forward(_ input: Tensor, parameters: [Tensor], tasks: Int?) -> Tensor {
         precondition(parameters.count == parameterSpecs.count, "expected \(parameterSpecs.count) parameters, got \(parameters.count)")
-        var x = input
-        var i = 0
-        while i < layers.count {
-            let start = offsets[i]
-            let end = i + 1 < offsets.count ? offsets[i + 1] : parameters.count
-            if case .batchNorm = layers[i], i + 1 < layers.count, layers[i + 1] == .activation(.relu) {
-                // Batch norm, ReLU (and a max-pool) as one operation.
-                let p = parameters[start..<end]
-                if i + 2 < layers.count, case let .maxPool2d(size) = layers[i + 2],
-                   let fused = layers[i].applyBatchNormReLUMaxPool(x, poolSize: size, parameters: p, tasks: tasks) {
-                    x = fused
-                    i += 3
-                    continue
-                }
-                if let fused = layers[i].applyBatchNormThenReLU(x, parameters: p, tasks: tasks) {
-                    x = fused
-                    i += 2
-                    continue
-                }
-            }
-            x = layers[i].apply(x, parameters: parameters[start..<end], tasks: tasks)
-            i += 1
-        }
-        return x
+        return stack.forward(input, parameters: parameters[...], tasks: tasks)
     }
 
     /// The output shape for one example of shape `input`, or the first layer that cannot
     /// take its input.
     public func outputShape(for input: [Int]) throws(ShapeError) -> [Int] {
-        var shape = input
-        for (i, layer) in layers.enumerated() {
-            do { shape = try layer.outputShape(for: shape) } catch {
-                throw ShapeError("layer \(i): \(error.message)")
-            }
-        }
-        return shape
+        try stack.outputShape(for: input)
     }
 
     /// Gives every parameter a leading task axis of extent `tasks` (those that already have
@@ -118,7 +77,7 @@ public final class Sequential: Module, @unchecked Sendable {
         guard let last = layers.lastIndex(where: { if case .linear = $0 { true } else { false } }) else {
             return parameters.count..<parameters.count
         }
-        return offsets[last]..<(last + 1 < offsets.count ? offsets[last + 1] : parameters.count)
+        return stack.offsets[last]..<(last + 1 < stack.offsets.count ? stack.offsets[last + 1] : parameters.count)
     }
 }
 

@@ -48,7 +48,14 @@ public enum ShapeRules {
         guard unknown.count <= 1, target.allSatisfy({ $0 >= -1 }) else {
             throw ShapeError("reshape: invalid target shape \(target)")
         }
-        let known = target.filter { $0 != -1 }.reduce(1, *)
+        var known = 1
+        for d in target where d != -1 {
+            let (product, overflow) = known.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= count || count == 0 else {
+                throw ShapeError("cannot reshape \(shape) (\(count) values) to \(target)")
+            }
+            known = product
+        }
         if let i = unknown.first {
             guard known > 0, count % known == 0 else {
                 throw ShapeError("cannot reshape \(shape) (\(count) values) to \(target)")

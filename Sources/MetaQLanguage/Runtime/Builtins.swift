@@ -72,7 +72,7 @@ public struct CommandBuiltin: @unchecked Sendable {
 /// REPL completion, `:help` and docs/LANGUAGE.md.
 public enum Builtins {
     public static let blocks: [String: BlockBuiltin] = Dictionary(
-        uniqueKeysWithValues: (modelBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + [scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
+        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + [scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
     public static let commands: [String: CommandBuiltin] = Dictionary(
         uniqueKeysWithValues: (commandList + streamCommands + imageCommands).map { ($0.doc.name, $0) })
     public static let functions: [String: BuiltinFunction] = Dictionary(
@@ -108,7 +108,7 @@ extension Builtins {
 
     static let modelBlocks: [BlockBuiltin] = [
         BlockBuiltin(schema: BlockSchema(
-            "mlp", .model, summary: "A multilayer perceptron: linear layers with an activation between them.",
+            "mlp", .model, summary: "A multilayer perceptron: linear layers with an activation between them. `mlp < in 1 hidden [40, 40] out 1 >` is `sequential < in [1] layers [dense < out 40 >, relu, dense < out 40 >, relu, dense < out 1 >] >`.",
             keys: [
                 KeySpec("in", .size, default: nil, "input features"),
                 KeySpec("hidden", .intList, default: "[40, 40]", "sizes of the hidden layers"),
@@ -134,7 +134,7 @@ extension Builtins {
         },
         BlockBuiltin(schema: BlockSchema(
             "conv4", .model,
-            summary: "The 4-block convolutional network of MAML and Prototypical Networks: each block a 3x3 convolution, batch norm, ReLU and 2x2 max-pool; then a linear classifier, or none for an embedding network. Batch norm is transductive, as in the MAML and ProtoNet reference code: it normalises with the statistics of the images in the forward pass, in meta-training and at meta-test alike, and keeps no running averages.",
+            summary: "The 4-block convolutional network of MAML and Prototypical Networks: each block a 3x3 convolution, batch norm, ReLU and 2x2 max-pool; then a linear classifier, or none for an embedding network. Batch norm is transductive, as in the MAML and ProtoNet reference code: it normalises with the statistics of the images in the forward pass, in meta-training and at meta-test alike, and keeps no running averages. `conv4 < out 5 >` is `sequential < in [28, 28, 1] layers [b, b, b, b, flatten < >, dense < out 5 >] >` with the block `b = [conv < out 64 kernel 3 pad 1 >, batchnorm < >, relu, maxpool < size 2 >]` and kaiming_normal initialisation.",
             keys: [
                 KeySpec("size", .int(min: 16, max: 512), default: "28", "input image side in pixels"),
                 KeySpec("channels", .size, default: "1", "input channels"),

@@ -289,7 +289,8 @@ public struct Checker {
         case (.bool, .boolean), (.string, .string), (.function, .lambda), (.record, .record): fits = true
         case (.range, .integer), (.range, .float): fits = true
         case (.intList, .list), (.intList, .integer), (.numberList, .list), (.numberList, .integer), (.numberList, .float),
-             (.stringList, .list), (.stringList, .string), (.choice, .string): fits = true
+             (.stringList, .list), (.stringList, .string), (.choice, .string), (.layers, .list): fits = true
+        case (.tensors, _): fits = true
         default: fits = false
         }
         return fits ? nil : literal

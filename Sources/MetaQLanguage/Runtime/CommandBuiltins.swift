@@ -164,7 +164,11 @@ extension Interpreter {
         while done < iterations {
             if shouldInterrupt() { break }
             let b: TaskBatch
-            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &learner.rng) } catch let e as RuntimeError { throw e } catch {
+            // Sampled from a copy: a task family written in the language runs script code,
+            // which must not meet an access to the learner's generator in progress.
+            var generator = learner.rng
+            defer { learner.rng = generator }
+            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: c.range)
             }
             let loss = engine.metaStep(b)
@@ -216,8 +220,12 @@ extension Interpreter {
         let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
         try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         do {
+            // A copy of the session's generator: a script function evaluated inside may draw
+            // from the session's generator too (no overlapping access).
+            var generator = rng
             let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: support,
-                                             query: query, steps: steps, batchSize: o.int("batch"), using: &rng)
+                                             query: query, steps: steps, batchSize: o.int("batch"), using: &generator)
+            rng = generator
             if let error = ScriptLearner.takeError(engine) { throw error }
             return .report(report)
         } catch let e as RuntimeError { throw e } catch {

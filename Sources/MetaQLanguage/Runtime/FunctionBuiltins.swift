@@ -114,7 +114,9 @@ extension Builtins {
             let (learner, tasks, engine) = try interp.learnerAndTasks(invocation)
             try Limits.requireBatch(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: range)
             let batch: TaskBatch
-            do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &learner.rng) } catch let e as RuntimeError { throw e } catch {
+            var generator = learner.rng
+            defer { learner.rng = generator }
+            do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: range)
             }
             learner.iterations += 1

@@ -79,6 +79,43 @@ public final class Interpreter {
     /// reported before anything runs.
     @discardableResult
     public func run(_ source: SourceFile) -> [Diagnostic] {
+        Interpreter.onLargeStack { self.runHere(source) }
+    }
+
+    /// Evaluates one REPL entry in the session: the value of a final expression statement
+    /// (nil for other statements), or the diagnostics when it fails.
+    public func evaluate(_ source: SourceFile) -> (value: Value?, diagnostics: [Diagnostic]) {
+        Interpreter.onLargeStack { self.evaluateHere(source) }
+    }
+
+    /// The stack scripts run on: the tree-walking evaluator recurses for every call and nested
+    /// expression, and a script's runaway recursion must reach the call-depth limit (an error)
+    /// long before the end of the stack (a crash). 1 GiB of address space, committed only as
+    /// it is used.
+    static let stackSize = 1 << 30
+
+    /// Runs `body` on a thread with a large stack and waits for it (directly, when already on
+    /// such a thread).
+    static func onLargeStack<T>(_ body: () -> T) -> T {
+        if Thread.current.threadDictionary["metaq.largeStack"] != nil { return body() }
+        return withoutActuallyEscaping(body) { body in
+            let box = LargeStackBox<T>()
+            box.body = body
+            let done = DispatchSemaphore(value: 0)
+            let thread = Thread {
+                Thread.current.threadDictionary["metaq.largeStack"] = true
+                box.result = box.body!()
+                box.body = nil      // the body must not outlive the call (it does not escape)
+                done.signal()
+            }
+            thread.stackSize = stackSize
+            thread.start()
+            done.wait()
+            return box.result!
+        }
+    }
+
+    private func runHere(_ source: SourceFile) -> [Diagnostic] {
         files[source.name] = source
         let (program, syntax) = Parser.parse(source)
         if !syntax.isEmpty { return syntax }
@@ -95,9 +132,7 @@ public final class Interpreter {
         }
     }
 
-    /// Evaluates one REPL entry in the session: the value of a final expression statement
-    /// (nil for other statements), or the diagnostics when it fails.
-    public func evaluate(_ source: SourceFile) -> (value: Value?, diagnostics: [Diagnostic]) {
+    private func evaluateHere(_ source: SourceFile) -> (value: Value?, diagnostics: [Diagnostic]) {
         files[source.name] = source
         let (program, syntax) = Parser.parse(source)
         if !syntax.isEmpty { return (nil, syntax) }
@@ -662,4 +697,10 @@ extension Record {
             ("ci95", .list(report.rows.map { .float($0.confidence95) })),
         ])
     }
+}
+
+/// Hands a body and its result between a caller and the large-stack thread that runs it.
+private final class LargeStackBox<T>: @unchecked Sendable {
+    var body: (() -> T)?
+    var result: T?
 }

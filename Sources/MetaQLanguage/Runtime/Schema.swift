@@ -18,6 +18,8 @@ public indirect enum KeyType: Sendable {
     case record(BlockSchema)
     /// A tensor, or a record or list of tensors (a learner's extra learnable tensors).
     case tensors
+    /// A list of layer blocks (`conv < out 64 >`, activations by name, nested lists).
+    case layers
 
     /// How the type reads in messages and documentation.
     public var description: String {
@@ -36,6 +38,7 @@ public indirect enum KeyType: Sendable {
         case .tasks: "tasks"
         case .function: "function"
         case .tensors: "record of tensors"
+        case .layers: "list of layers"
         case let .record(schema): "block < \(schema.keys.map(\.name).joined(separator: " ")) >"
         }
     }
@@ -74,7 +77,7 @@ public struct KeySpec: Sendable {
 /// REPL completion, `:help` and the language reference.
 public struct BlockSchema: Sendable {
     public enum Category: String, Sendable, CaseIterable {
-        case model, tasks, learner, stream, command, option
+        case model, tasks, learner, stream, command, option, layer
     }
 
     public let name: String

@@ -201,7 +201,9 @@ extension Builtins {
             interp.tracer?.fail("it samples tasks")
             if interp.deploying { throw RuntimeError("'sample' does not run when deploying", at: range) }
             do {
-                return Interpreter.batchValue(try t.distribution.sample(tasks: n, support: support, query: query, using: &interp.rng))
+                var generator = interp.rng
+                defer { interp.rng = generator }
+                return Interpreter.batchValue(try t.distribution.sample(tasks: n, support: support, query: query, using: &generator))
             } catch let e as RuntimeError { throw e } catch {
                 throw RuntimeError("\(error)", at: range)
             }

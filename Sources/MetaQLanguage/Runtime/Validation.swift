@@ -153,6 +153,9 @@ extension Interpreter {
         case .record:
             guard case .record = value else { throw mismatch() }
             return value
+        case .layers:
+            guard case .list = value else { throw mismatch() }
+            return value
         case .tensors:
             var leaves: [Tensor] = []
             guard case .constant = TensorTree.flatten(value, into: &leaves) else {

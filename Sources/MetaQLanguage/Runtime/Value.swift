@@ -480,16 +480,7 @@ extension Value {
     }
 
     /// A layer as metaq prints it: `linear(1->40)`, `conv3x3(1->64, pad 1)`, `relu`.
-    public static func layerText(_ layer: Layer) -> String {
-        switch layer {
-        case let .linear(i, o): "linear(\(i)->\(o))"
-        case let .conv2d(i, o, k, s, p): "conv\(k)x\(k)(\(i)->\(o)\(s != 1 ? ", stride \(s)" : "")\(p != 0 ? ", pad \(p)" : ""))"
-        case let .batchNorm(c): "batchnorm(\(c))"
-        case let .maxPool2d(s): "maxpool(\(s))"
-        case .flatten: "flatten"
-        case let .activation(a): a.rawValue
-        }
-    }
+    public static func layerText(_ layer: Layer) -> String { layer.text }
 
     /// The value as JSON text (for `--json` and `write ... to "x.json"`): lists as arrays,
     /// records as objects with sorted keys, reports as objects of their fields, models and
