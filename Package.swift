@@ -24,6 +24,9 @@ let package = Package(
             name: "CPNG", path: "Sources/CPNG",
             providers: [.apt(["libpng-dev"])]),
         .systemLibrary(
+            name: "CTurboJPEG", path: "Sources/CTurboJPEG",
+            providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(
             name: "CMalloc", path: "Sources/CMalloc",
             providers: [.apt(["libmimalloc-dev"])]),
         .systemLibrary(
@@ -31,7 +34,7 @@ let package = Package(
             providers: [.apt(["libedit-dev"])]),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(
-            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CMalloc", "CKernels"],
+            name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CTurboJPEG", "CMalloc", "CKernels"],
             swiftSettings: releaseSpeed),
         .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
         .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),

@@ -42,6 +42,12 @@ expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabe
     "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" --set ways=3 \
     --set iters=5 --set test_tasks=10 --set embed.filters=8 --set train.query=2 --set test.query=2 \
     --set 'test_alphabets=["Latin"]'
+expect "examples/images.mq (fixture)" "3-way 1-shot accuracy on the listed test episodes:" \
+    "$root/$metaq" run "$root/examples/images.mq" --set root="$root/$fixtures/mini-imagenet" --set size=16 --set ways=3 \
+    --set iters=5 --set test_episodes=10 --set filters=8 --set train.query=2 --set test.query=2
+expect "examples/images.mq lists its episodes" "^episode,class,role,file" head -1 out/images-test-episodes.csv
+expect "examples/images.mq writes CSV" "^0,[0-9.]+,[0-9.]+,10$" tail -1 out/images-protonet.csv
+expect "examples/images.mq scores each episode" "^9,0,[0-9.]+$" tail -1 out/images-episode-scores.csv
 expect "examples/lifelong.mq" "decayed_maml: ACC [0-9.]+ ± [0-9.]+  BWT" \
     "$root/$metaq" run "$root/examples/lifelong.mq" --set 'seeds=[1, 2]' --set tasks_in_stream=4 --set steps=5
 expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat out/lifelong-runs.csv

@@ -25,6 +25,11 @@ public struct EvaluationReport: Codable, Sendable, CustomStringConvertible {
     public var metric: String
     public var rows: [ScoreSummary]
 
+    public init(metric: String, rows: [ScoreSummary]) {
+        self.metric = metric
+        self.rows = rows
+    }
+
     public var description: String {
         let percent = metric == "accuracy"
         var lines = ["steps  \(metric.padding(toLength: percent ? 10 : 9, withPad: " ", startingAt: 0))  95% CI"]

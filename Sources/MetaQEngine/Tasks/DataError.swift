@@ -19,8 +19,14 @@ public enum DataError: Error, Equatable, Sendable {
     case unreadableFile(path: String, reason: String)
     /// A file is not a PNG image that can be decoded.
     case invalidPNG(path: String, reason: String)
+    /// A file is not a PNG or JPEG image that can be decoded.
+    case invalidImage(path: String, reason: String)
     /// An image folder holds no PNG images in the `ROOT/<alphabet>/<character>/` layout.
     case noImages(root: String)
+    /// A folder holds no class folder with PNG or JPEG images (`ROOT/<class>/<image>`).
+    case noClassFolders(root: String)
+    /// A dataset's decoded images would take more than `limit` floats.
+    case datasetTooLarge(path: String, images: Int, valuesPerImage: Int, limit: Int)
     /// A class has fewer images than a task needs.
     case tooFewImages(className: String, count: Int, shots: Int, queries: Int)
     /// A CSV file breaks the format, or has no data; `line` is 1-based when known.
@@ -42,10 +48,15 @@ extension DataError: CustomStringConvertible {
             "missing folder: \(path)"
         case .unreadableFile(let path, let reason):
             "\(path): cannot read (\(reason))"
-        case .invalidPNG(let path, let reason):
+        case .invalidPNG(let path, let reason), .invalidImage(let path, let reason):
             "\(path): \(reason)"
         case .noImages(let root):
             "no PNG images under \(root)"
+        case .noClassFolders(let root):
+            "no class folders with PNG or JPEG images under \(root)"
+        case .datasetTooLarge(let path, let images, let valuesPerImage, let limit):
+            "\(path): \(images) images of \(valuesPerImage) values each need "
+                + "\(Self.bytes(Double(images) * Double(valuesPerImage) * 4)) of memory; at most \(Self.bytes(Double(limit) * 4)) are allowed"
         case .tooFewImages(let className, let count, let shots, let queries):
             "class \(className) has \(count) image\(count == 1 ? "" : "s"); "
                 + "a \(shots)-shot task with \(queries) queries needs \(shots + queries)"
@@ -63,6 +74,16 @@ extension DataError: CustomStringConvertible {
         case .notANumber(let path, let line, let column, let text):
             "\(path):\(line): column '\(column)': '\(text)' is not a number"
         }
+    }
+}
+
+extension DataError {
+    /// `bytes` in B, KB, MB or GB (powers of 1000), one decimal past bytes.
+    static func bytes(_ bytes: Double) -> String {
+        for (unit, size) in [("GB", 1e9), ("MB", 1e6), ("KB", 1e3)] where bytes >= size {
+            return String(format: "%.1f ", bytes / size) + unit
+        }
+        return "\(Int(bytes)) bytes"
     }
 }
 

@@ -72,9 +72,9 @@ public struct CommandBuiltin: @unchecked Sendable {
 /// REPL completion, `:help` and docs/LANGUAGE.md.
 public enum Builtins {
     public static let blocks: [String: BlockBuiltin] = Dictionary(
-        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + learnerBlocks + [scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
+        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + [scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
     public static let commands: [String: CommandBuiltin] = Dictionary(
-        uniqueKeysWithValues: (commandList + streamCommands).map { ($0.doc.name, $0) })
+        uniqueKeysWithValues: (commandList + streamCommands + imageCommands).map { ($0.doc.name, $0) })
     public static let functions: [String: BuiltinFunction] = Dictionary(
         uniqueKeysWithValues: (functionList + tensorFunctionList).map { ($0.doc.name, $0) })
 
@@ -86,7 +86,7 @@ public enum Builtins {
 
     /// Every block schema, commands' option blocks included, by name.
     public static var allSchemas: [BlockSchema] {
-        blocks.values.map(\.schema).sorted { $0.name < $1.name } + (commandList + streamCommands).map(\.options)
+        blocks.values.map(\.schema).sorted { $0.name < $1.name } + (commandList + streamCommands + imageCommands).map(\.options)
     }
 
     /// The schema of the block or nested block at a path such as `["maml", "inner"]`.

@@ -51,6 +51,8 @@ extension Builtins {
                 .optional("query", .size, "query examples (default: the tasks' own)"),
                 KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
                 KeySpec("batch", .size, default: "25", "tasks evaluated together"),
+                .optional("episodes", .string, "a CSV file of listed episodes of 'images' tasks (as the 'episodes' command writes) to evaluate exactly, instead of fresh tasks"),
+                .optional("scores", .string, "with 'episodes': a CSV file to write each episode's score to (episode, steps, score; episodes numbered from 0 in file order)"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
         },
@@ -104,6 +106,12 @@ extension Interpreter {
             }
         } else if d.loss != .crossEntropy {
             throw RuntimeError("a protonet needs classification tasks; \(tasks.kind) tasks are regression", at: t.range)
+        } else {
+            // An embedding network's output size is free, but it must take the tasks' inputs
+            // (a gray conv4 on RGB images would otherwise stop the program).
+            do { _ = try learner.model.network.outputShape(for: d.inputShape) } catch {
+                throw RuntimeError("model does not fit \(tasks.kind) inputs of shape \(d.inputShape): \(error.message)", at: l.range)
+            }
         }
         guard case let .meta(engine) = try learner.engine(for: d.loss) else {
             throw RuntimeError("'\(learner.kind)' is a continual learner: use it with 'lifelong ... on STREAM'", at: l.range)
@@ -205,6 +213,10 @@ extension Interpreter {
         let o = c.options
         let steps = o.ints("steps")
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 }) else { throw o.error("'steps' needs non-negative step counts", key: "steps") }
+        if let path = o.string("episodes") {
+            return try evaluateListedEpisodes(c, path: path, tasks: tasks, engine: engine, steps: steps)
+        }
+        if o.keyRanges["scores"] != nil { throw o.error("'scores' lists the score of each listed episode: it needs 'episodes'", key: "scores") }
         let support = o.optionalInt("support") ?? tasks.support, query = o.optionalInt("query") ?? tasks.query
         try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         defer { output.finishProgress() }

@@ -63,6 +63,8 @@ public final class Interpreter {
     private var importing: [String] = []
     private var imported = Set<String>()
     var datasets: [String: ImageFolderDataset] = [:]
+    /// Image datasets loaded by 'images' blocks, by layout, size, channels and normalisation.
+    var imageDatasets: [String: ImageDataset] = [:]
     /// Records tensor operations while a script function is being compiled (Trace.swift).
     var tracer: Tracer?
     /// How many enclosing computations will differentiate what is computed now (`grad`
