@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import MetaQLanguage
 
@@ -72,5 +73,33 @@ struct LimitCase: Sendable, CustomTestStringConvertible {
         let interpreter = Interpreter(output: BufferedOutput())
         interpreter.shouldInterrupt = { true }
         #expect(located(interpreter.run(file), in: file) == ["2:1: interrupted"])
+    }
+
+    /// `eval` asks for an interrupt before each batch of tasks: Ctrl-C in the REPL stops a
+    /// long evaluation with an error instead of a report on fewer tasks.
+    @Test func longEvaluationsStopAtAnInterrupt() {
+        let file = SourceFile(name: "eval.mq", text: """
+            model net = mlp < in 1 hidden [4] out 1 >
+            tasks sine = sinusoid < support 5 query 5 >
+            learner m = maml < model net inner < steps 1 lr 0.01 > outer < batch 2 > >
+            let r = eval m on sine < tasks 2000 batch 25 steps [1] >
+            """)
+        let polls = PollCounter(answeringTrueFrom: 3)
+        let interpreter = Interpreter(output: BufferedOutput())
+        interpreter.shouldInterrupt = { polls.next() }
+        #expect(located(interpreter.run(file), in: file) == ["4:9: interrupted after 50 of 2000 tasks"])
+    }
+}
+
+/// An interrupt check that answers false until its `count`th call.
+final class PollCounter: @unchecked Sendable {
+    private var calls = 0
+    private let count: Int
+
+    init(answeringTrueFrom count: Int) { self.count = count }
+
+    func next() -> Bool {
+        calls += 1
+        return calls >= count
     }
 }

@@ -205,8 +205,13 @@ extension Interpreter {
         try Limits.requireBatch(tasks: min(o.int("batch"), o.int("tasks")), support: support, query: query, of: tasks.distribution, at: c.range)
         do {
             let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: support,
-                                             query: query, steps: steps, batchSize: o.int("batch"), using: &rng)
+                                             query: query, steps: steps, batchSize: o.int("batch"), using: &rng,
+                                             shouldStop: shouldInterrupt)
             if let error = ScriptLearner.takeError(engine) { throw error }
+            let evaluated = report.rows.first?.tasks ?? 0
+            if evaluated < o.int("tasks") {
+                throw RuntimeError("interrupted after \(evaluated) of \(o.int("tasks")) tasks", at: c.range)
+            }
             return .report(report)
         } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError("\(error)", at: c.range)
