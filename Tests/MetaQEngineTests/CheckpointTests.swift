@@ -219,6 +219,38 @@ struct CheckpointTests {
         }
     }
 
+    /// Counts and rates no training run produces are refused when the file is read (so
+    /// 'metaq inspect' refuses them too), instead of trapping in training (a step of
+    /// Int.max overflows at the next one) or adapting for ever (1e9 inner steps).
+    @Test func implausibleStepsAndRatesAreRefused() throws {
+        /// The sample checkpoint with `value` at `path` in its metadata JSON, checksum fixed.
+        func edited(_ path: [String], _ value: Any) throws -> [UInt8] {
+            func replacing(_ object: Any, at path: ArraySlice<String>) -> Any {
+                guard let key = path.first, var dictionary = object as? [String: Any] else { return value }
+                dictionary[key] = replacing(dictionary[key] as Any, at: path.dropFirst())
+                return dictionary
+            }
+            var file = try SafeTensors.decode(try sampleBytes())
+            let manifest = try JSONSerialization.jsonObject(with: Data(file.metadata!["metaq"]!.utf8))
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: replacing(manifest, at: path[...])), as: UTF8.self)
+            file.metadata?["metaq"] = json
+            file.metadata?["checksum"] = Checkpoint.checksum(json: json, tensors: file.tensors)
+            return try SafeTensors.encode(file.tensors, metadata: file.metadata)
+        }
+        let inner = ["learner", "configuration", "maml", "inner"]
+        // The edit itself keeps a valid file.
+        #expect(try Checkpoint.decode(try edited(["step"], 1 << 48)).step == 1 << 48)
+        #expect(try Checkpoint.decode(try edited(inner + ["steps"], 10_000)).learner != nil)
+        expectFailure(try edited(["step"], Int.max), .inconsistent,
+                      mentioning: "step count 9223372036854775807 is larger than 281474976710656")
+        expectFailure(try edited(["learner", "optimizer", "step"], Int.max), .inconsistent,
+                      mentioning: "optimizer step 9223372036854775807 is larger than 281474976710656")
+        expectFailure(try edited(inner + ["steps"], 1_000_000_000), .inconsistent,
+                      mentioning: "inner loop of 1000000000 steps (at most 10000)")
+        expectFailure(try edited(inner + ["learningRate"], -0.5), .inconsistent,
+                      mentioning: "inner learning rate -0.5 is not a non-negative number")
+    }
+
     @Test func atomicWriteReplacesAndLeavesNoTemporaryFile() throws {
         let dir = ScratchDirectory()
         let path = dir.file("a.mqm")
@@ -229,6 +261,7 @@ struct CheckpointTests {
         #expect(throws: CheckpointError.self) { try AtomicFile.write([1], to: dir.file("missing/dir/a.mqm")) }
         #expect(throws: CheckpointError.self) { try Checkpoint.read(from: dir.file("absent.mqm")) }
     }
+
 }
 
 @Suite("Deployment")
