@@ -262,6 +262,40 @@ struct CheckpointTests {
         #expect(throws: CheckpointError.self) { try Checkpoint.read(from: dir.file("absent.mqm")) }
     }
 
+    /// A rename would replace a symbolic link or a special file instead of writing to it:
+    /// refused, with the link and its target left as they were.
+    @Test func atomicWriteRefusesLinksAndSpecialFiles() throws {
+        let dir = ScratchDirectory()
+        try AtomicFile.write([1, 2, 3], to: dir.file("target.mqm"))
+        try FileManager.default.createSymbolicLink(atPath: dir.file("link.mqm"), withDestinationPath: dir.file("target.mqm"))
+        #expect(throws: CheckpointError(.unreadable, "it is a symbolic link to \(dir.file("target.mqm")); saving would replace the link, not the file it points to: save to that file, or remove the link first", path: dir.file("link.mqm"))) {
+            try AtomicFile.write([4], to: dir.file("link.mqm"))
+        }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("link.mqm")) == dir.file("target.mqm"))
+        #expect(try AtomicFile.read(dir.file("target.mqm")) == [1, 2, 3])
+        #expect(mkfifo(dir.file("pipe"), 0o644) == 0)
+        #expect(throws: CheckpointError(.unreadable, "it is not a regular file (a device, pipe or socket), which saving would replace", path: dir.file("pipe"))) {
+            try AtomicFile.write([4], to: dir.file("pipe"))
+        }
+        var info = stat()
+        #expect(lstat(dir.file("pipe"), &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+        #expect(throws: CheckpointError.self) { try AtomicFile.write([4], to: dir.path) }
+    }
+
+    /// A write killed before its rename leaves `NAME.tmp-PID`; the next write to NAME removes
+    /// it once that process has ended, and keeps those of running processes.
+    @Test func atomicWriteRemovesTemporaryFilesOfEndedProcesses() throws {
+        let dir = ScratchDirectory()
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        for pid in [ended.processIdentifier, 1] { try AtomicFile.write([9], to: dir.file("a.mqm.tmp-\(pid)")) }
+        try AtomicFile.write([7], to: dir.file("other.mqm.tmp-\(ended.processIdentifier)"))
+        try AtomicFile.write([1], to: dir.file("a.mqm"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+                == ["a.mqm", "a.mqm.tmp-1", "other.mqm.tmp-\(ended.processIdentifier)"])
+    }
 }
 
 @Suite("Deployment")
