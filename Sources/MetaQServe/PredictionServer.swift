@@ -85,9 +85,13 @@ public struct PredictionServer: Sendable {
     var health: HealthResponse {
         HealthResponse(learner: predictor.learnerName, task: predictor.loss == .crossEntropy ? "classification" : "regression",
                        features: predictor.featureCount, outputs: predictor.outputCount, parameters: predictor.parameterCount,
-                       defaultSteps: predictor.defaultSteps,
+                       defaultSteps: defaultSteps,
                        maxSteps: configuration.maxSteps, maxExamples: configuration.maxExamples, trainedIterations: trainedIterations)
     }
+
+    /// The adaptation steps of a request that gives none: the learner's own, at most
+    /// `maxSteps` (a checkpoint's inner steps do not bypass the server's limit).
+    var defaultSteps: Int { min(predictor.defaultSteps, configuration.maxSteps) }
 
     /// Handles `POST /v1/predict`, turning every failure into a reply with a message.
     func predict(_ request: Request) async -> Response {
@@ -114,6 +118,7 @@ public struct PredictionServer: Sendable {
         if let steps = parsed.steps, !(0...limits.maxSteps).contains(steps) {
             return failure(.badRequest, "steps must be from 0 to \(limits.maxSteps), got \(steps)")
         }
+        let steps = parsed.steps ?? defaultSteps
         for (name, count) in [("support.x", parsed.support.x.count), ("query.x", parsed.query.x.count)] where count > limits.maxExamples {
             return failure(.contentTooLarge, "\(name) has \(count) examples; at most \(limits.maxExamples) are accepted")
         }
@@ -126,14 +131,13 @@ public struct PredictionServer: Sendable {
         }
         let result = await runOffLoop { [predictor] in
             Result { () throws(PredictionError) in
-                try predictor.predict(support: parsed.support.x, targets: targets, query: parsed.query.x, steps: parsed.steps)
+                try predictor.predict(support: parsed.support.x, targets: targets, query: parsed.query.x, steps: steps)
             }
         }
         await admission.leave()
         switch result {
         case let .success(predictions):
-            let steps = predictor.adaptsBySteps ? parsed.steps ?? predictor.defaultSteps : 0
-            return json(.ok, PredictResponse(predictions: predictions, steps: steps))
+            return json(.ok, PredictResponse(predictions: predictions, steps: predictor.adaptsBySteps ? steps : 0))
         case let .failure(error):
             return failure(.unprocessableContent, error.description)
         }

@@ -99,6 +99,24 @@ struct ServerTests {
         }
     }
 
+    /// A request without steps takes the learner's own inner steps, capped by --max-steps:
+    /// a checkpoint with many inner steps does not bypass the server's limit.
+    @Test func defaultStepsAreCappedByMaxSteps() async throws {
+        var settings = ServeConfiguration()
+        settings.maxSteps = 1
+        let checkpoint = try sineCheckpoint()  // 2 inner steps
+        let direct = try FewShotPredictor(checkpoint: checkpoint)
+            .predict(support: xs, targets: .values(ys.map { [$0] }), query: [[0]], steps: 1)
+        guard case let .values(expected) = direct else { Issue.record("not values"); return }
+        try await withServer(settings, checkpoint: checkpoint) { base, _ in
+            #expect(try await send(base, "health").json["default_steps"] as? Int == 1)
+            let reply = try await send(base, "v1/predict", method: "POST", body: try predictBody(support: xs, y: ys, query: [[0]]))
+            #expect(reply.status == 200)
+            #expect(reply.json["steps"] as? Int == 1)
+            #expect((reply.json["predictions"] as? [Double])?.map(Float.init) == [expected[0][0]])
+        }
+    }
+
     @Test func badRequestsGetClearErrors() async throws {
         var settings = ServeConfiguration()
         settings.maxBodyBytes = 4096
