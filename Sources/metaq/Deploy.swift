@@ -40,11 +40,15 @@ struct Adapt: ParsableCommand {
     @Option(help: "The query set: the same feature columns.") var query: String
     @Option(help: "The target column of the support set.") var target = "y"
     @Option(help: "Comma-separated feature columns (default: every column but the target).") var features: String?
-    @Option(help: "Adaptation steps (default: the learner's inner steps).") var steps: Int?
+    // Unconditional, so that "--steps -1" is read as a (negative) count rather than as an
+    // unknown option leaving --steps without a value.
+    @Option(parsing: .unconditional, help: "Adaptation steps (default: the learner's inner steps).") var steps: Int?
     @Option(help: "Write the predictions to this file instead of standard output.") var out: String?
 
     func validate() throws {
-        if let steps, steps < 0 { throw ValidationError("--steps must be non-negative") }
+        if let steps, !(0...InnerLoop.maximumSteps).contains(steps) {
+            throw ValidationError("--steps must be from 0 to \(InnerLoop.maximumSteps), got \(steps)")
+        }
     }
 
     func run() throws {
