@@ -91,6 +91,36 @@ struct LimitCase: Sendable, CustomTestStringConvertible {
     }
 }
 
+/// Runaway recursion reports the call chain with its repetitions counted, not one note per call.
+@Suite struct CallChainTests {
+    /// The notes of the first diagnostic of `text`, run on a thread with a large stack: the
+    /// 400 nested calls of runaway recursion need more than a test thread's in a debug build.
+    private func notes(_ text: String) -> [String] {
+        final class Result: @unchecked Sendable { var notes: [String] = [] }
+        let result = Result(), done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let diagnostics = Interpreter(output: BufferedOutput()).run(SourceFile(name: "calls.mq", text: text))
+            result.notes = diagnostics.first?.notes.map(\.message) ?? []
+            done.signal()
+        }
+        thread.stackSize = 512 << 20
+        thread.start()
+        done.wait()
+        return result.notes
+    }
+
+    @Test func recursionNotesAreCollapsed() {
+        #expect(notes("fn f(n) { return f(n + 1) }\nprint f(0)")
+                == ["in call to 'f'", "... 398 more calls to 'f' from the same place", "in call to 'f'"])
+        let mutual = notes("fn f(n) { return g(n) }\nfn g(n) { return f(n) }\nprint f(0)")
+        #expect(mutual.count <= 6, "\(mutual)")
+        #expect(mutual.contains { $0.hasPrefix("... the 2 calls above repeated ") && $0.hasSuffix(" more times ('g', 'f') from the same places") }, "\(mutual)")
+        // A short chain is shown whole.
+        #expect(notes("fn inner(x) { return x / [1] }\nfn outer(y) { return inner(y) }\nprint outer(2)")
+                == ["in call to 'inner'", "in call to 'outer'"])
+    }
+}
+
 /// An interrupt check that answers false until its `count`th call.
 final class PollCounter: @unchecked Sendable {
     private var calls = 0
