@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Hummingbird
 import MetaQEngine
+import NIOCore
 
 /// Limits and address of a ``PredictionServer``.
 public struct ServeConfiguration: Sendable {
@@ -22,6 +23,12 @@ public struct ServeConfiguration: Sendable {
     public var queueLimit = 64
 
     public init() {}
+}
+
+/// Why the server could not start, as a message for the user.
+public struct ServeError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// An HTTP server with a JSON API that adapts a meta-learned model to each request's support
@@ -77,9 +84,22 @@ public struct PredictionServer: Sendable {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
     }
 
-    /// Serves until the process receives SIGINT or SIGTERM.
+    /// Serves until the process receives SIGINT or SIGTERM. An address that cannot be
+    /// listened on (the port taken, say) is a ``ServeError`` naming it.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(onServerRunning: onServerRunning).runService()
+        do {
+            try await application(onServerRunning: onServerRunning).runService()
+        } catch let error as IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            let address = "\(configuration.host):\(configuration.port)"
+            switch error.errnoCode {
+            case EADDRINUSE:
+                throw ServeError("cannot listen on \(address): the port is already in use; stop what serves there or choose another --port")
+            case EACCES:
+                throw ServeError("cannot listen on \(address): permission denied (ports below 1024 need privileges); choose another --port")
+            default:
+                throw ServeError("cannot listen on \(address): this machine has no such address; choose another --host")
+            }
+        }
     }
 
     var health: HealthResponse {

@@ -152,9 +152,13 @@ struct Serve: AsyncParsableCommand {
         let server = PredictionServer(predictor: predictor, configuration: settings, trainedIterations: checkpoint.step)
         let task = predictor.loss == .crossEntropy ? "classification" : "regression"
         let summary = "\(predictor.learnerName) \(task), \(predictor.featureCount) feature\(predictor.featureCount == 1 ? "" : "s")"
-        try await server.run { [host] boundPort in
-            print("serving \(model) (\(summary)) on http://\(host):\(boundPort)")
-            fflush(nil)
+        do {
+            try await server.run { [host] boundPort in
+                print("serving \(model) (\(summary)) on http://\(host):\(boundPort)")
+                fflush(nil)
+            }
+        } catch let error as ServeError {
+            throw CommandFailure(error.description)
         }
     }
 }

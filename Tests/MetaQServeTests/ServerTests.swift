@@ -117,6 +117,18 @@ struct ServerTests {
         }
     }
 
+    /// A port another server holds gives a message naming it, not NIO's raw bind error.
+    @Test func aTakenPortIsNamed() async throws {
+        try await withServer { base, _ in
+            var settings = ServeConfiguration()
+            settings.port = try #require(base.port)
+            let second = PredictionServer(predictor: try FewShotPredictor(checkpoint: sineCheckpoint()), configuration: settings)
+            await #expect(throws: ServeError("cannot listen on 127.0.0.1:\(settings.port): the port is already in use; stop what serves there or choose another --port")) {
+                try await second.run()
+            }
+        }
+    }
+
     @Test func badRequestsGetClearErrors() async throws {
         var settings = ServeConfiguration()
         settings.maxBodyBytes = 4096
