@@ -127,9 +127,14 @@ public struct PredictionServer: Sendable {
             return failure(.badRequest, "cannot read the request body")
         }
         let parsed: PredictRequest
+        let data = Data(buffer: body)
         do {
-            parsed = try JSONDecoder().decode(PredictRequest.self, from: Data(buffer: body))
+            parsed = try JSONDecoder().decode(PredictRequest.self, from: data)
         } catch let error as DecodingError {
+            if case let .dataCorrupted(context) = error, context.codingPath.isEmpty,
+               let problem = PredictRequest.numberProblem(in: data, maxSteps: configuration.maxSteps) {
+                return failure(.badRequest, problem)
+            }
             return failure(.badRequest, error.briefDescription)
         } catch {
             return failure(.badRequest, "the body is not valid JSON")

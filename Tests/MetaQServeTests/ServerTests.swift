@@ -141,6 +141,13 @@ struct ServerTests {
                 #expect(message.contains(text), "\(message)", sourceLocation: sourceLocation)
             }
             try await expectError(Data("{\"support\": [".utf8), 400, "not valid JSON")
+            // Valid JSON whose numbers do not fit: named precisely, not "not valid JSON".
+            try await expectError(Data(#"{"support": {"x": [[1]], "y": [1]}, "query": {"x": [[1e39]]}}"#.utf8), 400,
+                                  "query.x[0][0] is 1e+39, beyond the largest 32-bit float")
+            try await expectError(Data(#"{"support": {"x": [[1]], "y": [1]}, "query": {"x": [[1]]}, "steps": 1.5}"#.utf8), 400,
+                                  "steps must be a whole number from 0 to 10, got 1.5")
+            try await expectError(Data(#"{"support": {"x": [[1]], "y": [1]}, "query": {"x": [[1]]}, "steps": 1e30}"#.utf8), 400,
+                                  "steps must be a whole number from 0 to 10, got 1e+30")
             try await expectError(Data("{\"query\": {\"x\": [[1]]}}".utf8), 400, "missing field 'support'")
             try await expectError(Data(#"{"support": {"x": [["a"]], "y": [1]}, "query": {"x": [[1]]}}"#.utf8), 400, "support.x[0][0]")
             try await expectError(try predictBody(support: [[1, 2]], y: [1], query: [[1]]), 422, "has 2 features; the model takes 1")
