@@ -21,6 +21,9 @@ public struct ServeConfiguration: Sendable {
     public var concurrency = max(ProcessInfo.processInfo.activeProcessorCount, 1)
     /// Requests that may wait for a slot; beyond this the server answers 503.
     public var queueLimit = 64
+    /// Seconds a connection may stay open without a request in progress before the server
+    /// closes it, so idle clients cannot hold connections for ever.
+    public var idleTimeout = 30.0
 
     public init() {}
 }
@@ -80,6 +83,7 @@ public struct PredictionServer: Sendable {
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "metaq"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
     }

@@ -129,10 +129,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The most support (and query) examples per request.") var maxExamples = 1000
     @Option(help: "Requests adapting at once (default: the number of cores).") var concurrency: Int?
     @Option(help: "Requests that may wait for a free slot before the server answers 503.") var queue = 64
+    @Option(help: "Seconds before an idle connection is closed.") var idleTimeout = 30.0
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
-        guard maxBody > 0, maxSteps >= 0, maxExamples > 0, queue >= 0, (concurrency ?? 1) > 0 else {
+        guard maxBody > 0, maxSteps >= 0, maxExamples > 0, queue >= 0, (concurrency ?? 1) > 0,
+              idleTimeout > 0, idleTimeout <= 86_400 else {
             throw ValidationError("limits must be positive")
         }
     }
@@ -148,6 +150,7 @@ struct Serve: AsyncParsableCommand {
         settings.maxSteps = maxSteps
         settings.maxExamples = maxExamples
         settings.queueLimit = queue
+        settings.idleTimeout = idleTimeout
         if let concurrency { settings.concurrency = concurrency }
         let server = PredictionServer(predictor: predictor, configuration: settings, trainedIterations: checkpoint.step)
         let task = predictor.loss == .crossEntropy ? "classification" : "regression"

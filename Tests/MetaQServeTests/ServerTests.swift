@@ -117,6 +117,30 @@ struct ServerTests {
         }
     }
 
+    /// A connection that sends nothing is closed after the idle timeout.
+    @Test func idleConnectionsAreClosed() async throws {
+        var settings = ServeConfiguration()
+        settings.idleTimeout = 0.3
+        try await withServer(settings) { base, _ in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(try #require(base.port)).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            // The server closes its end: a read returns 0 well within 10 s.
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&descriptor, 1, 10_000) == 1, "the idle connection is still open after 10 s")
+            var byte: UInt8 = 0
+            #expect(read(fd, &byte, 1) == 0)
+        }
+    }
+
     /// A port another server holds gives a message naming it, not NIO's raw bind error.
     @Test func aTakenPortIsNamed() async throws {
         try await withServer { base, _ in
