@@ -32,12 +32,13 @@ let package = Package(
         .systemLibrary(
             name: "CEditLine", path: "Sources/CEditLine",
             providers: [.apt(["libedit-dev"])]),
+        .target(name: "CInterrupt"),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
         .target(
             name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CTurboJPEG", "CMalloc", "CKernels"],
             swiftSettings: releaseSpeed),
         .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
-        .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine"]),
+        .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine", "CInterrupt"]),
         .target(
             name: "MetaQServe",
             dependencies: ["MetaQEngine", .product(name: "Hummingbird", package: "hummingbird")]),

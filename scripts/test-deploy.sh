@@ -117,6 +117,13 @@ elif grep -q "ragged.csv:2: row has 3 fields" <<<"$out"; then
 else
     fail "adapt on a ragged CSV: $out"
 fi
+if out=$("$metaq" adapt sine.mqm --support support.csv --query query.csv --steps -1 2>&1); then
+    fail "adapt accepted --steps -1"
+elif grep -q -- "--steps must be from 0 to 10000, got -1" <<<"$out"; then
+    pass "adapt explains a negative --steps"
+else
+    fail "adapt --steps -1: $out"
+fi
 
 # A classifier: labels and one probability column per class.
 awk 'BEGIN { srand(4); print "task,x1,x2,y"; for (t = 0; t < 6; t++) for (c = 0; c < 2; c++) for (i = 0; i < 6; i++)

@@ -190,6 +190,24 @@ def ctrl_c_interrupts_training():
     first.expect(PROMPT)
 
 
+def ctrl_c_stops_a_loop_and_an_evaluation():
+    first.send("var n = 0\r")
+    first.expect(PROMPT)
+    first.send("while true { n = n + 1 }\r")
+    time.sleep(1)
+    first.send("\x03")
+    first.expect(rb"error: interrupted\r\n")
+    first.expect(PROMPT, timeout=10)
+    first.send("let r = eval m on sine < tasks 10000000 steps [1] >\r")
+    time.sleep(1)
+    first.send("\x03")
+    first.expect(rb"error: interrupted after \d+ of 10000000 tasks")
+    first.expect(PROMPT, timeout=10)
+    first.send("print n > 0\r")
+    first.expect(rb"\r\ntrue\r\n")
+    first.expect(PROMPT)
+
+
 def ctrl_c_clears_the_line():
     first.send("this line is dropped")
     first.expect(rb"dropped")
@@ -218,6 +236,7 @@ check("tab completes a block key", tab_completes_a_block_key)
 check("an error prints a caret, then a statement succeeds", error_then_success)
 check("UTF-8 text is typed and printed whole", typing_utf8)
 check("Ctrl-C stops training at a step and keeps the session", ctrl_c_interrupts_training)
+check("Ctrl-C stops a long loop and a long evaluation", ctrl_c_stops_a_loop_and_an_evaluation)
 check("Ctrl-C at the prompt drops the line", ctrl_c_clears_the_line)
 check("Ctrl-D exits with status 0", ctrl_d_exits)
 first.close()

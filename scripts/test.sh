@@ -2,30 +2,35 @@
 # Installs what is missing, builds, runs the whole test suite, then every example with small
 # settings (scripts/check-examples.sh), the REPL in a pseudo-terminal (scripts/test-repl.py),
 # the end-to-end checks of checkpoints and deployment (scripts/test-deploy.sh, with its
-# Python part scripts/test-safetensors.py), every kind of plot (scripts/check-plots.sh), and the Jupyter kernel running a notebook
-# under nbclient (scripts/test-jupyter.sh). Ends with one line: "tests: N passed, M failed".
+# Python part scripts/test-safetensors.py), every kind of plot (scripts/check-plots.sh), the
+# Jupyter kernel running a notebook under nbclient (scripts/test-jupyter.sh), and the fuzzer
+# that runs programs (scripts/fuzz-run.py). Ends with one line: "tests: N passed, M failed".
+# The end-to-end checks run the release binary, the one scripts/run-example.sh builds and
+# users run. METAQ_BUILD_JOBS, when set, bounds the build's parallel jobs (swift build -j).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-swift test 2>&1 | tee "$log"
+build_jobs=(${METAQ_BUILD_JOBS:+-j "$METAQ_BUILD_JOBS"})
+swift test "${build_jobs[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-swift build --product metaq 2>&1 | tail -1
-scripts/check-examples.sh .build/debug/metaq 2>&1 | tee -a "$log"
+swift build "${build_jobs[@]}" -c release --product metaq 2>&1 | tail -1
+metaq=.build/release/metaq
+scripts/check-examples.sh "$metaq" 2>&1 | tee -a "$log"
 examples=${PIPESTATUS[0]}
-scripts/test-repl.py .build/debug/metaq 2>&1 | tee -a "$log"
+scripts/test-repl.py "$metaq" 2>&1 | tee -a "$log"
 repl=${PIPESTATUS[0]}
-scripts/test-deploy.sh .build/debug/metaq 2>&1 | tee -a "$log"
+scripts/test-deploy.sh "$metaq" 2>&1 | tee -a "$log"
 deploy=${PIPESTATUS[0]}
-scripts/check-plots.sh .build/debug/metaq 2>&1 | tee -a "$log"
+scripts/check-plots.sh "$metaq" 2>&1 | tee -a "$log"
 plots=${PIPESTATUS[0]}
-scripts/test-jupyter.sh .build/debug/metaq 2>&1 | tee -a "$log"
+scripts/test-jupyter.sh "$metaq" 2>&1 | tee -a "$log"
 jupyter=${PIPESTATUS[0]}
 # Generated and mutated programs, checkpoints, CSV and PNG files, run under time and memory
 # limits (a fixed seed; scripts/fuzz-run.py METAQ --programs N --files N for a longer run).
-python3 scripts/fuzz-run.py .build/debug/metaq --seed 2026 --programs 150 --files 60 2>&1 | tee -a "$log"
+python3 scripts/fuzz-run.py "$metaq" --seed 2026 --programs 150 --files 60 2>&1 | tee -a "$log"
 fuzz=${PIPESTATUS[0]}
 set -e
 # Swift Testing's own summary, plus the script checks' "NAME: N passed, M failed" lines; a

@@ -1,8 +1,9 @@
 import CEditLine
+import CInterrupt
 import Foundation
 
-// Every call into the CEditLine shim lives in this file: its SIGINT flag, wake-up pipe and
-// accessors are `static` C, copied into each object file that uses them (see shim.h).
+// Every call into the CEditLine shim lives in this file. The SIGINT flag and wake-up pipe are
+// in the CInterrupt C target, one copy for the whole process.
 
 /// How the REPL reads its input.
 enum InputMode: Equatable {

@@ -28,6 +28,38 @@ public struct PredictRequest: Decodable, Sendable {
     public var steps: Int?
 }
 
+extension PredictRequest {
+    /// Why a body that is valid JSON was refused by the decoder, which reports a number that
+    /// does not fit its type (`1e39` as a 32-bit float, `1.5` as steps) as "not valid JSON":
+    /// the first such number, by its path. Nil when the body is not JSON at all, or has no
+    /// such number.
+    static func numberProblem(in body: Data, maxSteps: Int) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) else { return nil }
+        func problem(_ value: Any, at path: String) -> String? {
+            if let dictionary = value as? [String: Any] {
+                for key in dictionary.keys.sorted() {
+                    if let found = problem(dictionary[key]!, at: path.isEmpty ? key : path + "." + key) { return found }
+                }
+            } else if let array = value as? [Any] {
+                for (index, element) in array.enumerated() {
+                    if let found = problem(element, at: path + "[\(index)]") { return found }
+                }
+            } else if let number = value as? NSNumber {
+                let double = number.doubleValue
+                if path == "steps" {
+                    if double != double.rounded() || abs(double) > 1e15 {
+                        return "steps must be a whole number from 0 to \(maxSteps), got \(double)"
+                    }
+                } else if !(abs(double) <= Double(Float.greatestFiniteMagnitude)) {
+                    return "\(path) is \(double), beyond the largest 32-bit float (about 3.4e38)"
+                }
+            }
+            return nil
+        }
+        return problem(object, at: "")
+    }
+}
+
 /// The `y` of a support set: plain numbers, or one list of numbers per example.
 public enum TargetList: Decodable, Sendable, Equatable {
     case numbers([Float])

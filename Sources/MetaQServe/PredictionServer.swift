@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Hummingbird
 import MetaQEngine
+import NIOCore
 
 /// Limits and address of a ``PredictionServer``.
 public struct ServeConfiguration: Sendable {
@@ -20,8 +21,17 @@ public struct ServeConfiguration: Sendable {
     public var concurrency = max(ProcessInfo.processInfo.activeProcessorCount, 1)
     /// Requests that may wait for a slot; beyond this the server answers 503.
     public var queueLimit = 64
+    /// Seconds a connection may stay open without a request in progress before the server
+    /// closes it, so idle clients cannot hold connections for ever.
+    public var idleTimeout = 30.0
 
     public init() {}
+}
+
+/// Why the server could not start, as a message for the user.
+public struct ServeError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// An HTTP server with a JSON API that adapts a meta-learned model to each request's support
@@ -73,21 +83,39 @@ public struct PredictionServer: Sendable {
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: router(),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "metaq"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) })
     }
 
-    /// Serves until the process receives SIGINT or SIGTERM.
+    /// Serves until the process receives SIGINT or SIGTERM. An address that cannot be
+    /// listened on (the port taken, say) is a ``ServeError`` naming it.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        try await application(onServerRunning: onServerRunning).runService()
+        do {
+            try await application(onServerRunning: onServerRunning).runService()
+        } catch let error as IOError where [EADDRINUSE, EACCES, EADDRNOTAVAIL].contains(error.errnoCode) {
+            let address = "\(configuration.host):\(configuration.port)"
+            switch error.errnoCode {
+            case EADDRINUSE:
+                throw ServeError("cannot listen on \(address): the port is already in use; stop what serves there or choose another --port")
+            case EACCES:
+                throw ServeError("cannot listen on \(address): permission denied (ports below 1024 need privileges); choose another --port")
+            default:
+                throw ServeError("cannot listen on \(address): this machine has no such address; choose another --host")
+            }
+        }
     }
 
     var health: HealthResponse {
         HealthResponse(learner: predictor.learnerName, task: predictor.loss == .crossEntropy ? "classification" : "regression",
                        features: predictor.featureCount, outputs: predictor.outputCount, parameters: predictor.parameterCount,
-                       defaultSteps: predictor.defaultSteps,
+                       defaultSteps: defaultSteps,
                        maxSteps: configuration.maxSteps, maxExamples: configuration.maxExamples, trainedIterations: trainedIterations)
     }
+
+    /// The adaptation steps of a request that gives none: the learner's own, at most
+    /// `maxSteps` (a checkpoint's inner steps do not bypass the server's limit).
+    var defaultSteps: Int { min(predictor.defaultSteps, configuration.maxSteps) }
 
     /// Handles `POST /v1/predict`, turning every failure into a reply with a message.
     func predict(_ request: Request) async -> Response {
@@ -103,9 +131,14 @@ public struct PredictionServer: Sendable {
             return failure(.badRequest, "cannot read the request body")
         }
         let parsed: PredictRequest
+        let data = Data(buffer: body)
         do {
-            parsed = try JSONDecoder().decode(PredictRequest.self, from: Data(buffer: body))
+            parsed = try JSONDecoder().decode(PredictRequest.self, from: data)
         } catch let error as DecodingError {
+            if case let .dataCorrupted(context) = error, context.codingPath.isEmpty,
+               let problem = PredictRequest.numberProblem(in: data, maxSteps: configuration.maxSteps) {
+                return failure(.badRequest, problem)
+            }
             return failure(.badRequest, error.briefDescription)
         } catch {
             return failure(.badRequest, "the body is not valid JSON")
@@ -114,6 +147,7 @@ public struct PredictionServer: Sendable {
         if let steps = parsed.steps, !(0...limits.maxSteps).contains(steps) {
             return failure(.badRequest, "steps must be from 0 to \(limits.maxSteps), got \(steps)")
         }
+        let steps = parsed.steps ?? defaultSteps
         for (name, count) in [("support.x", parsed.support.x.count), ("query.x", parsed.query.x.count)] where count > limits.maxExamples {
             return failure(.contentTooLarge, "\(name) has \(count) examples; at most \(limits.maxExamples) are accepted")
         }
@@ -126,14 +160,13 @@ public struct PredictionServer: Sendable {
         }
         let result = await runOffLoop { [predictor] in
             Result { () throws(PredictionError) in
-                try predictor.predict(support: parsed.support.x, targets: targets, query: parsed.query.x, steps: parsed.steps)
+                try predictor.predict(support: parsed.support.x, targets: targets, query: parsed.query.x, steps: steps)
             }
         }
         await admission.leave()
         switch result {
         case let .success(predictions):
-            let steps = predictor.adaptsBySteps ? parsed.steps ?? predictor.defaultSteps : 0
-            return json(.ok, PredictResponse(predictions: predictions, steps: steps))
+            return json(.ok, PredictResponse(predictions: predictions, steps: predictor.adaptsBySteps ? steps : 0))
         case let .failure(error):
             return failure(.unprocessableContent, error.description)
         }

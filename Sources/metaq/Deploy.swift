@@ -40,11 +40,15 @@ struct Adapt: ParsableCommand {
     @Option(help: "The query set: the same feature columns.") var query: String
     @Option(help: "The target column of the support set.") var target = "y"
     @Option(help: "Comma-separated feature columns (default: every column but the target).") var features: String?
-    @Option(help: "Adaptation steps (default: the learner's inner steps).") var steps: Int?
+    // Unconditional, so that "--steps -1" is read as a (negative) count rather than as an
+    // unknown option leaving --steps without a value.
+    @Option(parsing: .unconditional, help: "Adaptation steps (default: the learner's inner steps).") var steps: Int?
     @Option(help: "Write the predictions to this file instead of standard output.") var out: String?
 
     func validate() throws {
-        if let steps, steps < 0 { throw ValidationError("--steps must be non-negative") }
+        if let steps, !(0...InnerLoop.maximumSteps).contains(steps) {
+            throw ValidationError("--steps must be from 0 to \(InnerLoop.maximumSteps), got \(steps)")
+        }
     }
 
     func run() throws {
@@ -125,10 +129,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The most support (and query) examples per request.") var maxExamples = 1000
     @Option(help: "Requests adapting at once (default: the number of cores).") var concurrency: Int?
     @Option(help: "Requests that may wait for a free slot before the server answers 503.") var queue = 64
+    @Option(help: "Seconds before an idle connection is closed.") var idleTimeout = 30.0
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
-        guard maxBody > 0, maxSteps >= 0, maxExamples > 0, queue >= 0, (concurrency ?? 1) > 0 else {
+        guard maxBody > 0, maxSteps >= 0, maxExamples > 0, queue >= 0, (concurrency ?? 1) > 0,
+              idleTimeout > 0, idleTimeout <= 86_400 else {
             throw ValidationError("limits must be positive")
         }
     }
@@ -144,13 +150,18 @@ struct Serve: AsyncParsableCommand {
         settings.maxSteps = maxSteps
         settings.maxExamples = maxExamples
         settings.queueLimit = queue
+        settings.idleTimeout = idleTimeout
         if let concurrency { settings.concurrency = concurrency }
         let server = PredictionServer(predictor: predictor, configuration: settings, trainedIterations: checkpoint.step)
         let task = predictor.loss == .crossEntropy ? "classification" : "regression"
         let summary = "\(predictor.learnerName) \(task), \(predictor.featureCount) feature\(predictor.featureCount == 1 ? "" : "s")"
-        try await server.run { [host] boundPort in
-            print("serving \(model) (\(summary)) on http://\(host):\(boundPort)")
-            fflush(nil)
+        do {
+            try await server.run { [host] boundPort in
+                print("serving \(model) (\(summary)) on http://\(host):\(boundPort)")
+                fflush(nil)
+            }
+        } catch let error as ServeError {
+            throw CommandFailure(error.description)
         }
     }
 }

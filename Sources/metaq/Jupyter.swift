@@ -119,33 +119,47 @@ class MetaqKernel(Kernel):
 
     def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False, **kwargs):
         error = None
-        progress_id = None
-        for reply in self.request({"type": "execute", "code": code}):
-            kind = reply["type"]
-            if silent:
-                pass
-            elif kind == "stream":
-                self.send_response(self.iopub_socket, "stream", {"name": reply["name"], "text": reply["text"]})
-            elif kind == "display":
-                self.send_response(self.iopub_socket, "display_data", {"data": reply["data"], "metadata": {}})
-            elif kind == "progress":
-                content = {"data": {"text/plain": reply["text"]}, "metadata": {}}
-                if progress_id is None:
-                    progress_id = "metaq-progress-%d" % self.next_id
-                    content["transient"] = {"display_id": progress_id}
-                    self.send_response(self.iopub_socket, "display_data", content)
-                else:
-                    content["transient"] = {"display_id": progress_id}
-                    self.send_response(self.iopub_socket, "update_display_data", content)
-            if kind == "error":
+        self.progress_id = None
+        replies = self.request({"type": "execute", "code": code})
+        while True:
+            try:
+                reply = next(replies)
+            except StopIteration:
+                break
+            try:
+                self.forward(reply, silent)
+            except KeyboardInterrupt:
+                # The interrupt came while a reply was being forwarded: pass it on and keep
+                # reading, so the cell still gets the rest of its output.
+                self.child.send_signal(signal.SIGINT)
+            if reply["type"] == "error":
                 error = reply
-                if not silent:
-                    self.send_response(self.iopub_socket, "error", {"ename": reply["ename"], "evalue": reply["evalue"],
-                                                                   "traceback": reply["traceback"]})
         if error is not None:
             return {"status": "error", "execution_count": self.execution_count, "ename": error["ename"],
                     "evalue": error["evalue"], "traceback": error["traceback"]}
         return {"status": "ok", "execution_count": self.execution_count, "payload": [], "user_expressions": {}}
+
+    def forward(self, reply, silent):
+        """Relays one reply of a running cell to the notebook."""
+        kind = reply["type"]
+        if silent:
+            pass
+        elif kind == "stream":
+            self.send_response(self.iopub_socket, "stream", {"name": reply["name"], "text": reply["text"]})
+        elif kind == "display":
+            self.send_response(self.iopub_socket, "display_data", {"data": reply["data"], "metadata": {}})
+        elif kind == "progress":
+            content = {"data": {"text/plain": reply["text"]}, "metadata": {}}
+            if self.progress_id is None:
+                self.progress_id = "metaq-progress-%d" % self.next_id
+                content["transient"] = {"display_id": self.progress_id}
+                self.send_response(self.iopub_socket, "display_data", content)
+            else:
+                content["transient"] = {"display_id": self.progress_id}
+                self.send_response(self.iopub_socket, "update_display_data", content)
+        if kind == "error" and not silent:
+            self.send_response(self.iopub_socket, "error", {"ename": reply["ename"], "evalue": reply["evalue"],
+                                                           "traceback": reply["traceback"]})
 
     def do_complete(self, code, cursor_pos):
         for reply in self.request({"type": "complete", "code": code, "cursor": cursor_pos}):

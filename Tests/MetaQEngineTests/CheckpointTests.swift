@@ -219,6 +219,38 @@ struct CheckpointTests {
         }
     }
 
+    /// Counts and rates no training run produces are refused when the file is read (so
+    /// 'metaq inspect' refuses them too), instead of trapping in training (a step of
+    /// Int.max overflows at the next one) or adapting for ever (1e9 inner steps).
+    @Test func implausibleStepsAndRatesAreRefused() throws {
+        /// The sample checkpoint with `value` at `path` in its metadata JSON, checksum fixed.
+        func edited(_ path: [String], _ value: Any) throws -> [UInt8] {
+            func replacing(_ object: Any, at path: ArraySlice<String>) -> Any {
+                guard let key = path.first, var dictionary = object as? [String: Any] else { return value }
+                dictionary[key] = replacing(dictionary[key] as Any, at: path.dropFirst())
+                return dictionary
+            }
+            var file = try SafeTensors.decode(try sampleBytes())
+            let manifest = try JSONSerialization.jsonObject(with: Data(file.metadata!["metaq"]!.utf8))
+            let json = String(decoding: try JSONSerialization.data(withJSONObject: replacing(manifest, at: path[...])), as: UTF8.self)
+            file.metadata?["metaq"] = json
+            file.metadata?["checksum"] = Checkpoint.checksum(json: json, tensors: file.tensors)
+            return try SafeTensors.encode(file.tensors, metadata: file.metadata)
+        }
+        let inner = ["learner", "configuration", "maml", "inner"]
+        // The edit itself keeps a valid file.
+        #expect(try Checkpoint.decode(try edited(["step"], 1 << 48)).step == 1 << 48)
+        #expect(try Checkpoint.decode(try edited(inner + ["steps"], 10_000)).learner != nil)
+        expectFailure(try edited(["step"], Int.max), .inconsistent,
+                      mentioning: "step count 9223372036854775807 is larger than 281474976710656")
+        expectFailure(try edited(["learner", "optimizer", "step"], Int.max), .inconsistent,
+                      mentioning: "optimizer step 9223372036854775807 is larger than 281474976710656")
+        expectFailure(try edited(inner + ["steps"], 1_000_000_000), .inconsistent,
+                      mentioning: "inner loop of 1000000000 steps (at most 10000)")
+        expectFailure(try edited(inner + ["learningRate"], -0.5), .inconsistent,
+                      mentioning: "inner learning rate -0.5 is not a non-negative number")
+    }
+
     @Test func atomicWriteReplacesAndLeavesNoTemporaryFile() throws {
         let dir = ScratchDirectory()
         let path = dir.file("a.mqm")
@@ -228,6 +260,41 @@ struct CheckpointTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["a.mqm"])
         #expect(throws: CheckpointError.self) { try AtomicFile.write([1], to: dir.file("missing/dir/a.mqm")) }
         #expect(throws: CheckpointError.self) { try Checkpoint.read(from: dir.file("absent.mqm")) }
+    }
+
+    /// A rename would replace a symbolic link or a special file instead of writing to it:
+    /// refused, with the link and its target left as they were.
+    @Test func atomicWriteRefusesLinksAndSpecialFiles() throws {
+        let dir = ScratchDirectory()
+        try AtomicFile.write([1, 2, 3], to: dir.file("target.mqm"))
+        try FileManager.default.createSymbolicLink(atPath: dir.file("link.mqm"), withDestinationPath: dir.file("target.mqm"))
+        #expect(throws: CheckpointError(.unreadable, "it is a symbolic link to \(dir.file("target.mqm")); saving would replace the link, not the file it points to: save to that file, or remove the link first", path: dir.file("link.mqm"))) {
+            try AtomicFile.write([4], to: dir.file("link.mqm"))
+        }
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("link.mqm")) == dir.file("target.mqm"))
+        #expect(try AtomicFile.read(dir.file("target.mqm")) == [1, 2, 3])
+        #expect(mkfifo(dir.file("pipe"), 0o644) == 0)
+        #expect(throws: CheckpointError(.unreadable, "it is not a regular file (a device, pipe or socket), which saving would replace", path: dir.file("pipe"))) {
+            try AtomicFile.write([4], to: dir.file("pipe"))
+        }
+        var info = stat()
+        #expect(lstat(dir.file("pipe"), &info) == 0 && info.st_mode & S_IFMT == S_IFIFO)
+        #expect(throws: CheckpointError.self) { try AtomicFile.write([4], to: dir.path) }
+    }
+
+    /// A write killed before its rename leaves `NAME.tmp-PID`; the next write to NAME removes
+    /// it once that process has ended, and keeps those of running processes.
+    @Test func atomicWriteRemovesTemporaryFilesOfEndedProcesses() throws {
+        let dir = ScratchDirectory()
+        let ended = Process()
+        ended.executableURL = URL(fileURLWithPath: "/bin/true")
+        try ended.run()
+        ended.waitUntilExit()
+        for pid in [ended.processIdentifier, 1] { try AtomicFile.write([9], to: dir.file("a.mqm.tmp-\(pid)")) }
+        try AtomicFile.write([7], to: dir.file("other.mqm.tmp-\(ended.processIdentifier)"))
+        try AtomicFile.write([1], to: dir.file("a.mqm"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
+                == ["a.mqm", "a.mqm.tmp-1", "other.mqm.tmp-\(ended.processIdentifier)"])
     }
 }
 

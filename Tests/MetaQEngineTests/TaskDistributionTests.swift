@@ -130,6 +130,11 @@ struct TaskDistributionTests {
         let within = try ImageClassificationTasks(dataset: data, ways: 3, withinAlphabet: true)
         _ = try within.sample(tasks: 2, support: 1, query: 1, using: &rng)
         #expect(throws: DataError.self) { try within.sample(tasks: 1, support: 3, query: 2, using: &rng) }
+        // More ways than any alphabet holds: an error, not classes drawn across alphabets.
+        #expect(throws: ShapeError("a 4-way task drawn within one alphabet needs an alphabet of at least 4 classes; the largest has 3")) {
+            try ImageClassificationTasks(dataset: data, ways: 4, withinAlphabet: true)
+        }
+        #expect(try ImageClassificationTasks(dataset: data, ways: 4, rotations: true, withinAlphabet: true).classCount == 24)
     }
 
     @Test func protoNetLearnsTheFixtureCharacters() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import MetaQLanguage
 
@@ -72,5 +73,63 @@ struct LimitCase: Sendable, CustomTestStringConvertible {
         let interpreter = Interpreter(output: BufferedOutput())
         interpreter.shouldInterrupt = { true }
         #expect(located(interpreter.run(file), in: file) == ["2:1: interrupted"])
+    }
+
+    /// `eval` asks for an interrupt before each batch of tasks: Ctrl-C in the REPL stops a
+    /// long evaluation with an error instead of a report on fewer tasks.
+    @Test func longEvaluationsStopAtAnInterrupt() {
+        let file = SourceFile(name: "eval.mq", text: """
+            model net = mlp < in 1 hidden [4] out 1 >
+            tasks sine = sinusoid < support 5 query 5 >
+            learner m = maml < model net inner < steps 1 lr 0.01 > outer < batch 2 > >
+            let r = eval m on sine < tasks 2000 batch 25 steps [1] >
+            """)
+        let polls = PollCounter(answeringTrueFrom: 3)
+        let interpreter = Interpreter(output: BufferedOutput())
+        interpreter.shouldInterrupt = { polls.next() }
+        #expect(located(interpreter.run(file), in: file) == ["4:9: interrupted after 50 of 2000 tasks"])
+    }
+}
+
+/// Runaway recursion reports the call chain with its repetitions counted, not one note per call.
+@Suite struct CallChainTests {
+    /// The notes of the first diagnostic of `text`, run on a thread with a large stack: the
+    /// 400 nested calls of runaway recursion need more than a test thread's in a debug build.
+    private func notes(_ text: String) -> [String] {
+        final class Result: @unchecked Sendable { var notes: [String] = [] }
+        let result = Result(), done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let diagnostics = Interpreter(output: BufferedOutput()).run(SourceFile(name: "calls.mq", text: text))
+            result.notes = diagnostics.first?.notes.map(\.message) ?? []
+            done.signal()
+        }
+        thread.stackSize = 512 << 20
+        thread.start()
+        done.wait()
+        return result.notes
+    }
+
+    @Test func recursionNotesAreCollapsed() {
+        #expect(notes("fn f(n) { return f(n + 1) }\nprint f(0)")
+                == ["in call to 'f'", "... 398 more calls to 'f' from the same place", "in call to 'f'"])
+        let mutual = notes("fn f(n) { return g(n) }\nfn g(n) { return f(n) }\nprint f(0)")
+        #expect(mutual.count <= 6, "\(mutual)")
+        #expect(mutual.contains { $0.hasPrefix("... the 2 calls above repeated ") && $0.hasSuffix(" more times ('g', 'f') from the same places") }, "\(mutual)")
+        // A short chain is shown whole.
+        #expect(notes("fn inner(x) { return x / [1] }\nfn outer(y) { return inner(y) }\nprint outer(2)")
+                == ["in call to 'inner'", "in call to 'outer'"])
+    }
+}
+
+/// An interrupt check that answers false until its `count`th call.
+final class PollCounter: @unchecked Sendable {
+    private var calls = 0
+    private let count: Int
+
+    init(answeringTrueFrom count: Int) { self.count = count }
+
+    func next() -> Bool {
+        calls += 1
+        return calls >= count
     }
 }

@@ -78,7 +78,7 @@ private final class Session {
         let session = Session()
         let help = session.enter(":help maml").output
         #expect(help.contains("maml < ... >  (learner)"))
-        #expect(help.contains("steps: int >= 0, default 1."))
+        #expect(help.contains("steps: int in 0...10000, default 1."))
         #expect(session.enter(":help").output.contains("learners:"))
         #expect(session.enter(":help mamll").output.contains("did you mean 'maml'?"))
     }

@@ -99,6 +99,60 @@ struct ServerTests {
         }
     }
 
+    /// A request without steps takes the learner's own inner steps, capped by --max-steps:
+    /// a checkpoint with many inner steps does not bypass the server's limit.
+    @Test func defaultStepsAreCappedByMaxSteps() async throws {
+        var settings = ServeConfiguration()
+        settings.maxSteps = 1
+        let checkpoint = try sineCheckpoint()  // 2 inner steps
+        let direct = try FewShotPredictor(checkpoint: checkpoint)
+            .predict(support: xs, targets: .values(ys.map { [$0] }), query: [[0]], steps: 1)
+        guard case let .values(expected) = direct else { Issue.record("not values"); return }
+        try await withServer(settings, checkpoint: checkpoint) { base, _ in
+            #expect(try await send(base, "health").json["default_steps"] as? Int == 1)
+            let reply = try await send(base, "v1/predict", method: "POST", body: try predictBody(support: xs, y: ys, query: [[0]]))
+            #expect(reply.status == 200)
+            #expect(reply.json["steps"] as? Int == 1)
+            #expect((reply.json["predictions"] as? [Double])?.map(Float.init) == [expected[0][0]])
+        }
+    }
+
+    /// A connection that sends nothing is closed after the idle timeout.
+    @Test func idleConnectionsAreClosed() async throws {
+        var settings = ServeConfiguration()
+        settings.idleTimeout = 0.3
+        try await withServer(settings) { base, _ in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(try #require(base.port)).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            // The server closes its end: a read returns 0 well within 10 s.
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&descriptor, 1, 10_000) == 1, "the idle connection is still open after 10 s")
+            var byte: UInt8 = 0
+            #expect(read(fd, &byte, 1) == 0)
+        }
+    }
+
+    /// A port another server holds gives a message naming it, not NIO's raw bind error.
+    @Test func aTakenPortIsNamed() async throws {
+        try await withServer { base, _ in
+            var settings = ServeConfiguration()
+            settings.port = try #require(base.port)
+            let second = PredictionServer(predictor: try FewShotPredictor(checkpoint: sineCheckpoint()), configuration: settings)
+            await #expect(throws: ServeError("cannot listen on 127.0.0.1:\(settings.port): the port is already in use; stop what serves there or choose another --port")) {
+                try await second.run()
+            }
+        }
+    }
+
     @Test func badRequestsGetClearErrors() async throws {
         var settings = ServeConfiguration()
         settings.maxBodyBytes = 4096
@@ -111,6 +165,13 @@ struct ServerTests {
                 #expect(message.contains(text), "\(message)", sourceLocation: sourceLocation)
             }
             try await expectError(Data("{\"support\": [".utf8), 400, "not valid JSON")
+            // Valid JSON whose numbers do not fit: named precisely, not "not valid JSON".
+            try await expectError(Data(#"{"support": {"x": [[1]], "y": [1]}, "query": {"x": [[1e39]]}}"#.utf8), 400,
+                                  "query.x[0][0] is 1e+39, beyond the largest 32-bit float")
+            try await expectError(Data(#"{"support": {"x": [[1]], "y": [1]}, "query": {"x": [[1]]}, "steps": 1.5}"#.utf8), 400,
+                                  "steps must be a whole number from 0 to 10, got 1.5")
+            try await expectError(Data(#"{"support": {"x": [[1]], "y": [1]}, "query": {"x": [[1]]}, "steps": 1e30}"#.utf8), 400,
+                                  "steps must be a whole number from 0 to 10, got 1e+30")
             try await expectError(Data("{\"query\": {\"x\": [[1]]}}".utf8), 400, "missing field 'support'")
             try await expectError(Data(#"{"support": {"x": [["a"]], "y": [1]}, "query": {"x": [[1]]}}"#.utf8), 400, "support.x[0][0]")
             try await expectError(try predictBody(support: [[1, 2]], y: [1], query: [[1]]), 422, "has 2 features; the model takes 1")

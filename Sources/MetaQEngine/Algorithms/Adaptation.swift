@@ -9,6 +9,10 @@ public struct InnerLoop: Codable, Equatable, Sendable {
     /// Which parameters adapt (nil: all). ANIL adapts only the head.
     public var adapted: [Bool]?
 
+    /// The most inner steps a learner may take: checked when a script declares a learner and
+    /// when a checkpoint is read (a step count of 1e9 would never finish).
+    public static let maximumSteps = 10_000
+
     public init(steps: Int, learningRate: Float, stepLearningRates: [Float]? = nil, adapted: [Bool]? = nil) {
         self.steps = steps
         self.learningRate = learningRate

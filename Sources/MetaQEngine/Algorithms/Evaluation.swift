@@ -45,7 +45,9 @@ public struct EvaluationReport: Codable, Sendable, CustomStringConvertible {
 extension MetaLearner {
     /// Evaluates on `tasks` fresh tasks from `distribution`, adapting on `support` examples
     /// (per class for classification) and scoring on `query`, for each of `steps`.
-    /// Tasks are drawn and run `batchSize` at a time.
+    /// Tasks are drawn and run `batchSize` at a time; `shouldStop` is asked before each batch,
+    /// and when it answers true the report covers the tasks evaluated so far (its rows'
+    /// `tasks` say how many).
     ///
     /// ```swift
     /// let report = try maml.evaluate(on: sine, tasks: 600, support: 5, query: 100, steps: [1, 5, 10], using: &rng)
@@ -53,11 +55,12 @@ extension MetaLearner {
     /// ```
     public func evaluate(
         on distribution: TaskDistribution, tasks: Int, support: Int, query: Int, steps: [Int],
-        batchSize: Int = 25, using rng: inout RandomGenerator, progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
+        batchSize: Int = 25, using rng: inout RandomGenerator, shouldStop: () -> Bool = { false },
+        progress: (_ done: Int, _ total: Int) -> Void = { _, _ in }
     ) throws -> EvaluationReport {
         var perStep = [[Float]](repeating: [], count: steps.count)
         var done = 0
-        while done < tasks {
+        while done < tasks, !shouldStop() {
             let n = min(batchSize, tasks - done)
             let batch = try distribution.sample(tasks: n, support: support, query: query, using: &rng)
             for (i, scores) in groupedScores(batch, steps: steps).enumerated() { perStep[i] += scores }

@@ -12,13 +12,17 @@ private let systemRead = Darwin.read
 /// which is flushed to disk and then renamed over the target, and the directory is flushed
 /// so that the rename itself survives a crash. A process killed at any moment leaves either
 /// the previous file or the new one, never a mixture; at worst a stray `NAME.tmp-PID` file
-/// remains, which nothing reads.
+/// remains, which nothing reads, and which the next write to `NAME` removes once process PID
+/// has ended. The target must be a regular file or absent: a rename would replace a symbolic
+/// link or a device instead of writing to it, so those are refused.
 ///
 /// ```swift
 /// try AtomicFile.write(bytes, to: "run.mqm")
 /// ```
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
+        try requireReplaceable(path)
+        removeStaleTemporaries(of: path)
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw failure("cannot create \(temporary)", path) }
@@ -49,6 +53,44 @@ public enum AtomicFile {
         if dirfd >= 0 {
             fsync(dirfd)
             close(dirfd)
+        }
+    }
+
+    /// Throws unless `path` is absent or a regular file (not a symbolic link, a directory,
+    /// a device, a pipe or a socket), which renaming a new file over it would replace.
+    private static func requireReplaceable(_ path: String) throws(CheckpointError) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }  // absent (or unreachable: the write says why)
+        switch info.st_mode & S_IFMT {
+        case S_IFREG:
+            return
+        case S_IFLNK:
+            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let count = readlink(path, &target, target.count - 1)
+            let to = count > 0 ? " to \(String(decoding: target[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self))" : ""
+            throw CheckpointError(.unreadable, "it is a symbolic link\(to); saving would replace the link, not the file it points to: save to that file, or remove the link first", path: path)
+        case S_IFDIR:
+            throw CheckpointError(.unreadable, "it is a folder", path: path)
+        default:
+            throw CheckpointError(.unreadable, "it is not a regular file (a device, pipe or socket), which saving would replace", path: path)
+        }
+    }
+
+    /// Removes `PATH.tmp-PID` files left beside `path` by writes whose process PID was killed
+    /// before it could rename or remove them (a running process's are kept).
+    private static func removeStaleTemporaries(of path: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) } ?? "."
+        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp-"
+        guard let dir = opendir(directory.isEmpty ? "/" : directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)), pid > 0, pid != getpid() else { continue }
+            guard kill(pid, 0) != 0, errno == ESRCH else { continue }  // the process still runs
+            let stale = directory + "/" + name
+            var info = stat()
+            if lstat(stale, &info) == 0, info.st_mode & S_IFMT == S_IFREG { unlink(stale) }
         }
     }
 

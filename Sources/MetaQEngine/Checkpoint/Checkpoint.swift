@@ -35,6 +35,10 @@ public struct Checkpoint: @unchecked Sendable {
     public var generators: [String: RandomGenerator]
     /// Meta-iterations (or tasks, for a continual learner) trained so far.
     public var step: Int
+    /// The largest step count (of the checkpoint, or of its optimiser) a checkpoint may hold:
+    /// 2^48, beyond any training run, and far enough from the largest int that counting on
+    /// from it never overflows.
+    public static let maximumStep = 1 << 48
     /// Notes of the front end that wrote the checkpoint (the language's names for the model
     /// and learner, its meta-batch size); not interpreted by the engine.
     public var attributes: [String: String]
@@ -176,6 +180,9 @@ public struct Checkpoint: @unchecked Sendable {
             throw inconsistent("input shape \(shape) is not a list of positive sizes")
         }
         guard manifest.step >= 0 else { throw inconsistent("negative step count \(manifest.step)") }
+        guard manifest.step <= Checkpoint.maximumStep else {
+            throw inconsistent("step count \(manifest.step) is larger than \(Checkpoint.maximumStep), the most a checkpoint may hold")
+        }
         var used = Set<String>()
         func take(_ name: String, shape: [Int]?) throws(CheckpointError) -> Tensor {
             guard let t = tensors[name] else { throw inconsistent("the tensor '\(name)' is missing") }

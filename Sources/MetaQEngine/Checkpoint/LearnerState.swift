@@ -155,7 +155,9 @@ extension LearnerSnapshot {
             try validate(inner, model: model)
             return .meta(MAML(model: model, loss: loss, inner: inner, firstOrder: firstOrder, optimizer: optimizer))
         case let .metaSGD(innerSteps, firstOrder):
-            guard innerSteps >= 0 else { throw inconsistent("negative inner step count \(innerSteps)") }
+            guard innerSteps >= 0, innerSteps <= InnerLoop.maximumSteps else {
+                throw inconsistent("inner loop of \(innerSteps) steps (at most \(InnerLoop.maximumSteps))")
+            }
             let learner = MetaSGD(model: model, loss: loss, innerSteps: innerSteps, initialRate: 0, firstOrder: firstOrder, optimizer: optimizer)
             learner.learningRates = try model.parameterSpecs.map { spec throws(CheckpointError) in
                 try tensor("rates.\(spec.name)", shape: spec.shape).requiringGradient()
@@ -213,8 +215,14 @@ extension LearnerSnapshot {
     }
 
     private func validate(_ inner: InnerLoop, model: Sequential) throws(CheckpointError) {
-        guard inner.steps >= 0, inner.learningRate.isFinite else {
-            throw inconsistent("invalid inner loop (steps \(inner.steps), lr \(inner.learningRate))")
+        guard inner.steps >= 0, inner.steps <= InnerLoop.maximumSteps else {
+            throw inconsistent("inner loop of \(inner.steps) steps (at most \(InnerLoop.maximumSteps))")
+        }
+        guard inner.learningRate.isFinite, inner.learningRate >= 0 else {
+            throw inconsistent("inner learning rate \(inner.learningRate) is not a non-negative number")
+        }
+        if let rates = inner.stepLearningRates, !rates.allSatisfy({ $0.isFinite && $0 >= 0 }) {
+            throw inconsistent("the inner loop's per-step learning rates \(rates) are not all non-negative numbers")
         }
         if let adapted = inner.adapted, adapted.count != model.parameterSpecs.count {
             throw inconsistent("the inner loop marks \(adapted.count) parameters as adapted; the model has \(model.parameterSpecs.count)")

@@ -75,6 +75,9 @@ public func makeOptimizer(restoring state: OptimizerState) throws -> Optimizer {
         return Float(value)
     }
     guard state.step >= 0 else { throw OptimizerStateError(description: "negative optimizer step \(state.step)") }
+    guard state.step <= Checkpoint.maximumStep else {
+        throw OptimizerStateError(description: "optimizer step \(state.step) is larger than \(Checkpoint.maximumStep), the most a checkpoint may hold")
+    }
     let optimizer: Optimizer
     switch state.kind {
     case "sgd":

@@ -48,6 +48,12 @@ public struct ImageClassificationTasks: TaskDistribution {
         guard ways >= 2, ways <= available else {
             throw ShapeError("a \(ways)-way task needs at least \(ways) classes; the pool has \(available)")
         }
+        if withinAlphabet, alphabetPools().isEmpty {
+            // Drawing from the whole pool instead would silently mix alphabets.
+            let multiplier = rotations ? 4 : 1
+            let largest = Dictionary(grouping: classes, by: dataset.alphabet(ofClass:)).values.map(\.count).max() ?? 0
+            throw ShapeError("a \(ways)-way task drawn within one alphabet needs an alphabet of at least \(ways) classes; the largest has \(largest * multiplier)\(rotations ? " with rotations" : "")")
+        }
     }
 
     /// The number of distinct classes tasks can use (rotations included).

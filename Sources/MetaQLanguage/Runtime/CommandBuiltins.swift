@@ -178,7 +178,7 @@ extension Interpreter {
             }
             guard loss.isFinite else {
                 output.finishProgress()
-                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss.isNaN ? "NaN" : "\(loss)")); the parameters are those before this iteration; lower the learning rates", at: c.range)
+                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss.isNaN ? "NaN" : "\(loss)"))\(engine is ScriptLearner ? "; the parameters are those before this iteration" : ""); lower the learning rates", at: c.range)
             }
             sum += loss
             count += 1
@@ -226,9 +226,24 @@ extension Interpreter {
             var generator = rng
             let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("tasks"), support: support,
                                              query: query, steps: steps, batchSize: o.int("batch"), using: &generator,
-                                             progress: progressReporter("eval \(learner.kind)"))
+                                             shouldStop: shouldInterrupt, progress: progressReporter("eval \(learner.kind)"))
             rng = generator
             if let error = ScriptLearner.takeError(engine) { throw error }
+            let evaluated = report.rows.first?.tasks ?? 0
+            if evaluated < o.int("tasks") {
+                throw RuntimeError("interrupted after \(evaluated) of \(o.int("tasks")) tasks", at: c.range)
+            }
+            if let row = report.rows.first(where: { !$0.mean.isFinite }) {
+                throw RuntimeError("evaluation diverged: the \(report.metric) after \(row.steps) steps is not a finite number (\(row.mean.isNaN ? "NaN" : "infinite")); lower the inner learning rate or evaluate with fewer steps", at: c.range)
+            }
+            if report.metric == "mse", let best = report.rows.min(by: { $0.mean < $1.mean }),
+               let worst = report.rows.max(by: { $0.mean < $1.mean }),
+               worst.mean > 1e10 || worst.mean > 1e6 * max(best.mean, 1e-6) {
+                // Adaptation that explodes (a learned inner rate trained for fewer steps than
+                // evaluated, say) is reported, with the numbers, above the report.
+                let compared = best.steps == worst.steps ? "" : " (after \(best.steps) steps: \(Value.format(best.mean)))"
+                output.write("warning: adaptation diverges: the mse after \(worst.steps) steps is \(Value.format(worst.mean))\(compared); the inner learning rate is too large for that many steps (was the learner trained with fewer?)")
+            }
             return .report(report)
         } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError("\(error)", at: c.range)

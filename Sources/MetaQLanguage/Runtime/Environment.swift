@@ -14,9 +14,37 @@ public struct RuntimeError: Error, Sendable {
     }
 
     /// The error as a diagnostic; each script call on the way adds a note at its call site.
+    /// A run of the same calls repeated (recursion, or functions calling each other in turn)
+    /// is shown once, followed by a note counting the repetitions left out.
     public var diagnostic: Diagnostic {
-        let calls = callStack.map { Diagnostic.Note("in call to '\($0.0)'", at: $0.1) }
+        var calls: [Diagnostic.Note] = []
+        var i = 0
+        while i < callStack.count {
+            // The shortest cycle of calls (up to 4) starting here that repeats at least 3 times.
+            let cycle = (1...4).lazy.map { length in (length, RuntimeError.repetitions(of: length, at: i, in: callStack)) }
+                .first { $0.1 >= 3 }
+            let (length, times) = cycle ?? (1, 1)
+            calls += callStack[i..<i + length].map { Diagnostic.Note("in call to '\($0.0)'", at: $0.1) }
+            if times > 1 {
+                let names = callStack[i..<i + length].map { "'\($0.0)'" }
+                let what = length == 1 ? "\(times - 1) more calls to \(names[0])"
+                                       : "the \(length) calls above repeated \(times - 1) more times (\(names.joined(separator: ", ")))"
+                calls.append(Diagnostic.Note("... \(what) from the same place\(length == 1 ? "" : "s")"))
+            }
+            i += length * times
+        }
         return .error(message, at: range, stage: .run, notes: notes + calls)
+    }
+
+    /// How many times the `length` calls from `start` occur in a row in `stack`.
+    private static func repetitions(of length: Int, at start: Int, in stack: [(String, SourceRange)]) -> Int {
+        guard start + length <= stack.count else { return 0 }
+        var times = 1
+        while start + (times + 1) * length <= stack.count,
+              (0..<length).allSatisfy({ stack[start + times * length + $0] == stack[start + $0] }) {
+            times += 1
+        }
+        return times
     }
 }
 

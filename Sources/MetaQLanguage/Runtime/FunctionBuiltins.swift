@@ -122,6 +122,9 @@ extension Builtins {
             learner.iterations += 1
             let loss = engine.metaStep(batch)
             if let error = ScriptLearner.takeError(engine) { throw error }
+            guard loss.isFinite else {
+                throw RuntimeError("training diverged at iteration \(learner.iterations) (loss \(loss.isNaN ? "NaN" : "\(loss)")); lower the learning rates", at: range)
+            }
             return .float(Double(loss))
         },
         BuiltinFunction(doc: FunctionDoc(name: "load", signature: "load(\"file.mqm\")",

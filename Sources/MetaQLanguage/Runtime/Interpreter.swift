@@ -579,7 +579,9 @@ public final class Interpreter {
                     return .none
                 }
             } catch var error as RuntimeError {
-                if error.callStack.count < callStack.count { error.callStack.append((f.name, range)) }
+                // Every call the error passes through, outermost last. (Comparing with the
+                // depth here, as before, kept only the inner half of the chain.)
+                error.callStack.append((f.name, range))
                 throw error
             }
         }

@@ -5,7 +5,7 @@ extension Builtins {
         BlockSchema(
             "inner", .option, summary: "The inner loop: SGD on each task's support set.",
             keys: [
-                KeySpec("steps", .count, default: "\(steps)", "inner SGD steps during meta-training"),
+                KeySpec("steps", .int(min: 0, max: InnerLoop.maximumSteps), default: "\(steps)", "inner SGD steps during meta-training"),
                 KeySpec("lr", .positive, default: lr, lrSummary),
                 .optional("lrs", .numberList, "per-step learning rates (overrides lr for step i)"),
             ],

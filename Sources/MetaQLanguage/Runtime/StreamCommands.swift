@@ -21,6 +21,13 @@ extension Builtins {
             let report = learnStream(engine, stream: stream.stream, method: learner.kind, adaptation: adaptation, using: &interp.rng,
                                      shouldStop: interp.shouldInterrupt, progress: interp.progressReporter("lifelong \(learner.kind)"))
             interp.output.finishProgress()
+            // A diverged learner scores NaN (or infinity) on every task: an error, not a table of NaN.
+            if !report.initial.allSatisfy(\.isFinite) {
+                throw RuntimeError("'lifelong': the scores before learning are not finite numbers (NaN or infinite); check the model and the stream's data", at: c.range)
+            }
+            if let row = report.matrix.firstIndex(where: { !$0.allSatisfy(\.isFinite) }) {
+                throw RuntimeError("'lifelong' diverged: the scores after learning task \(row) (\(report.taskNames[row])) are not finite numbers (NaN or infinite); lower the learner's learning rate", at: c.range)
+            }
             return .lifelongReport(report)
         },
         CommandBuiltin(
@@ -46,6 +53,10 @@ extension Builtins {
                 progress: interp.progressReporter("online \(learner.kind)"))
             interp.output.finishProgress()
             learner.iterations += report.before.count * o.int("meta_steps")
+            // A diverged meta-learner scores NaN (or infinity): an error, not a table of NaN.
+            if let task = report.before.indices.first(where: { !report.before[$0].isFinite || !report.after[$0].isFinite }) {
+                throw RuntimeError("'online' diverged: the scores of task \(task) are not finite numbers (NaN or infinite)\(task > 0 ? " after meta-training on the tasks before it" : ""); lower the learning rates", at: c.range)
+            }
             return .onlineReport(report)
         },
         CommandBuiltin(
