@@ -43,8 +43,10 @@ public final class MAML: MetaLearner {
     public var inner: InnerLoop
     public var firstOrder: Bool
     /// Trade compute for memory: keep only the inner loop's parameters, not its graph, and
-    /// recompute each step's graph during the backward pass (memory independent of the
-    /// number of inner steps, about twice the compute). Applies when every parameter adapts.
+    /// recompute each step's graph during the backward pass (about twice the compute). Memory
+    /// then grows with the inner steps only by the per-task parameters of each step (about
+    /// 0.18 MiB per step for the sine MLP at meta-batch 25), not by each step's graph.
+    /// Applies when every parameter adapts.
     public var checkpointInnerLoop: Bool
     public let optimizer: Optimizer
 

@@ -56,7 +56,7 @@ extension Builtins {
             summary: "Model-Agnostic Meta-Learning (Finn et al. 2017): inner SGD steps on each task's support set, outer update on the query loss; order 2 differentiates through the inner loop.",
             keys: [modelKey, orderKey, KeySpec("inner", .record(innerSchema(steps: 1, lr: "0.01")), default: "<>", "inner loop"),
                    KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop"),
-                   KeySpec("checkpoint", .bool, default: "false", "recompute each inner step's graph in the backward pass: memory independent of the inner steps, about twice the compute")],
+                   KeySpec("checkpoint", .bool, default: "false", "recompute each inner step's graph in the backward pass instead of keeping it, about twice the compute: memory then grows only by the per-task parameters kept for each step (about 0.18 MiB per inner step for the sine MLP at meta-batch 25), not by every step's graph")],
             example: "learner m = maml < model net order 2 inner < steps 1 lr 0.01 > outer < opt adam lr 0.001 batch 25 > >")) { b, interp in
             let order = b.int("order"), checkpoint = b.bool("checkpoint")
             return learnerValue("maml", b, interp) { net, inner, outer, loss in
