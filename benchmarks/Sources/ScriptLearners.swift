@@ -55,14 +55,7 @@ func runScriptLearners(_ arguments: [String]) {
     }
     let sine = RegressionTasks.sinusoid()
     let sineBatch: (inout RandomGenerator) -> TaskBatch = { try! sine.sample(tasks: 25, support: 10, query: 10, using: &$0) }
-    let imageBatch: (inout RandomGenerator) -> TaskBatch = { rng in
-        let (tasks, ways, queries) = (32, 5, 15)
-        return TaskBatch(
-            support: Split(inputs: Tensor.uniform([tasks, ways, 28, 28, 1], using: &rng),
-                           targets: .labels((0..<tasks).flatMap { _ in Array(0..<ways) })),
-            query: Split(inputs: Tensor.uniform([tasks, ways * queries, 28, 28, 1], using: &rng),
-                         targets: .labels((0..<tasks).flatMap { _ in (0..<ways).flatMap { Array(repeating: $0, count: queries) } })))
-    }
+    let imageBatch: (inout RandomGenerator) -> TaskBatch = { randomImageTasks(32, using: &$0) }
     let mlp = "mlp < in 1 hidden [40, 40] out 1 >"
     let sineTasks = "sinusoid < support 10 query 10 >"
     let workloads = [

@@ -172,34 +172,14 @@ public final class ImageDataset: Sendable {
 
     private static func load(_ files: [String], size: Int, channels: Int, mean: [Float], std: [Float]) throws -> [Float] {
         let perImage = size * size * channels
-        var storage = [Float](repeating: 0, count: files.count * perImage)
-        var failures = [(any Error)?](repeating: nil, count: files.count)
-        storage.withUnsafeMutableBufferPointer { storageBuffer in
-            failures.withUnsafeMutableBufferPointer { failureBuffer in
-                // Iteration `index` writes only image `index` and failure `index`.
-                nonisolated(unsafe) let storage = storageBuffer
-                nonisolated(unsafe) let failures = failureBuffer
-                DispatchQueue.concurrentPerform(iterations: files.count) { index in
-                    do {
-                        let data: Data
-                        do { data = try Data(contentsOf: URL(filePath: files[index], directoryHint: .notDirectory)) } catch {
-                            throw DataError.unreadableFile(path: files[index], reason: error.localizedDescription)
-                        }
-                        let image = try ColorImage.decode(data, source: files[index], channels: channels)
-                            .resized(width: size, height: size)
-                        let destination = storage.baseAddress! + index * perImage
-                        for offset in 0..<perImage {
-                            let c = offset % channels
-                            destination[offset] = (image.pixels[offset] - mean[c]) / std[c]
-                        }
-                    } catch {
-                        failures[index] = error
-                    }
-                }
+        return try ImageFolderDataset.decodeInParallel(files, floatsPerImage: perImage) { index, destination in
+            let image = try ColorImage.decode(ImageFolderDataset.readFile(files[index]), source: files[index], channels: channels)
+                .resized(width: size, height: size)
+            for offset in 0..<perImage {
+                let c = offset % channels
+                destination[offset] = (image.pixels[offset] - mean[c]) / std[c]
             }
         }
-        if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-        return storage
     }
 
     static func entries(of folder: String) throws -> [String] {

@@ -189,8 +189,22 @@ public final class ImageFolderDataset: Sendable {
 
     /// Decodes, inverts if asked and resizes `files` in parallel into one buffer, in order.
     private static func loadImages(_ files: [String], size: Int, invert: Bool) throws -> [Float] {
-        let pixelsPerImage = size * size
-        var storage = [Float](repeating: 0, count: files.count * pixelsPerImage)
+        try decodeInParallel(files, floatsPerImage: size * size) { index, destination in
+            let image = try GrayImage.decodePNG(readFile(files[index]), source: files[index]).resized(width: size, height: size)
+            image.pixels.withUnsafeBufferPointer { pixels in
+                for offset in pixels.indices {
+                    destination[offset] = invert ? 1 - pixels[offset] : pixels[offset]
+                }
+            }
+        }
+    }
+
+    /// One buffer of `files.count` images of `floatsPerImage` floats, image `index` written by
+    /// `decode(index, destination)` on the worker threads (each call writes only its own
+    /// image); the first error, in file order, is thrown.
+    static func decodeInParallel(_ files: [String], floatsPerImage: Int,
+                                 _ decode: @Sendable (_ index: Int, _ destination: UnsafeMutablePointer<Float>) throws -> Void) throws -> [Float] {
+        var storage = [Float](repeating: 0, count: files.count * floatsPerImage)
         var failures = [(any Error)?](repeating: nil, count: files.count)
         storage.withUnsafeMutableBufferPointer { storageBuffer in
             failures.withUnsafeMutableBufferPointer { failureBuffer in
@@ -198,18 +212,7 @@ public final class ImageFolderDataset: Sendable {
                 nonisolated(unsafe) let storage = storageBuffer
                 nonisolated(unsafe) let failures = failureBuffer
                 DispatchQueue.concurrentPerform(iterations: files.count) { index in
-                    do {
-                        let image = try GrayImage.decodePNG(readFile(files[index]), source: files[index])
-                            .resized(width: size, height: size)
-                        let destination = storage.baseAddress! + index * pixelsPerImage
-                        image.pixels.withUnsafeBufferPointer { pixels in
-                            for offset in pixels.indices {
-                                destination[offset] = invert ? 1 - pixels[offset] : pixels[offset]
-                            }
-                        }
-                    } catch {
-                        failures[index] = error
-                    }
+                    do { try decode(index, storage.baseAddress! + index * floatsPerImage) } catch { failures[index] = error }
                 }
             }
         }
@@ -217,7 +220,7 @@ public final class ImageFolderDataset: Sendable {
         return storage
     }
 
-    private static func readFile(_ path: String) throws -> Data {
+    static func readFile(_ path: String) throws -> Data {
         do {
             return try Data(contentsOf: URL(filePath: path, directoryHint: .notDirectory))
         } catch {
