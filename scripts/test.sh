@@ -28,6 +28,8 @@ scripts/check-plots.sh "$metaq" 2>&1 | tee -a "$log"
 plots=${PIPESTATUS[0]}
 scripts/test-jupyter.sh "$metaq" 2>&1 | tee -a "$log"
 jupyter=${PIPESTATUS[0]}
+scripts/test-tensorboard.sh "$metaq" 2>&1 | tee -a "$log"
+tensorboard=${PIPESTATUS[0]}
 # Generated and mutated programs, checkpoints, CSV and PNG files, run under time and memory
 # limits (a fixed seed; scripts/fuzz-run.py METAQ --programs N --files N for a longer run).
 python3 scripts/fuzz-run.py "$metaq" --seed 2026 --programs 150 --files 60 2>&1 | tee -a "$log"
@@ -40,11 +42,11 @@ failed=$(grep -E "^✘ Test .* failed after" "$log" | grep -vc "^✘ Test run wi
 if [ "$status" -eq 0 ]; then failed=0; fi
 passes=$(( ${total:-0} - failed ))
 failures=$failed
-for name in examples repl deploy safetensors plots jupyter fuzz; do
+for name in examples repl deploy safetensors plots jupyter tensorboard fuzz; do
     line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
     if [ -z "$line" ]; then failures=$((failures + 1)); continue; fi
     passes=$(( passes + $(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
     failures=$(( failures + $(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") ))
 done
 echo "tests: $passes passed, $failures failed"
-[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$plots" -eq 0 ] && [ "$jupyter" -eq 0 ] && [ "$fuzz" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$plots" -eq 0 ] && [ "$jupyter" -eq 0 ] && [ "$tensorboard" -eq 0 ] && [ "$fuzz" -eq 0 ]

@@ -14,11 +14,20 @@ public protocol MetaLearner: AnyObject {
     /// Whether `evaluate` may run on several threads at once for parts of a batch (false
     /// for learners whose code is not thread-safe, such as those written in a script).
     var evaluatesConcurrently: Bool { get }
+    /// The optimiser of the outer loop, when the learner has one (logs read its rate).
+    var outerOptimizer: Optimizer? { get }
 }
 
 extension MetaLearner {
     public var evaluatesConcurrently: Bool { true }
+    public var outerOptimizer: Optimizer? { nil }
 }
+
+extension MAML { public var outerOptimizer: Optimizer? { optimizer } }
+extension MetaSGD { public var outerOptimizer: Optimizer? { optimizer } }
+extension Reptile { public var outerOptimizer: Optimizer? { optimizer } }
+extension PretrainedBaseline { public var outerOptimizer: Optimizer? { optimizer } }
+extension PrototypicalNetwork { public var outerOptimizer: Optimizer? { optimizer } }
 
 /// Model-Agnostic Meta-Learning (Finn, Abbeel and Levine, 2017), and ANIL (Raghu et al.,
 /// 2020) when only the head adapts.

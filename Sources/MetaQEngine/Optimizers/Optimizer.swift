@@ -51,6 +51,8 @@ public protocol Optimizer: AnyObject {
     func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor]
     /// An optional schedule for the learning rate (nil: constant); saved in `state`.
     var decay: StepDecay? { get set }
+    /// The learning rate the next update uses (after the decay schedule).
+    var currentLearningRate: Float { get }
     var state: OptimizerState { get }
     /// Restores saved state; throws when it does not fit these parameters.
     func restore(_ state: OptimizerState) throws
@@ -108,6 +110,7 @@ public final class SGD: Optimizer {
     public var decay: StepDecay?
     private var velocity: [[Float]] = []
     private var step = 0
+    public var currentLearningRate: Float { decay?.rate(base: learningRate, step: step + 1) ?? learningRate }
 
     public init(learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
         self.learningRate = learningRate
@@ -163,6 +166,7 @@ public final class Adam: Optimizer {
     private var m: [[Float]] = []
     private var v: [[Float]] = []
     private var step = 0
+    public var currentLearningRate: Float { decay?.rate(base: learningRate, step: step + 1) ?? learningRate }
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
         self.learningRate = learningRate

@@ -38,6 +38,9 @@ extension Builtins {
                 .optional("checkpoint", .string, "file to save the learner to, atomically, every 'every' iterations and when training ends"),
                 KeySpec("every", .positiveInt, default: "1000", "iterations between checkpoints"),
                 KeySpec("resume", .bool, default: "false", "if the checkpoint file exists, continue from it: its state replaces the learner's"),
+                .optional("log", .string, "a folder for TensorBoard event files: the loss and the outer learning rate every logged window, and evaluation scores every 'eval_every' iterations"),
+                KeySpec("eval_every", .count, default: "0", "with 'log': evaluate every this many iterations (0: never) on 'eval_tasks' tasks, the same ones each time, after 0 and 1 adaptation steps"),
+                KeySpec("eval_tasks", .size, default: "50", "with 'log' and 'eval_every': tasks per logged evaluation"),
             ], example: "train m on sine < iters 20000 checkpoint \"sine-run.mqm\" every 1000 >")) { c, interp in
             try interp.train(c)
         },
@@ -154,6 +157,25 @@ extension Interpreter {
         let batch = o.optionalInt("batch") ?? learner.metaBatch
         try Limits.requireBatch(tasks: batch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: c.range)
         let window = o.int("log_every") > 0 ? o.int("log_every") : max(iterations / 20, 1)
+        // TensorBoard event files: made before training, so a bad folder costs no work.
+        var eventLog: EventLog?
+        if let folder = o.string("log") {
+            do { eventLog = try EventLog(folder: folder) } catch {
+                throw RuntimeError("cannot write TensorBoard logs to '\(folder)': \(error.localizedDescription)", at: o.range(of: "log"))
+            }
+        } else if o.int("eval_every") > 0 {
+            throw o.error("'eval_every' logs evaluation scores: it needs 'log', the folder to write them to", key: "eval_every")
+        }
+        func logEvaluation() throws {
+            guard let eventLog else { return }
+            // The same tasks every time (a fixed generator), so the curve compares like with like.
+            var generator = RandomGenerator(seed: 0x7E57)
+            let report = try engine.evaluate(on: tasks.distribution, tasks: o.int("eval_tasks"), support: tasks.support, query: tasks.query,
+                                             steps: [0, 1], using: &generator)
+            if let error = ScriptLearner.takeError(engine) { throw error }
+            try eventLog.scalars(Dictionary(uniqueKeysWithValues: report.rows.map { ("eval/\(report.metric)_after_\($0.steps)_steps", Double($0.mean)) }),
+                                 step: learner.iterations)
+        }
         var losses: [Value] = []
         var sum: Float = 0, count = 0
         var last: Float = .nan
@@ -193,6 +215,16 @@ extension Interpreter {
                 losses.append(.float(Double(last)))
                 sum = 0
                 count = 0
+                var scalars = ["loss": Double(last)]
+                if let rate = engine.outerOptimizer?.currentLearningRate { scalars["learning_rate"] = Double(rate) }
+                do { try eventLog?.scalars(scalars, step: learner.iterations) } catch {
+                    throw RuntimeError("cannot write the TensorBoard log: \(error.localizedDescription)", at: o.range(of: "log"))
+                }
+            }
+            if o.int("eval_every") > 0, learner.iterations % o.int("eval_every") == 0 {
+                do { try logEvaluation() } catch let e as RuntimeError { throw e } catch {
+                    throw RuntimeError("cannot log an evaluation: \(error)", at: o.range(of: "eval_every"))
+                }
             }
             if Date().timeIntervalSince(lastProgress) > 0.1 || done == iterations {
                 lastProgress = Date()

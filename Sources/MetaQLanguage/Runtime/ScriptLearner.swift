@@ -56,6 +56,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     }
 
     var evaluatesConcurrently: Bool { false }
+    var outerOptimizer: Optimizer? { optimizer }
 
     /// The script error a learner's last step or evaluation left, if it is a script learner.
     static func takeError(_ learner: MetaLearner) -> RuntimeError? {
