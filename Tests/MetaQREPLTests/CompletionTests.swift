@@ -41,7 +41,7 @@ import Testing
     @Test func commandOptions() {
         #expect(Completion.candidates(for: "train m on sine < it", names: names) == ["iters"])
         #expect(Completion.candidates(for: "let r = eval m on sine < tasks 10 st", names: names) == ["steps"])
-        #expect(Completion.candidates(for: "train m on sine < iters 10 ", names: names) == ["batch", "checkpoint", "every", "log_every", "resume"])
+        #expect(Completion.candidates(for: "train m on sine < iters 10 ", names: names) == ["batch", "checkpoint", "eval_every", "eval_tasks", "every", "log", "log_every", "resume"])
     }
 
     @Test func statementsAndExpressions() {
