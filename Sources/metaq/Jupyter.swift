@@ -120,20 +120,29 @@ class MetaqKernel(Kernel):
     def do_execute(self, code, silent, store_history=True, user_expressions=None, allow_stdin=False, **kwargs):
         error = None
         self.progress_id = None
-        replies = self.request({"type": "execute", "code": code})
-        while True:
-            try:
-                reply = next(replies)
-            except StopIteration:
-                break
-            try:
-                self.forward(reply, silent)
-            except KeyboardInterrupt:
-                # The interrupt came while a reply was being forwarded: pass it on and keep
-                # reading, so the cell still gets the rest of its output.
-                self.child.send_signal(signal.SIGINT)
-            if reply["type"] == "error":
-                error = reply
+        # Jupyter interrupts with SIGINT: while the cell runs, pass it on to metaq (which stops
+        # at its next step and replies) instead of raising KeyboardInterrupt wherever this
+        # process happens to be, which could lose the cell's last replies or the relay itself.
+        try:
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: self.child.send_signal(signal.SIGINT))
+        except ValueError:  # not the main thread: the KeyboardInterrupt handling below serves
+            previous = None
+        try:
+            replies = self.request({"type": "execute", "code": code})
+            while True:
+                try:
+                    reply = next(replies)
+                except StopIteration:
+                    break
+                try:
+                    self.forward(reply, silent)
+                except KeyboardInterrupt:
+                    self.child.send_signal(signal.SIGINT)
+                if reply["type"] == "error":
+                    error = reply
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         if error is not None:
             return {"status": "error", "execution_count": self.execution_count, "ename": error["ename"],
                     "evalue": error["evalue"], "traceback": error["traceback"]}
