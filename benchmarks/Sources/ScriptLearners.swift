@@ -111,12 +111,5 @@ func runScriptLearners(_ arguments: [String]) {
         settings["compiled"] = interpreter.interpretedReason(of: "mine") ?? "yes"
         results.append(ScriptLearnerResult(name: w.name, script: s, builtin: b, ratio: s / b, roundRatios: ratios, settings: settings))
     }
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let report: [String: AnyEncodable] = [
-        "date": AnyEncodable(ISO8601DateFormatter().string(from: Date())),
-        "cores": AnyEncodable(ProcessInfo.processInfo.activeProcessorCount),
-        "results": AnyEncodable(results),
-    ]
-    print(String(decoding: try! encoder.encode(report), as: UTF8.self))
+    printReport(results)
 }

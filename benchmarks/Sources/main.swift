@@ -148,25 +148,12 @@ func randomRGBTasks(using rng: inout RandomGenerator) -> TaskBatch {
                      targets: .labels((0..<ways).flatMap { Array(repeating: $0, count: queries) })))
 }
 
-/// The ResNet-12 of MetaOptNet/TADAM as the language's `resnet12 < pool flatten >` builds it
-/// (the peers' reference flattens its 5x5x640 output to 16,000-d embeddings).
-func resnet12Layers(widths: [Int] = [64, 160, 320, 640], channels: Int = 3) -> [Layer] {
-    var layers: [Layer] = []
-    var c = channels
-    for w in widths {
-        let body: [Layer] = [.conv2d(inChannels: c, outChannels: w, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: w), .activation(.leakyRelu),
-                             .conv2d(inChannels: w, outChannels: w, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: w), .activation(.leakyRelu),
-                             .conv2d(inChannels: w, outChannels: w, kernel: 3, stride: 1, padding: 1), .batchNorm(channels: w)]
-        let shortcut: [Layer] = [.conv2d(inChannels: c, outChannels: w, kernel: 1, stride: 1, padding: 0), .batchNorm(channels: w)]
-        layers.append(.module(AnyLayer(LayerSequence([.module(AnyLayer(Residual(body: body, shortcut: shortcut))), .activation(.leakyRelu), .maxPool2d(size: 2)]))))
-        c = w
-    }
-    return layers + [.flatten]
-}
-
 run("protonet_resnet12") {
     var rng = RandomGenerator(seed: 6)
-    let embed = Sequential(layers: resnet12Layers(), weightInit: .kaimingNormal, using: &rng)
+    // As the language's `resnet12 < pool flatten >` builds it: the peers' reference flattens
+    // its 5x5x640 output to 16,000-d embeddings.
+    let embed = Sequential(layers: Sequential.resnet12Stages(widths: [64, 160, 320, 640], channels: 3) + [.flatten],
+                           weightInit: .kaimingNormal, using: &rng)
     let protonet = PrototypicalNetwork(model: embed, optimizer: Adam(learningRate: 1e-3))
     let batch = randomRGBTasks(using: &rng)
     let (iters, secs) = time(warmup: 1) { protonet.metaStep(batch) }
@@ -228,14 +215,19 @@ run("maml_sine") { sineMAML(name: "maml_sine", firstOrder: false, innerSteps: 1)
 run("fomaml_sine") { sineMAML(name: "fomaml_sine", firstOrder: true, innerSteps: 1) }
 run("maml_sine_5step") { sineMAML(name: "maml_sine_5step", firstOrder: false, innerSteps: 5) }
 
-let encoder = JSONEncoder()
-encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-let report: [String: AnyEncodable] = [
-    "date": AnyEncodable(ISO8601DateFormatter().string(from: Date())),
-    "cores": AnyEncodable(ProcessInfo.processInfo.activeProcessorCount),
-    "results": AnyEncodable(results),
-]
-print(String(decoding: try! encoder.encode(report), as: UTF8.self))
+printReport(results)
+
+/// Prints a benchmark report: the date, the core count and the results, as JSON.
+func printReport(_ results: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let report: [String: AnyEncodable] = [
+        "date": AnyEncodable(ISO8601DateFormatter().string(from: Date())),
+        "cores": AnyEncodable(ProcessInfo.processInfo.activeProcessorCount),
+        "results": AnyEncodable(results),
+    ]
+    print(String(decoding: try! encoder.encode(report), as: UTF8.self))
+}
 
 struct AnyEncodable: Encodable {
     let value: any Encodable

@@ -123,4 +123,26 @@ extension Sequential {
         if let classes { layers.append(.linear(inputs: size * size * filters, outputs: classes)) }
         return layers
     }
+
+    /// The four residual stages of the ResNet-12 of MetaOptNet and TADAM, for images of
+    /// `channels` channels: each stage three 3x3 convolutions with batch norm and leaky ReLU
+    /// (none after the third batch norm), a 1x1 convolution with batch norm as the shortcut,
+    /// then leaky ReLU and a 2x2 max-pool; each stage one nested layer.
+    public static func resnet12Stages(widths: [Int], channels: Int) -> [Layer] {
+        var layers: [Layer] = []
+        var c = channels
+        for w in widths {
+            func conv(_ inputs: Int, _ kernel: Int) -> Layer {
+                .conv2d(inChannels: inputs, outChannels: w, kernel: kernel, stride: 1, padding: kernel / 2)
+            }
+            let body: [Layer] = [conv(c, 3), .batchNorm(channels: w), .activation(.leakyRelu),
+                                 conv(w, 3), .batchNorm(channels: w), .activation(.leakyRelu),
+                                 conv(w, 3), .batchNorm(channels: w)]
+            let stage: [Layer] = [.module(AnyLayer(Residual(body: body, shortcut: [conv(c, 1), .batchNorm(channels: w)]))),
+                                  .activation(.leakyRelu), .maxPool2d(size: 2)]
+            layers.append(.module(AnyLayer(LayerSequence(stage))))
+            c = w
+        }
+        return layers
+    }
 }

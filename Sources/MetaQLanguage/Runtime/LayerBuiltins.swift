@@ -125,23 +125,6 @@ extension Builtins {
         }
     }
 
-    /// The ResNet-12 of MetaOptNet and TADAM: four residual stages, each three 3x3
-    /// convolutions with batch norm and leaky ReLU and a 1x1 convolution with batch norm as
-    /// the shortcut, then leaky ReLU and a 2x2 max-pool.
-    static func resnet12Layers(widths: [Int]) -> [Value] {
-        func conv(_ out: Int, _ kernel: Int, pad: Int) -> Value {
-            .record(Record([(layerKey, .string("conv")), ("out", .int(out)), ("kernel", .int(kernel)), ("stride", .int(1)), ("pad", .int(pad))]))
-        }
-        let bn: Value = .record(Record([(layerKey, .string("batchnorm"))]))
-        let leaky: Value = .function(Function(name: "leaky_relu", body: .builtin(Builtins.functions["leaky_relu"]!)))
-        let pool: Value = .record(Record([(layerKey, .string("maxpool")), ("size", .int(2))]))
-        return widths.map { w in
-            let body: Value = .list([conv(w, 3, pad: 1), bn, leaky, conv(w, 3, pad: 1), bn, leaky, conv(w, 3, pad: 1), bn])
-            let residual: Value = .record(Record([(layerKey, .string("residual")), ("body", body), ("shortcut", .list([conv(w, 1, pad: 0), bn]))]))
-            return .list([residual, leaky, pool])
-        }
-    }
-
     static let layerModelBlocks: [BlockBuiltin] = [
         BlockBuiltin(schema: BlockSchema(
             "sequential", .model,
@@ -178,10 +161,13 @@ extension Builtins {
                 throw b.error("'widths' needs four widths in 1...4096", key: "widths")
             }
             let input = [b.int("size"), b.int("size"), b.int("channels")]
-            var values = resnet12Layers(widths: widths)
-            values.append(.record(Record([(layerKey, .string(b.string("pool") == "avg" ? "global_avgpool" : "flatten"))])))
-            if let out = b.optionalInt("out") { values.append(.record(Record([(layerKey, .string("dense")), ("out", .int(out))]))) }
-            let (layers, _) = try resolveLayers(.list(ValueList(values)), input: input, at: b.range)
+            var layers = Sequential.resnet12Stages(widths: widths, channels: b.int("channels"))
+            layers.append(b.string("pool") == "avg" ? .module(AnyLayer(GlobalAveragePool())) : .flatten)
+            let features: [Int]
+            do throws(ShapeError) { features = try LayerStack(layers).outputShape(for: input) } catch {
+                throw b.error("a \(input[0])x\(input[1]) image does not fit: \(error.message)", key: "size")
+            }
+            if let out = b.optionalInt("out") { layers.append(.linear(inputs: features[0], outputs: out)) }
             try Limits.requireParameters(layers, for: "this resnet12", at: b.range)
             let net = Sequential(layers: layers, weightInit: .kaimingNormal, using: &interp.rng)
             return .model(ModelValue(network: net, kind: "resnet12", inputShape: input))
