@@ -37,7 +37,9 @@ let package = Package(
         .target(
             name: "MetaQEngine", dependencies: ["COpenBLAS", "CPNG", "CTurboJPEG", "CMalloc", "CKernels"],
             swiftSettings: releaseSpeed),
-        .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"]),
+        // The metaq modules that ship with metaq (methods written in the language, imported by
+        // name: `import "metaq/matching"`) are embedded in the binary.
+        .target(name: "MetaQLanguage", dependencies: ["MetaQEngine"], resources: [.embedInCode("Modules")]),
         .target(name: "MetaQREPL", dependencies: ["MetaQLanguage", "CEditLine", "CInterrupt"]),
         .target(
             name: "MetaQServe",

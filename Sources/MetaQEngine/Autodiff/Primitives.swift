@@ -508,5 +508,48 @@ public enum Primitives {
                       return Tensor(shape: Array(x.shape.dropLast()), values: x.argmax().map(Float.init))
                   },
                   sample: { rng in [randomTensor([3, 4], &rng)] }),
+        Primitive(name: "normal", parameters: [PrimitiveParameter("key", .labels), PrimitiveParameter("shape", .ints)],
+                  summary: "Standard normal numbers of a shape, a pure function of the key (whole numbers, such as a learner's batch.iteration): the same key gives the same numbers, so a function drawing them still compiles, and a new key per meta-step gives new noise (a constant).",
+                  rule: "none (constant)", reads: "nothing", differentiation: .none, composite: false,
+                  example: "normal(batch.iteration, [tasks, 5, 32])", scalar: nil,
+                  apply: { a throws(ShapeError) in
+                      let keys = try labelsOf(a[0].tensor!, "normal")
+                      guard case let .ints(shape) = a[1], shape.allSatisfy({ $0 >= 0 }) else { throw ShapeError("normal: the shape must be a list of sizes >= 0") }
+                      let (n, overflow) = shape.reduce((1, false)) { acc, d in
+                          let (m, o) = acc.0.multipliedReportingOverflow(by: d)
+                          return (m, acc.1 || o)
+                      }
+                      guard !overflow, n <= 1 << 28 else { throw ShapeError("normal: shape \(shape) is too large") }
+                      return Tensor(shape: shape, values: CounterNormal.values(count: n, key: keys))
+                  },
+                  sample: { _ in [.tensor(Tensor([3])), .ints([2, 3])] }),
     ]
+}
+
+/// Normal numbers as a pure function of a key and an index (SplitMix64 hashing, then
+/// Box-Muller): nothing is carried from one draw to the next.
+enum CounterNormal {
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    static func values(count: Int, key: [Int]) -> [Float] {
+        var seed: UInt64 = 0x6D65_7461_71
+        for k in key { seed = mix(seed ^ UInt64(truncatingIfNeeded: k)) }
+        var out = [Float](repeating: 0, count: count)
+        var i = 0
+        while i < count {
+            let bits = mix(seed &+ UInt64(i / 2))
+            let u1 = (Double(bits >> 40) + 0.5) / Double(1 << 24)
+            let u2 = Double(bits & 0xFF_FFFF) / Double(1 << 24)
+            let r = (-2 * Foundation.log(u1)).squareRoot()
+            out[i] = Float(r * Foundation.cos(2 * Double.pi * u2))
+            if i + 1 < count { out[i + 1] = Float(r * Foundation.sin(2 * Double.pi * u2)) }
+            i += 2
+        }
+        return out
+    }
 }

@@ -147,16 +147,27 @@ public struct Checker {
     }
 
     private mutating func checkImport(_ path: String, at range: SourceRange) {
+        let shipped = ShippedModule.forImport(path)
         let base = (range.fileName as NSString).deletingLastPathComponent
-        let resolved = ((path.hasPrefix("/") || base.isEmpty ? path : base + "/" + path) as NSString).standardizingPath
+        let resolved = shipped != nil ? path : ((path.hasPrefix("/") || base.isEmpty ? path : base + "/" + path) as NSString).standardizingPath
         if importing.contains(resolved) {
             error("import cycle: \((importing + [resolved]).joined(separator: " -> "))", range)
             return
         }
         let text: String
-        do { text = try TextFile.read(resolved) } catch let problem {
-            error("cannot read imported file '\(path)' (looked for \(resolved)): \(problem)", range)
-            return
+        if let (name, module) = shipped {
+            guard let module else {
+                let names = ShippedModule.all.map(\.name)
+                let hint = nearest(name, in: names).map { "; did you mean 'metaq/\($0)'?" } ?? ""
+                error("no module named '\(path)'\(hint) (metaq ships: \(names.map { "metaq/" + $0 }.joined(separator: ", ")))", range)
+                return
+            }
+            text = module.source
+        } else {
+            do { text = try TextFile.read(resolved) } catch let problem {
+                error("cannot read imported file '\(path)' (looked for \(resolved)): \(problem)", range)
+                return
+            }
         }
         if files.contains(where: { $0.name == resolved }) { return }
         let savedGlobals = globalNames

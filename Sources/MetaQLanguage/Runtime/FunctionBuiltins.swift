@@ -149,5 +149,46 @@ extension Builtins {
                 throw RuntimeError("cannot load: \(error.message(about: path))", at: args[0].range)
             }
         },
+        BuiltinFunction(doc: FunctionDoc(name: "fail", signature: "fail(message)",
+                                         summary: "Stops the script with an error: the message, at the call of the function that called 'fail' (how a module rejects a bad key).",
+                                         example: "if o.ways < 2 { fail(\"ways must be 2 or more\") }")) { args, range, interp in
+            try arity("fail", args, 1...1, range)
+            guard case let .string(message) = args[0].value else {
+                throw RuntimeError("'fail' needs a message string, got a \(args[0].value.typeName)", at: args[0].range)
+            }
+            throw RuntimeError(message, at: interp.callStack.last?.1 ?? range)
+        },
+        BuiltinFunction(doc: FunctionDoc(name: "options", signature: "options(given, defaults, required)",
+                                         summary: "The options a function called with a block receives (fn f(o) ...; f < a 1 >), checked: the record 'given' completed with the fields of 'defaults' it lacks; a key in neither 'defaults' nor the list 'required' is an error naming it, as is a missing required key. How a module written in metaq declares its keys.",
+                                         example: "let o = options(opts, < ways 5 fce false >, [\"model\"])")) { args, range, interp in
+            try arity("options", args, 2...3, range)
+            guard case let .record(given) = args[0].value else {
+                throw RuntimeError("'options' needs the given options as a record (a block), got a \(args[0].value.typeName)", at: args[0].range)
+            }
+            guard case let .record(defaults) = args[1].value else {
+                throw RuntimeError("'options' needs the defaults as a record, got a \(args[1].value.typeName)", at: args[1].range)
+            }
+            var required: [String] = []
+            if args.count == 3 {
+                guard case let .list(names) = args[2].value, let strings = Optional(names.items.compactMap({ v -> String? in if case let .string(s) = v { s } else { nil } })),
+                      strings.count == names.count else {
+                    throw RuntimeError("'options' needs the required keys as a list of strings", at: args[2].range)
+                }
+                required = strings
+            }
+            // The error points at the block the caller wrote, when there is one.
+            let site = interp.callStack.last?.1 ?? range
+            let known = required + defaults.keys
+            for key in given.keys where !known.contains(key) {
+                let hint = nearest(key, in: known).map { "; did you mean '\($0)'?" } ?? ""
+                throw RuntimeError("unknown key '\(key)'\(hint) (keys: \(known.joined(separator: ", ")))", at: site)
+            }
+            if let missing = required.first(where: { given[$0] == nil }) {
+                throw RuntimeError("missing key '\(missing)' (required: \(required.joined(separator: ", ")))", at: site)
+            }
+            var result = given
+            for (key, value) in defaults.fields where given[key] == nil { result[key] = value }
+            return .record(result)
+        },
     ]
 }

@@ -76,6 +76,11 @@ public final class Interpreter {
     var deploying = false
     /// Script learners by where they were declared (ScriptSource.key).
     var scriptLearners: [String: LearnerValue] = [:]
+    /// The top-level statement of the file being run (not of a file it imports) that runs
+    /// now, and how many script learners it has made: a learner made by a module's function
+    /// is keyed by the statement that called it.
+    var topLevelStatement: SourceRange?
+    var learnersInStatement = 0
     /// The generators made by `generator(seed)`, by their function value.
     var generators: [ObjectIdentifier: GeneratorBox] = [:]
     static let maximumCallDepth = 400
@@ -153,6 +158,8 @@ public final class Interpreter {
                 last = nil
                 if case let .expression(e) = statement.kind {
                     // Commands such as `eval` return values the session shows too.
+                    topLevelStatement = statement.range
+                    learnersInStatement = 0
                     last = try evaluate(e, in: globals)
                 } else {
                     try executeTopLevel([statement])
@@ -175,6 +182,11 @@ public final class Interpreter {
 
     func executeTopLevel(_ statements: [Statement]) throws {
         for statement in statements {
+            if importing.isEmpty {
+                // Script learners made while this statement runs are keyed by it (ScriptSource).
+                topLevelStatement = statement.range
+                learnersInStatement = 0
+            }
             if deploying {
                 // Definitions only: a statement that fails (it needed something that did not
                 // run) is skipped, as are task declarations (no data is loaded).
@@ -309,14 +321,25 @@ public final class Interpreter {
     }
 
     private func importFile(_ path: String, at range: SourceRange) throws {
-        let standardized = resolvedImport(path, from: range)
+        let shipped = ShippedModule.forImport(path)
+        let standardized = shipped != nil ? path : resolvedImport(path, from: range)
         if imported.contains(standardized) { return }
         guard !importing.contains(standardized) else {
             throw RuntimeError("import cycle: \((importing + [standardized]).joined(separator: " -> "))", at: range)
         }
         let text: String
-        do { text = try TextFile.read(standardized) } catch {
-            throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized)): \(error)", at: range)
+        if let (name, module) = shipped {
+            // A module that ships with metaq, by name.
+            guard let module else {
+                let names = ShippedModule.all.map(\.name)
+                let hint = nearest(name, in: names).map { "; did you mean 'metaq/\($0)'?" } ?? ""
+                throw RuntimeError("no module named '\(path)'\(hint) (metaq ships: \(names.map { "metaq/" + $0 }.joined(separator: ", ")))", at: range)
+            }
+            text = module.source
+        } else {
+            do { text = try TextFile.read(standardized) } catch {
+                throw RuntimeError("cannot read imported file '\(path)' (looked for \(standardized)): \(error)", at: range)
+            }
         }
         let source = SourceFile(name: standardized, text: text)
         files[standardized] = source
@@ -341,8 +364,10 @@ public final class Interpreter {
             for statement in statements {
                 _ = applyingOverrides(statement)
                 guard case let .import(path) = statement.kind else { continue }
-                let file = resolvedImport(path, from: statement.range)
-                guard seen.insert(file).inserted, let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+                let shipped = ShippedModule.forImport(path)
+                let file = shipped != nil ? path : resolvedImport(path, from: statement.range)
+                guard seen.insert(file).inserted,
+                      let text = shipped.map({ $0.module?.source }) ?? (try? String(contentsOfFile: file, encoding: .utf8)) else { continue }
                 let (program, syntax) = Parser.parse(SourceFile(name: file, text: text))
                 if syntax.isEmpty { visit(program.statements) }
             }
@@ -616,6 +641,14 @@ public final class Interpreter {
             case "parameters": return .int(m.network.parameterCount)
             case "params": return modelParameters(m, at: name.range)
             case "layers": return .list(m.network.layers.map { .string(Value.layerText($0)) })
+            case "input_shape":
+                guard let shape = m.inputShape else { throw RuntimeError("this model does not record its input shape", at: name.range) }
+                return .list(shape.map { .int($0) })
+            case "output_shape":
+                guard let shape = m.inputShape, let out = try? m.network.outputShape(for: shape) else {
+                    throw RuntimeError("this model does not record its input shape", at: name.range)
+                }
+                return .list(out.map { .int($0) })
             default: break
             }
         case let .learner(l):

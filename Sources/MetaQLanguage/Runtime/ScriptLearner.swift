@@ -32,6 +32,9 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     /// Adaptation steps for deployment requests that give none.
     let deploySteps: Int
     let range: SourceRange
+    /// The top-level statement of the script that made this learner, and which of the
+    /// learners it made this is: what deployment finds it by (ScriptSource).
+    var declaration: (site: SourceRange, index: Int)?
     let lossCache = TraceCache()
     let adaptCache = TraceCache()
     let predictCache = TraceCache()
@@ -40,7 +43,9 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     var pendingError: RuntimeError?
 
     init(model: Sequential, loss: LossKind, optimizer: Optimizer, extras: Value, lossFunction: Function, adaptFunction: Function,
-         predictFunction: Function?, deploySteps: Int, interpreter: Interpreter, range: SourceRange) {
+         predictFunction: Function?, deploySteps: Int, interpreter: Interpreter, range: SourceRange,
+         declaration: (site: SourceRange, index: Int)? = nil) {
+        self.declaration = declaration
         self.deploySteps = deploySteps
         self.model = model
         self.loss = loss
@@ -267,6 +272,7 @@ extension Builtins {
                KeySpec("adapt", .function, default: nil, "fn(params, extras, support, steps): fast weights after adaptation"),
                KeySpec("steps", .int(min: 0, max: 10_000), default: "1", "adaptation steps when a deployment request (metaq adapt, serve) gives none"),
                .optional("predict", .function, "fn(params, extras, support, x): predictions for query inputs x with the adapted params (metric methods compare with the support set); default net(x, params)"),
+               .optional("name", .string, "the learner's name when printed and in checkpoints' descriptions (a module's learner gives its own: matching, meta_lstm, metagan)"),
                KeySpec("extras", .tensors, default: "<>", "extra learnable tensors (a record or list of tensors), optimised with the model and saved in checkpoints"),
                KeySpec("outer", .record(outerSchema(opt: "adam", lr: "0.001", batch: 25)), default: "<>", "outer loop")],
         example: "learner m = custom < model net loss meta_loss adapt adapt outer < lr 0.001 batch 25 > >")) { b, interp in
@@ -279,12 +285,16 @@ extension Builtins {
         let outer = b.sub("outer")
         let range = b.range
         let steps = b.int("steps")
-        let value = LearnerValue(kind: "custom", model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
+        let site = interp.topLevelStatement ?? range, index = interp.learnersInStatement
+        interp.learnersInStatement += 1
+        let value = LearnerValue(kind: b.string("name") ?? "custom", model: model, options: b.record, metaBatch: outer.int("batch"), rng: interp.rng.split()) { loss in
             .meta(ScriptLearner(model: model.network, loss: loss, optimizer: optimizer(outer), extras: extras,
                                 lossFunction: lossFunction, adaptFunction: adaptFunction, predictFunction: predictFunction,
-                                deploySteps: steps, interpreter: interp, range: range))
+                                deploySteps: steps, interpreter: interp, range: range, declaration: (site, index)))
         }
-        interp.scriptLearners[ScriptSource.key(range)] = value
+        interp.scriptLearners[ScriptSource.key(site, index)] = value
+        // Checkpoints written before learners were keyed by statement name the block itself.
+        interp.scriptLearners[ScriptSource.key(range)] = interp.scriptLearners[ScriptSource.key(range)] ?? value
         return .learner(value)
     }
 }
@@ -314,16 +324,21 @@ enum ScriptSource {
     static let path = "script_path"
     static let offset = "script_offset"
     static let steps = "script_steps"
+    /// Which of the learners made by the statement at `offset` (a function of a module can
+    /// make several).
+    static let index = "script_index"
 
     static func key(_ range: SourceRange) -> String { "\(range.fileName)#\(range.start)" }
+    static func key(_ range: SourceRange, _ index: Int) -> String { "\(range.fileName)#\(range.start)#\(index)" }
 }
 
 extension ScriptLearner {
     /// The checkpoint attributes that let deployment rebuild this learner.
     func sourceAttributes(in interpreter: Interpreter) -> [String: String] {
-        guard let file = interpreter.files[range.fileName] else { return [:] }
-        return [ScriptSource.text: file.text, ScriptSource.path: range.fileName, ScriptSource.offset: String(range.start),
-                ScriptSource.steps: String(deploySteps)]
+        let (site, index) = declaration ?? (range, 0)
+        guard let file = interpreter.files[site.fileName] else { return [:] }
+        return [ScriptSource.text: file.text, ScriptSource.path: site.fileName, ScriptSource.offset: String(site.start),
+                ScriptSource.index: String(index), ScriptSource.steps: String(deploySteps)]
     }
 }
 
@@ -370,7 +385,9 @@ public enum Deployment {
         let interpreter = Interpreter(output: BufferedOutput())
         interpreter.deploying = true
         let problems = interpreter.run(SourceFile(name: path, text: text))
-        guard let value = interpreter.scriptLearners[ScriptSource.key(SourceRange(fileName: path, start: offset, end: offset))],
+        let site = SourceRange(fileName: path, start: offset, end: offset)
+        let key = attributes[ScriptSource.index].flatMap(Int.init).map { ScriptSource.key(site, $0) } ?? ScriptSource.key(site)
+        guard let value = interpreter.scriptLearners[key],
               let snapshot = checkpoint.learner else {
             let why = problems.first.map { ": \($0.message)" } ?? ""
             throw CheckpointError(.unsupported, "the script saved in it no longer declares its learner\(why)")

@@ -150,9 +150,28 @@ extension Interpreter {
         case .function:
             guard case .function = value else { throw mismatch() }
             return value
-        case .record:
-            guard case .record = value else { throw mismatch() }
-            return value
+        case let .record(inner):
+            guard case let .record(given) = value else { throw mismatch() }
+            // A record value (not a block written in place): its fields are checked as the
+            // block's keys would be, and the defaults filled in.
+            var record = Record()
+            for (name, field) in given.fields {
+                guard let innerSpec = inner.key(name) else {
+                    if inner.extraKeys != nil { record[name] = field; continue }
+                    let hint = inner.suggestion(for: name).map { "; did you mean '\($0)'?" }
+                        ?? " (valid keys: \(inner.keys.map(\.name).joined(separator: ", ")))"
+                    throw RuntimeError("unknown key '\(name)' in '\(inner.name)'\(hint)", at: range)
+                }
+                record[name] = try check(field, against: innerSpec, in: inner, at: range)
+            }
+            for innerSpec in inner.keys where record[innerSpec.name] == nil {
+                guard let text = innerSpec.defaultText else {
+                    throw RuntimeError("'\(inner.name)' needs key '\(innerSpec.name)' (\(innerSpec.type.description)): \(innerSpec.summary)", at: range)
+                }
+                if text == "none" { continue }
+                record[innerSpec.name] = try defaultValue(innerSpec, in: globals)
+            }
+            return .record(record)
         case .layers:
             guard case .list = value else { throw mismatch() }
             return value
