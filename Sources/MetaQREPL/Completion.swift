@@ -78,7 +78,7 @@ extension Completion {
             return .nothing
         case .builtinName:
             guard !argument.contains(" ") else { return .nothing }
-            return matching(argument, in: Array(Builtins.blocks.keys) + Array(Builtins.commands.keys) + Array(Builtins.functions.keys))
+            return matching(argument, in: Array(Builtins.blocks.keys) + Array(Builtins.commands.keys) + Array(Builtins.functions.keys) + ShippedModule.all.map(\.name))
         case .path:
             if argument.hasPrefix("\"") { return completePath(String(argument.dropFirst()), quoted: true) }
             return completePath(String(argument.split(separator: " ", omittingEmptySubsequences: false).last ?? ""), quoted: false)
@@ -126,9 +126,13 @@ extension Completion {
         var context = tokens.dropLast()  // the end-of-file token
         let last = context.last
 
-        // Inside a string: a path.
+        // Inside a string: a path; after `import`, also the modules that ship with metaq.
         if let last, case .string = last.kind, last.range.end == byteCount, !isClosedString(last.lexeme) {
-            return completePath(String(last.lexeme.dropFirst()), quoted: true)
+            let word = String(last.lexeme.dropFirst())
+            let files = completePath(word, quoted: true)
+            guard context.dropLast().last?.lexeme == "import" else { return files }
+            let modules = ShippedModule.all.map(\.path).filter { $0.hasPrefix(word) }
+            return Completion(word: word, candidates: Set(files.candidates + modules).sorted(), kind: .path(quoted: true))
         }
         // Inside a comment: nothing.
         let trailing = text.utf8.dropFirst(last?.range.end ?? 0)

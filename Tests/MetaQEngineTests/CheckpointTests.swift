@@ -251,6 +251,40 @@ struct CheckpointTests {
                       mentioning: "inner learning rate -0.5 is not a non-negative number")
     }
 
+    /// The learner registry: one row a kind, unique names and keys; every configuration
+    /// encodes as `{"KEY": settings}` (the format files written before the registry use) and
+    /// decodes to an equal one; an unknown kind is named with the known ones.
+    @Test func learnerKindsRoundTripThroughTheirKeys() throws {
+        #expect(Set(LearnerKind.all.map(\.key)).count == LearnerKind.all.count)
+        let names = LearnerKind.all.flatMap { [$0.name] + $0.aliases }
+        #expect(Set(names).count == names.count)
+        let inner = InnerLoop(steps: 2, learningRate: 0.1)
+        let settings: [any LearnerSettings] = [
+            MAMLSettings(inner: inner, firstOrder: true), MetaSGDSettings(innerSteps: 3, firstOrder: false),
+            ReptileSettings(inner: inner, batched: false), PretrainedSettings(inner: inner), PrototypicalSettings(distance: .cosine),
+            PrototypeMemorySettings(distance: .euclidean, budget: 5, transferWeight: 0.5, steps: 2, support: 1, query: 3),
+            FineTuningSettings(steps: 2, batch: 4), ScriptSettings(extras: 2),
+        ]
+        #expect(Set(settings.map { type(of: $0).kind.key }) == Set(LearnerKind.all.map(\.key)), "a test value for every kind")
+        for value in settings {
+            let configuration = LearnerConfiguration(value)
+            let json = try JSONEncoder().encode(configuration)
+            let object = try JSONSerialization.jsonObject(with: json) as? [String: Any]
+            #expect(object?.keys.sorted() == [configuration.kind.key])
+            #expect(try JSONDecoder().decode(LearnerConfiguration.self, from: json) == configuration)
+        }
+        let maml = try JSONDecoder().decode(LearnerConfiguration.self, from: Data(#"{"maml":{"inner":{"steps":1,"learningRate":0.5},"firstOrder":false}}"#.utf8))
+        #expect(maml.settings(as: MAMLSettings.self)?.inner.learningRate == 0.5 && maml.name == "maml")
+        #expect(LearnerKind.named("protonet")?.outputsEmbeddings == true && LearnerKind.named("anil")?.key == "maml")
+        #expect(LearnerKind.named("finetune")?.isDeployable == false && LearnerKind.named("metasgd")?.isDeployable == true)
+        do {
+            _ = try JSONDecoder().decode(LearnerConfiguration.self, from: Data(#"{"mamll":{}}"#.utf8))
+            Issue.record("an unknown kind decoded")
+        } catch {
+            #expect("\(error)".contains("unknown learner kind 'mamll' (known: maml, metaSGD"), "\(error)")
+        }
+    }
+
     @Test func atomicWriteReplacesAndLeavesNoTemporaryFile() throws {
         let dir = ScratchDirectory()
         let path = dir.file("a.mqm")

@@ -59,4 +59,18 @@ struct ReferenceTests {
         for key in Builtins.blocks["maml"]!.schema.keys { #expect(maml.contains(key.name + ":")) }
         #expect(Help.topic("mpl").contains("did you mean 'mlp'?"))
     }
+
+    @Test func helpForTheModulesThatShipWithMetaq() {
+        // :help NAME and :help metaq/NAME print the module's leading comment; the overview
+        // lists every module; a near miss gets a suggestion.
+        for module in ShippedModule.all {
+            let help = Help.topic(module.name)
+            #expect(help.hasPrefix("import \"metaq/\(module.name)\""), "\(help)")
+            #expect(Help.topic("metaq/" + module.name) == help)
+            #expect(help.contains(module.summary.prefix(40)), "\(module.name): \(help)")
+            #expect(Help.overview.contains("metaq/" + module.name))
+        }
+        #expect(Help.topic("matching").contains("fce_steps"))
+        #expect(Help.topic("metagn").contains("did you mean 'metagan'?"))
+    }
 }

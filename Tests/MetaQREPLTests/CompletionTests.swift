@@ -99,6 +99,16 @@ import Testing
         #expect(load.terminator(after: directory + "/results.csv") == "")
     }
 
+    @Test func modulesThatShipWithMetaq() {
+        // After `import`, a string offers the modules as well as files; :help offers them too.
+        #expect(Completion.candidates(for: "import \"metaq/m", names: names) == ["metaq/matching", "metaq/meta_lstm", "metaq/metagan"])
+        let one = Completion.complete("import \"metaq/matc", names: names)
+        #expect(one.candidates == ["metaq/matching"] && one.terminator(after: "metaq/matching") == "\"")
+        #expect(Completion.candidates(for: "let s = \"metaq/m", names: names) == [])
+        #expect(Completion.candidates(for: ":help meta_", names: names) == ["meta_lstm", "meta_step"])
+        #expect(Completion.candidates(for: "learner m = custom < na", names: names) == ["name"])
+    }
+
     @Test func aClosedStringIsNotAPath() {
         #expect(Completion.candidates(for: "print \"a\" + al", names: names) == ["alpha"])
         #expect(Completion.complete("print \"a\\\"", names: names).kind == .path(quoted: true))

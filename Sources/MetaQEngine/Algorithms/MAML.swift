@@ -153,3 +153,33 @@ public final class MAML: MetaLearner {
         }
     }
 }
+
+// MARK: Registry row and checkpoints
+
+/// MAML's settings; ANIL when `inner.adapted` limits adaptation to the head.
+public struct MAMLSettings: LearnerSettings, Equatable {
+    public var inner: InnerLoop
+    public var firstOrder: Bool
+
+    public static let kind = LearnerKind(
+        "maml", aliases: ["anil"], key: "maml", settings: MAMLSettings.self, training: .taskBatches, adaptsParameters: true,
+        summary: "MAML (Finn et al. 2017) and ANIL: inner SGD steps on the support set, outer update on the query loss.",
+        adaptation: { learner in
+            guard case let .meta(maml as MAML) = learner else { return nil }
+            return .gradient(maml.inner, rates: nil)
+        })
+
+    public var name: String { inner.adapted == nil ? "maml" : "anil" }
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        try snapshot.validate(inner, model: model)
+        return .meta(MAML(model: model, loss: snapshot.loss, inner: inner, firstOrder: firstOrder, optimizer: optimizer))
+    }
+}
+
+extension MAML: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        LearnerSnapshot(configuration: LearnerConfiguration(MAMLSettings(inner: inner, firstOrder: firstOrder)), loss: loss,
+                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
+    }
+}

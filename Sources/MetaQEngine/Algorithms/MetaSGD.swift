@@ -57,3 +57,40 @@ public final class MetaSGD: MetaLearner {
         }
     }
 }
+
+// MARK: Registry row and checkpoints
+
+/// Meta-SGD's settings; its learned per-parameter rates are tensors of the snapshot
+/// (`rates.NAME`).
+public struct MetaSGDSettings: LearnerSettings, Equatable {
+    public var innerSteps: Int
+    public var firstOrder: Bool
+
+    public static let kind = LearnerKind(
+        "metasgd", key: "metaSGD", settings: MetaSGDSettings.self, training: .taskBatches, adaptsParameters: true,
+        summary: "Meta-SGD (Li et al. 2017): MAML with a meta-learned learning rate for every parameter element.",
+        adaptation: { learner in
+            guard case let .meta(metaSGD as MetaSGD) = learner else { return nil }
+            return .gradient(InnerLoop(steps: metaSGD.innerSteps, learningRate: 0), rates: metaSGD.learningRates.map { $0.detached() })
+        })
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        guard innerSteps >= 0, innerSteps <= InnerLoop.maximumSteps else {
+            throw snapshot.inconsistent("inner loop of \(innerSteps) steps (at most \(InnerLoop.maximumSteps))")
+        }
+        let learner = MetaSGD(model: model, loss: snapshot.loss, innerSteps: innerSteps, initialRate: 0, firstOrder: firstOrder, optimizer: optimizer)
+        learner.learningRates = try model.parameterSpecs.map { spec throws(CheckpointError) in
+            try snapshot.tensor("rates.\(spec.name)", shape: spec.shape).requiringGradient()
+        }
+        return .meta(learner)
+    }
+}
+
+extension MetaSGD: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        let names = model.parameterSpecs.map(\.name)
+        let rates = Dictionary(uniqueKeysWithValues: zip(names.map { "rates.\($0)" }, learningRates.map { $0.detached() }))
+        return LearnerSnapshot(configuration: LearnerConfiguration(MetaSGDSettings(innerSteps: innerSteps, firstOrder: firstOrder)), loss: loss,
+                               optimizer: optimizer.state, optimized: names + names.map { "rates.\($0)" }, tensors: rates)
+    }
+}

@@ -100,3 +100,29 @@ public final class PrototypicalNetwork: MetaLearner {
         return steps.map { _ in scores }
     }
 }
+
+// MARK: Registry row and checkpoints
+
+public struct PrototypicalSettings: LearnerSettings, Equatable {
+    public var distance: PrototypeDistance
+
+    public static let kind = LearnerKind(
+        "protonet", key: "prototypical", settings: PrototypicalSettings.self, training: .taskBatches, outputsEmbeddings: true,
+        summary: "Prototypical Networks (Snell et al. 2017): queries classified by their distances to the mean support embeddings.",
+        adaptation: { learner in
+            guard case let .meta(protonet as PrototypicalNetwork) = learner else { return nil }
+            return .prototypes(protonet)
+        })
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        try snapshot.requireClassification()
+        return .meta(PrototypicalNetwork(model: model, distance: distance, optimizer: optimizer))
+    }
+}
+
+extension PrototypicalNetwork: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        LearnerSnapshot(configuration: LearnerConfiguration(PrototypicalSettings(distance: distance)), loss: loss,
+                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
+    }
+}

@@ -83,3 +83,54 @@ public final class PretrainedBaseline: MetaLearner {
         }
     }
 }
+
+// MARK: Registry rows and checkpoints
+
+public struct ReptileSettings: LearnerSettings, Equatable {
+    public var inner: InnerLoop
+    public var batched: Bool
+
+    public static let kind = LearnerKind(
+        "reptile", key: "reptile", settings: ReptileSettings.self, training: .taskBatches, adaptsParameters: true,
+        summary: "Reptile (Nichol et al. 2018): SGD on each task, then the meta-parameters move toward the adapted ones.",
+        adaptation: { learner in
+            guard case let .meta(reptile as Reptile) = learner else { return nil }
+            return .gradient(reptile.inner, rates: nil)
+        })
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        try snapshot.validate(inner, model: model)
+        return .meta(Reptile(model: model, loss: snapshot.loss, inner: inner, batched: batched, optimizer: optimizer))
+    }
+}
+
+extension Reptile: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        LearnerSnapshot(configuration: LearnerConfiguration(ReptileSettings(inner: inner, batched: batched)), loss: loss,
+                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
+    }
+}
+
+public struct PretrainedSettings: LearnerSettings, Equatable {
+    public var inner: InnerLoop
+
+    public static let kind = LearnerKind(
+        "pretrain", key: "pretrained", settings: PretrainedSettings.self, training: .taskBatches, adaptsParameters: true,
+        summary: "The pretrained baseline: one network trained on the pooled tasks, fine-tuned on each support set.",
+        adaptation: { learner in
+            guard case let .meta(baseline as PretrainedBaseline) = learner else { return nil }
+            return .gradient(baseline.inner, rates: nil)
+        })
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        try snapshot.validate(inner, model: model)
+        return .meta(PretrainedBaseline(model: model, loss: snapshot.loss, inner: inner, optimizer: optimizer))
+    }
+}
+
+extension PretrainedBaseline: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        LearnerSnapshot(configuration: LearnerConfiguration(PretrainedSettings(inner: inner)), loss: loss,
+                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
+    }
+}

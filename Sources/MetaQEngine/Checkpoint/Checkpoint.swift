@@ -233,7 +233,7 @@ public struct Checkpoint: @unchecked Sendable {
         }
         // Rebuilding the learner validates its configuration against the model. A learner
         // written in a script cannot be rebuilt without its script: its extras are checked.
-        if case let .script(count)? = snapshot?.configuration {
+        if let count = snapshot?.configuration.settings(as: ScriptSettings.self)?.extras {
             guard count >= 0, count <= 1 << 20, (0..<count).allSatisfy({ snapshot?.tensors["extras.\($0)"] != nil }) else {
                 throw inconsistent("the script learner's \(count) extra tensors are not all present")
             }

@@ -46,11 +46,8 @@ public protocol ScriptedAdaptation: AnyObject, Sendable {
 public final class FewShotPredictor: @unchecked Sendable {
     /// How a learner adapts to a support set.
     private enum Method {
-        /// SGD steps on the support loss (MAML, ANIL, Reptile, the pretrained baseline), with
-        /// per-parameter rates for Meta-SGD.
-        case gradient(InnerLoop, rates: [Tensor]?)
-        /// Class prototypes from the support embeddings (Prototypical Networks).
-        case prototypes(PrototypicalNetwork)
+        /// Its kind's rule (``LearnerKind``): SGD steps or class prototypes.
+        case rule(AdaptationRule)
         /// A rule written in a script.
         case scripted(ScriptedAdaptation)
     }
@@ -70,10 +67,8 @@ public final class FewShotPredictor: @unchecked Sendable {
     public let defaultSteps: Int
     /// Whether adaptation takes steps at all (a prototypical network adapts in one pass).
     public var adaptsBySteps: Bool {
-        switch method {
-        case .gradient, .scripted: return true
-        case .prototypes: return false
-        }
+        if case .rule(.prototypes) = method { return false }
+        return true
     }
     /// The features of one flattened input example.
     public var featureCount: Int { inputShape.reduce(1, *) }
@@ -85,7 +80,7 @@ public final class FewShotPredictor: @unchecked Sendable {
     /// - Throws: `CheckpointError` when the checkpoint holds no learner (a model alone cannot
     ///   be adapted: its learning rule is unknown) or does not record its input shape.
     public init(checkpoint: Checkpoint, scripted: ScriptedAdaptation? = nil) throws(CheckpointError) {
-        if case .script? = checkpoint.learner?.configuration, scripted == nil {
+        if checkpoint.learner?.configuration.settings is ScriptSettings, scripted == nil {
             throw CheckpointError(.unsupported, "it holds a learner written in a script; deploy it with 'metaq adapt' or 'metaq serve', which rebuild it from the script saved inside")
         }
         guard let snapshot = checkpoint.learner else {
@@ -103,22 +98,19 @@ public final class FewShotPredictor: @unchecked Sendable {
         guard output.count == 1 else {
             throw CheckpointError(.unsupported, "the model's outputs have shape \(output); deployment needs one vector per example")
         }
-        let restored: RestoredLearner? = scripted == nil ? try checkpoint.makeLearner() : nil
-        switch restored {
-        case nil:
-            let scripted = scripted!
+        if let scripted {
             method = .scripted(scripted)
             defaultSteps = scripted.defaultSteps
-        case let .meta(learner as MAML): method = .gradient(learner.inner, rates: nil); defaultSteps = learner.inner.steps
-        case let .meta(learner as MetaSGD):
-            method = .gradient(InnerLoop(steps: learner.innerSteps, learningRate: 0), rates: learner.learningRates.map { $0.detached() })
-            defaultSteps = learner.innerSteps
-        case let .meta(learner as Reptile): method = .gradient(learner.inner, rates: nil); defaultSteps = learner.inner.steps
-        case let .meta(learner as PretrainedBaseline): method = .gradient(learner.inner, rates: nil); defaultSteps = learner.inner.steps
-        case let .meta(learner as PrototypicalNetwork): method = .prototypes(learner); defaultSteps = 0
-        case let .continual(learner as PrototypeMemoryLearner): method = .prototypes(learner.protonet); defaultSteps = 0
-        default:
-            throw CheckpointError(.unsupported, "a \(snapshot.configuration.name) learner cannot be deployed: it has no few-shot adaptation rule")
+        } else {
+            let restored = try snapshot.makeLearner(model: checkpoint.makeModel())
+            guard let rule = snapshot.configuration.kind.adaptation?(restored) else {
+                throw CheckpointError(.unsupported, "a \(snapshot.configuration.name) learner cannot be deployed: it has no few-shot adaptation rule (deployable: \(LearnerKind.names { $0.isDeployable }))")
+            }
+            method = .rule(rule)
+            switch rule {
+            case let .gradient(inner, _): defaultSteps = inner.steps
+            case .prototypes: defaultSteps = 0
+            }
         }
         self.model = model
         parameters = model.parameters.map { $0.detached() }
@@ -126,7 +118,7 @@ public final class FewShotPredictor: @unchecked Sendable {
         loss = snapshot.loss
         self.inputShape = inputShape
         outputCount = output[0]
-        if case .prototypes = method {} else if loss == .crossEntropy, outputCount < 2 {
+        if case .rule(.prototypes) = method {} else if loss == .crossEntropy, outputCount < 2 {
             throw CheckpointError(.unsupported, "a classifier needs at least 2 outputs, the model has \(outputCount)")
         }
     }
@@ -145,12 +137,12 @@ public final class FewShotPredictor: @unchecked Sendable {
         guard steps >= 0 else { throw PredictionError("steps must be non-negative, got \(steps)") }
         let outputs: Tensor
         switch method {
-        case let .gradient(inner, rates):
+        case let .rule(.gradient(inner, rates)):
             let supportTargets = try gradientTargets(targets, count: support.count)
             let fast = inner.adapt(model: model, loss: loss, support: Split(inputs: supportInputs, targets: supportTargets),
                                    from: parameters, steps: steps, rates: rates, createGraph: false)
             outputs = model.forward(queryInputs, parameters: fast.map { $0.detached() }, tasks: 1)
-        case let .prototypes(protonet):
+        case let .rule(.prototypes(protonet)):
             let labels = try prototypeLabels(targets, count: support.count)
             outputs = protonet.logits(support: Split(inputs: supportInputs, targets: .labels(labels)),
                                       queryInputs: queryInputs, parameters: parameters)

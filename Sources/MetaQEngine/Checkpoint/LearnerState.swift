@@ -1,38 +1,51 @@
+import Foundation
+
 /// What a learner is and how it is configured: everything needed to rebuild it around a
-/// model, apart from what it has learned (which is in ``LearnerSnapshot``).
+/// model, apart from what it has learned (which is in ``LearnerSnapshot``). It holds one
+/// kind's settings (``LearnerSettings``); in a checkpoint it is `{"KEY": settings}`, KEY being
+/// the kind's registry key (``LearnerKind``).
 ///
 /// ```swift
-/// maml.snapshot.configuration   // .maml(inner: InnerLoop(steps: 1, learningRate: 0.01, ...), firstOrder: false)
+/// maml.snapshot.configuration        // maml settings: inner loop, first order or not
 /// maml.snapshot.configuration.name   // "maml"
+/// maml.snapshot.configuration.kind.outputsEmbeddings   // false
 /// ```
-public enum LearnerConfiguration: Codable, Equatable, Sendable {
-    /// MAML; ANIL when `inner.adapted` limits adaptation to the head.
-    case maml(inner: InnerLoop, firstOrder: Bool)
-    /// Meta-SGD; its learned per-parameter rates are tensors of the snapshot.
-    case metaSGD(innerSteps: Int, firstOrder: Bool)
-    case reptile(inner: InnerLoop, batched: Bool)
-    case pretrained(inner: InnerLoop)
-    case prototypical(distance: PrototypeDistance)
-    /// Prototypical Networks with a memory bank; the bank is tensors of the snapshot.
-    case prototypeMemory(distance: PrototypeDistance, budget: Int, transferWeight: Float, steps: Int, support: Int, query: Int)
-    case fineTuning(steps: Int, batch: Int)
-    /// A learner written in a script, with this many extra learned tensors (`extras.0`...);
-    /// its code is the script's, so only the script that declares it can rebuild it.
-    case script(extras: Int)
+public struct LearnerConfiguration: Codable, Equatable, Sendable {
+    public let settings: any LearnerSettings
 
+    public init(_ settings: any LearnerSettings) { self.settings = settings }
+
+    /// The kind's registry row.
+    public var kind: LearnerKind { type(of: settings).kind }
     /// The learner's name as metaq writes it.
-    public var name: String {
-        switch self {
-        case let .maml(inner, _): inner.adapted == nil ? "maml" : "anil"
-        case .metaSGD: "metasgd"
-        case .reptile: "reptile"
-        case .pretrained: "pretrain"
-        case .prototypical: "protonet"
-        case .prototypeMemory: "protomem"
-        case .fineTuning: "finetune"
-        case .script: "custom"
+    public var name: String { settings.name }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: LearnerKind.Key.self)
+        guard container.allKeys.count == 1, let key = container.allKeys.first else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "a learner configuration has exactly one key, its kind"))
         }
+        guard let kind = LearnerKind.all.first(where: { $0.key == key.stringValue }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [key],
+                debugDescription: "unknown learner kind '\(key.stringValue)' (known: \(LearnerKind.all.map(\.key).joined(separator: ", ")))"))
+        }
+        settings = try kind.decode(container.superDecoder(forKey: key))
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: LearnerKind.Key.self)
+        try settings.encode(to: container.superEncoder(forKey: LearnerKind.Key(kind.key)))
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        guard a.kind.key == b.kind.key else { return false }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(a)) == (try? encoder.encode(b))
+    }
+
+    /// The settings when they are of type `T`.
+    public func settings<T: LearnerSettings>(as _: T.Type) -> T? { settings as? T }
 }
 
 /// A learner's state at one moment: its configuration, the loss it trains with, its outer
@@ -84,65 +97,6 @@ public enum RestoredLearner {
     case continual(ContinualLearner)
 }
 
-extension MAML: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        LearnerSnapshot(configuration: .maml(inner: inner, firstOrder: firstOrder), loss: loss,
-                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
-    }
-}
-
-extension MetaSGD: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        let names = model.parameterSpecs.map(\.name)
-        let rates = Dictionary(uniqueKeysWithValues: zip(names.map { "rates.\($0)" }, learningRates.map { $0.detached() }))
-        return LearnerSnapshot(configuration: .metaSGD(innerSteps: innerSteps, firstOrder: firstOrder), loss: loss,
-                               optimizer: optimizer.state, optimized: names + names.map { "rates.\($0)" }, tensors: rates)
-    }
-}
-
-extension Reptile: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        LearnerSnapshot(configuration: .reptile(inner: inner, batched: batched), loss: loss,
-                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
-    }
-}
-
-extension PretrainedBaseline: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        LearnerSnapshot(configuration: .pretrained(inner: inner), loss: loss,
-                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
-    }
-}
-
-extension PrototypicalNetwork: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        LearnerSnapshot(configuration: .prototypical(distance: distance), loss: loss,
-                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
-    }
-}
-
-extension PrototypeMemoryLearner: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        var tensors: [String: Tensor] = [:]
-        for (i, pool) in bank.enumerated() {
-            guard case let .labels(labels) = pool.targets else { continue }
-            tensors["memory.\(i).inputs"] = pool.inputs.detached()
-            tensors["memory.\(i).labels"] = Tensor(labels.map(Float.init))
-        }
-        return LearnerSnapshot(
-            configuration: .prototypeMemory(distance: protonet.distance, budget: budget, transferWeight: transferWeight,
-                                            steps: steps, support: support, query: query),
-            loss: loss, optimizer: protonet.optimizer.state, optimized: model.parameterSpecs.map(\.name), tensors: tensors)
-    }
-}
-
-extension SequentialFineTuning: CheckpointableLearner {
-    public var snapshot: LearnerSnapshot {
-        LearnerSnapshot(configuration: .fineTuning(steps: steps, batch: batch), loss: loss,
-                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
-    }
-}
-
 extension LearnerSnapshot {
     /// Rebuilds the learner around `model`, with its optimiser state and learned tensors.
     ///
@@ -150,44 +104,7 @@ extension LearnerSnapshot {
     ///   or its own configuration.
     public func makeLearner(model: Sequential) throws(CheckpointError) -> RestoredLearner {
         let optimizer = try restoredOptimizer(model: model)
-        switch configuration {
-        case let .maml(inner, firstOrder):
-            try validate(inner, model: model)
-            return .meta(MAML(model: model, loss: loss, inner: inner, firstOrder: firstOrder, optimizer: optimizer))
-        case let .metaSGD(innerSteps, firstOrder):
-            guard innerSteps >= 0, innerSteps <= InnerLoop.maximumSteps else {
-                throw inconsistent("inner loop of \(innerSteps) steps (at most \(InnerLoop.maximumSteps))")
-            }
-            let learner = MetaSGD(model: model, loss: loss, innerSteps: innerSteps, initialRate: 0, firstOrder: firstOrder, optimizer: optimizer)
-            learner.learningRates = try model.parameterSpecs.map { spec throws(CheckpointError) in
-                try tensor("rates.\(spec.name)", shape: spec.shape).requiringGradient()
-            }
-            return .meta(learner)
-        case let .reptile(inner, batched):
-            try validate(inner, model: model)
-            return .meta(Reptile(model: model, loss: loss, inner: inner, batched: batched, optimizer: optimizer))
-        case let .pretrained(inner):
-            try validate(inner, model: model)
-            return .meta(PretrainedBaseline(model: model, loss: loss, inner: inner, optimizer: optimizer))
-        case let .prototypical(distance):
-            try requireClassification()
-            return .meta(PrototypicalNetwork(model: model, distance: distance, optimizer: optimizer))
-        case let .prototypeMemory(distance, budget, transferWeight, steps, support, query):
-            try requireClassification()
-            guard budget >= 1, steps >= 1, support >= 1, query >= 1, transferWeight.isFinite else {
-                throw inconsistent("invalid protomem settings (budget \(budget), steps \(steps), support \(support), query \(query))")
-            }
-            let learner = PrototypeMemoryLearner(
-                protonet: PrototypicalNetwork(model: model, distance: distance, optimizer: optimizer),
-                budget: budget, transferWeight: transferWeight, steps: steps, support: support, query: query)
-            learner.restoreBank(try memoryBank())
-            return .continual(learner)
-        case let .fineTuning(steps, batch):
-            guard steps >= 1, batch >= 1 else { throw inconsistent("invalid finetune settings (steps \(steps), batch \(batch))") }
-            return .continual(SequentialFineTuning(model: model, loss: loss, optimizer: optimizer, steps: steps, batch: batch))
-        case .script:
-            throw CheckpointError(.unsupported, "it holds a learner written in a script (custom): run the script that declares it and resume with 'train ... < checkpoint FILE resume true >'")
-        }
+        return try configuration.settings.makeLearner(from: self, model: model, optimizer: optimizer)
     }
 
     /// The optimiser, rebuilt from its kind and hyperparameters, with its slots checked
@@ -214,7 +131,7 @@ extension LearnerSnapshot {
         }
     }
 
-    private func validate(_ inner: InnerLoop, model: Sequential) throws(CheckpointError) {
+    func validate(_ inner: InnerLoop, model: Sequential) throws(CheckpointError) {
         guard inner.steps >= 0, inner.steps <= InnerLoop.maximumSteps else {
             throw inconsistent("inner loop of \(inner.steps) steps (at most \(InnerLoop.maximumSteps))")
         }
@@ -229,11 +146,11 @@ extension LearnerSnapshot {
         }
     }
 
-    private func requireClassification() throws(CheckpointError) {
+    func requireClassification() throws(CheckpointError) {
         guard loss == .crossEntropy else { throw inconsistent("\(configuration.name) needs the cross_entropy loss, not \(loss.rawValue)") }
     }
 
-    private func tensor(_ name: String, shape: [Int]) throws(CheckpointError) -> Tensor {
+    func tensor(_ name: String, shape: [Int]) throws(CheckpointError) -> Tensor {
         guard let t = tensors[name] else { throw inconsistent("the learned tensor '\(name)' is missing") }
         guard t.shape == shape else { throw inconsistent("the learned tensor '\(name)' has shape \(t.shape), expected \(shape)") }
         return t
@@ -241,7 +158,7 @@ extension LearnerSnapshot {
 
     /// The memory bank of a protomem learner: pools `memory.I.inputs` with `memory.I.labels`
     /// (class-major, the same number of examples for each class 0..<C).
-    private func memoryBank() throws(CheckpointError) -> [ExamplePool] {
+    func memoryBank() throws(CheckpointError) -> [ExamplePool] {
         var bank: [ExamplePool] = []
         while let inputs = tensors["memory.\(bank.count).inputs"] {
             let name = "memory.\(bank.count)"
@@ -262,5 +179,5 @@ extension LearnerSnapshot {
         return bank
     }
 
-    private func inconsistent(_ message: String) -> CheckpointError { CheckpointError(.inconsistent, message) }
+    func inconsistent(_ message: String) -> CheckpointError { CheckpointError(.inconsistent, message) }
 }

@@ -183,3 +183,27 @@ public final class ElasticWeightConsolidation: DirectTrainingLearner, ContinualL
         anchor = model.parameters.map { $0.detached() }
     }
 }
+
+// MARK: Registry row and checkpoints
+
+public struct FineTuningSettings: LearnerSettings, Equatable {
+    public var steps: Int
+    public var batch: Int
+
+    public static let kind = LearnerKind(
+        "finetune", key: "fineTuning", settings: FineTuningSettings.self, training: .stream,
+        summary: "Naive sequential fine-tuning on each new task's data (the baseline that forgets).",
+        adaptation: nil)
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        guard steps >= 1, batch >= 1 else { throw snapshot.inconsistent("invalid finetune settings (steps \(steps), batch \(batch))") }
+        return .continual(SequentialFineTuning(model: model, loss: snapshot.loss, optimizer: optimizer, steps: steps, batch: batch))
+    }
+}
+
+extension SequentialFineTuning: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        LearnerSnapshot(configuration: LearnerConfiguration(FineTuningSettings(steps: steps, batch: batch)), loss: loss,
+                        optimizer: optimizer.state, optimized: model.parameterSpecs.map(\.name))
+    }
+}

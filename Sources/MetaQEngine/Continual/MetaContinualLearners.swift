@@ -246,3 +246,52 @@ public final class GenerativeReplay: DirectTrainingLearner, ContinualLearner {
         previous = (model.parameters.map { $0.detached() }, nil)
     }
 }
+
+// MARK: Registry row and checkpoints
+
+/// Prototypical Networks with a memory bank; the bank is tensors of the snapshot
+/// (`memory.I.inputs`, `memory.I.labels`).
+public struct PrototypeMemorySettings: LearnerSettings, Equatable {
+    public var distance: PrototypeDistance
+    public var budget: Int
+    public var transferWeight: Float
+    public var steps: Int
+    public var support: Int
+    public var query: Int
+
+    public static let kind = LearnerKind(
+        "protomem", key: "prototypeMemory", settings: PrototypeMemorySettings.self, training: .stream, outputsEmbeddings: true,
+        summary: "Prototypical Networks with a memory bank of past classes, for lifelong learning.",
+        adaptation: { learner in
+            guard case let .continual(memory as PrototypeMemoryLearner) = learner else { return nil }
+            return .prototypes(memory.protonet)
+        })
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        try snapshot.requireClassification()
+        guard budget >= 1, steps >= 1, support >= 1, query >= 1, transferWeight.isFinite else {
+            throw snapshot.inconsistent("invalid protomem settings (budget \(budget), steps \(steps), support \(support), query \(query))")
+        }
+        let learner = PrototypeMemoryLearner(
+            protonet: PrototypicalNetwork(model: model, distance: distance, optimizer: optimizer),
+            budget: budget, transferWeight: transferWeight, steps: steps, support: support, query: query)
+        learner.restoreBank(try snapshot.memoryBank())
+        return .continual(learner)
+    }
+}
+
+extension PrototypeMemoryLearner: CheckpointableLearner {
+    public var snapshot: LearnerSnapshot {
+        var tensors: [String: Tensor] = [:]
+        for (i, pool) in bank.enumerated() {
+            guard case let .labels(labels) = pool.targets else { continue }
+            tensors["memory.\(i).inputs"] = pool.inputs.detached()
+            tensors["memory.\(i).labels"] = Tensor(labels.map(Float.init))
+        }
+        return LearnerSnapshot(
+            configuration: LearnerConfiguration(PrototypeMemorySettings(distance: protonet.distance, budget: budget, transferWeight: transferWeight,
+                                            steps: steps, support: support, query: query)),
+            loss: loss, optimizer: protonet.optimizer.state, optimized: model.parameterSpecs.map(\.name), tensors: tensors)
+    }
+}
+

@@ -97,7 +97,7 @@ extension Interpreter {
         guard case let .learner(learner) = l.value else { throw RuntimeError("'\(c.name.name)' needs a learner, got a \(l.value.typeName)", at: l.range) }
         guard case let .tasks(tasks) = t.value else { throw RuntimeError("'\(c.name.name) ... on' needs tasks, got a \(t.value.typeName)", at: t.range) }
         let d = tasks.distribution
-        if learner.kind != "protonet" {
+        if !(LearnerKind.named(learner.kind)?.outputsEmbeddings ?? false) {
             do {
                 let out = try learner.model.network.outputShape(for: d.inputShape)
                 // A script learner with its own 'predict' decides what the model outputs.

@@ -136,7 +136,7 @@ extension Builtins {
             }
             do throws(CheckpointError) {
                 let checkpoint = try Checkpoint.read(from: path)
-                if case .script? = checkpoint.learner?.configuration {
+                if checkpoint.learner?.configuration.settings is ScriptSettings {
                     // A learner written in metaq: rebuilt from the script saved with it.
                     return .learner(try Deployment.scriptLearner(from: checkpoint).0)
                 }

@@ -12,12 +12,14 @@ public enum Help {
             learners:      \(names(.learner))
             commands:      \((Builtins.commandList + Builtins.streamCommands).map(\.doc.name).joined(separator: ", "))
             functions:     \(Builtins.functions.keys.sorted().joined(separator: ", "))
+            modules:       \(ShippedModule.all.map(\.path).joined(separator: ", "))  (import "metaq/NAME")
             REPL:          :help [NAME]  :vars  :type EXPR  :time EXPR  :load FILE  :reset  :history [N]  :quit
             :help NAME shows a builtin's keys, types and defaults.
             """
     }
 
-    /// Help for one builtin block, command or function.
+    /// Help for one builtin block, command or function, or a module that ships with metaq
+    /// (by its name or its import path).
     public static func topic(_ name: String) -> String {
         if let block = Builtins.blocks[name] { return render(block.schema) }
         if let command = Builtins.commands[name] {
@@ -28,7 +30,11 @@ public enum Help {
         if let f = Builtins.functions[name] {
             return "\(f.doc.signature)\n  \(f.doc.summary)\n  example: \(f.doc.example)"
         }
-        let all = Array(Builtins.blocks.keys) + Array(Builtins.commands.keys) + Array(Builtins.functions.keys)
+        if let module = ShippedModule.named(name) ?? ShippedModule.forImport(name)?.module {
+            let lines = module.documentation.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }
+            return "import \"\(module.path)\"  (a module written in metaq, \(module.codeLines) lines of code)\n" + lines.joined(separator: "\n")
+        }
+        let all = Array(Builtins.blocks.keys) + Array(Builtins.commands.keys) + Array(Builtins.functions.keys) + ShippedModule.all.map(\.name)
         return "no builtin named '\(name)'" + (nearest(name, in: all).map { "; did you mean '\($0)'?" } ?? "")
     }
 

@@ -230,7 +230,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     var extraNames: [String] { extras.indices.map { "extras.\($0)" } }
 
     var snapshot: LearnerSnapshot {
-        LearnerSnapshot(configuration: .script(extras: extras.count), loss: loss, optimizer: optimizer.state,
+        LearnerSnapshot(configuration: LearnerConfiguration(ScriptSettings(extras: extras.count)), loss: loss, optimizer: optimizer.state,
                         optimized: model.parameterSpecs.map(\.name) + extraNames,
                         tensors: Dictionary(uniqueKeysWithValues: zip(extraNames, extras.map { $0.detached() })))
     }
@@ -238,7 +238,7 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
     /// Takes a checkpoint's state (`train ... < resume true >`): parameters, extras and the
     /// optimiser's state.
     func restore(_ snapshot: LearnerSnapshot, parameters: [Tensor], step: Int) throws(CheckpointError) {
-        guard case let .script(count) = snapshot.configuration, count == extras.count else {
+        guard let count = snapshot.configuration.settings(as: ScriptSettings.self)?.extras, count == extras.count else {
             throw CheckpointError(.inconsistent, "it holds a learner with other extras than this one")
         }
         var restored: [Tensor] = []
@@ -369,7 +369,7 @@ final class ScriptedLearnerAdaptation: ScriptedAdaptation, @unchecked Sendable {
 /// then taking the checkpoint's parameters and extras.
 public enum Deployment {
     public static func predictor(for checkpoint: Checkpoint) throws(CheckpointError) -> FewShotPredictor {
-        guard case .script? = checkpoint.learner?.configuration else { return try FewShotPredictor(checkpoint: checkpoint) }
+        guard checkpoint.learner?.configuration.settings is ScriptSettings else { return try FewShotPredictor(checkpoint: checkpoint) }
         let (_, script) = try scriptLearner(from: checkpoint)
         return try FewShotPredictor(checkpoint: checkpoint, scripted: ScriptedLearnerAdaptation(script))
     }

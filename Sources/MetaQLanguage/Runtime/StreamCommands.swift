@@ -15,7 +15,7 @@ extension Builtins {
             options: BlockSchema("lifelong", .command, summary: "Options of 'lifelong'.", keys: adaptationKeys, example: "lifelong naive on s < eval_steps 5 >")) { c, interp in
             let (learner, stream) = try interp.learnerAndStream(c)
             guard case let .continual(engine) = try learner.engine(for: stream.stream.loss) else {
-                throw RuntimeError("'lifelong' needs a continual learner (finetune, replay, ewc, decayed_maml, protomem, genreplay); '\(learner.kind)' learns task batches: use 'online' or 'train'", at: c.arguments[0].range)
+                throw RuntimeError("'lifelong' needs a continual learner (\(Builtins.continualBlocks.map(\.schema.name).joined(separator: ", "))); '\(learner.kind)' learns task batches: use 'online' or 'train'", at: c.arguments[0].range)
             }
             let adaptation = InnerLoop(steps: c.options.int("eval_steps"), learningRate: Float(c.options.number("eval_lr")))
             let report = learnStream(engine, stream: stream.stream, method: learner.kind, adaptation: adaptation, using: &interp.rng,
@@ -43,7 +43,7 @@ extension Builtins {
             ] + adaptationKeys, example: "online m on s < meta_steps 100 >")) { c, interp in
             let (learner, stream) = try interp.learnerAndStream(c)
             guard case let .meta(engine) = try learner.engine(for: stream.stream.loss) else {
-                throw RuntimeError("'online' needs a meta-learner (maml, anil, metasgd, reptile); '\(learner.kind)' is a continual learner: use 'lifelong'", at: c.arguments[0].range)
+                throw RuntimeError("'online' needs a meta-learner (\((Builtins.learnerBlocks + [Builtins.scriptLearnerBlock]).map(\.schema.name).joined(separator: ", "))); '\(learner.kind)' is a continual learner: use 'lifelong'", at: c.arguments[0].range)
             }
             let o = c.options
             let report = onlineMetaLearning(
@@ -92,7 +92,7 @@ extension Interpreter {
         let inputShape = Array(first.pool.inputs.shape.dropFirst())
         do {
             let out = try learner.model.network.outputShape(for: inputShape)
-            if learner.kind != "protomem" {
+            if !(LearnerKind.named(learner.kind)?.outputsEmbeddings ?? false) {
                 let needed = stream.stream.loss == .crossEntropy ? (first.pool.classes ?? 1) : 1
                 guard out == [needed] else {
                     throw RuntimeError("model output \(out) does not fit this stream's tasks, which need \(needed) output\(needed == 1 ? "" : "s")", at: l.range)

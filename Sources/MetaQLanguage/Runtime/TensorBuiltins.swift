@@ -241,7 +241,7 @@ extension Builtins {
         },
         random("randn", normal: true),
         random("rand", normal: false),
-        function("fast_weights", "fast_weights(learner, support, steps)", "A learner's fast weights after adapting to a support set (< x y tasks >, as 'sample' makes) for a number of steps, as a record named like 'net.params' with a leading task axis: built-in gradient learners (maml, anil, metasgd, reptile, pretrain) and learners written in metaq.", "let fast = fast_weights(m, b.support, 5)", arity: 3...3) { args, range, interp in
+        function("fast_weights", "fast_weights(learner, support, steps)", "A learner's fast weights after adapting to a support set (< x y tasks >, as 'sample' makes) for a number of steps, as a record named like 'net.params' with a leading task axis: learners that adapt parameters (\(LearnerKind.names { $0.adaptsParameters })).", "let fast = fast_weights(m, b.support, 5)", arity: 3...3) { args, range, interp in
             guard case let .learner(l) = args[0].value else {
                 throw RuntimeError("'fast_weights' needs a learner, got a \(args[0].value.typeName)", at: args[0].range)
             }
@@ -272,15 +272,13 @@ extension Builtins {
             }
             let start = meta.model.parameters.map { $0.detached() }
             let fast: [Tensor]
-            switch meta {
-            case let m as MAML: fast = m.adapt(split, from: start, steps: steps, createGraph: false)
-            case let m as MetaSGD:
-                fast = InnerLoop(steps: steps, learningRate: 0).adapt(model: m.model, loss: m.loss, support: split, from: start, steps: steps,
-                                                                       rates: m.learningRates.map { $0.detached() }, createGraph: false)
-            case let m as Reptile: fast = m.inner.adapt(model: m.model, loss: m.loss, support: split, from: start, steps: steps, createGraph: false)
-            case let m as PretrainedBaseline: fast = m.inner.adapt(model: m.model, loss: m.loss, support: split, from: start, steps: steps, createGraph: false)
-            case let s as ScriptLearner: fast = try s.adapt(split, from: start, steps: steps)
-            default: throw RuntimeError("a \(l.kind) learner has no fast weights: it does not adapt parameters", at: args[0].range)
+            if let s = meta as? ScriptLearner {
+                fast = try s.adapt(split, from: start, steps: steps)
+            } else if let saved = meta as? CheckpointableLearner, let kind = Optional(saved.snapshot.configuration.kind), kind.adaptsParameters,
+                      case let .gradient(inner, rates)? = kind.adaptationRule(of: .meta(meta)) {
+                fast = inner.adapt(model: meta.model, loss: meta.loss, support: split, from: start, steps: steps, rates: rates, createGraph: false)
+            } else {
+                throw RuntimeError("a \(l.kind) learner has no fast weights: it does not adapt parameters (these do: \(LearnerKind.names { $0.adaptsParameters }))", at: args[0].range)
             }
             return .record(Record(zip(meta.model.parameterSpecs, fast).map { ($0.name, .tensor($1.detached())) }))
         },
