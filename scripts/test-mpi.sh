@@ -54,6 +54,15 @@ learner mine = custom < model net loss meta_loss adapt adapt outer < batch 6 > >
 let log = train mine on sine < iters 30 checkpoint "out/" + name + ".mqm" >
 print "final loss: " + str(log.loss)
 EOF
+cat >eval.mq <<'EOF'
+seed 5
+let name = "eval"
+model net = mlp < in 1 hidden [16] out 1 >
+tasks sine = sinusoid < support 5 query 20 >
+learner m = maml < model net inner < steps 1 lr 0.01 > >
+let r = eval m on sine < tasks 30 steps [0, 1, 5] batch 7 >
+write r to "out/" + name + ".csv"
+EOF
 # The float32 tensors of two checkpoints: same names and shapes, and the largest difference
 # relative to the tensor's largest magnitude (0 when bit-identical).
 cat >compare.py <<'EOF'
@@ -108,6 +117,22 @@ mpi 1 "$metaq" run --quiet --set 'name="custom1"' custom.mq >custom1.log 2>&1
 mpi 2 "$metaq" run --quiet --set 'name="custom2"' custom.mq >custom2.log 2>&1
 difference=$(python3 compare.py out/custom1.mqm out/custom2.mqm 2>&1)
 check "a custom learner on 1 and 2 processes agrees within 1e-5 ($difference; $(tail -n 1 custom2.log))" 'python3 -c "import sys; sys.exit(0 if float(\"$difference\") <= 1e-5 else 1)"'
+
+# Evaluation is split across processes: the same tasks, the same scores.
+mpi 1 "$metaq" run --quiet --set 'name="eval1"' eval.mq >eval1.log 2>&1
+mpi 2 "$metaq" run --quiet --set 'name="eval2"' eval.mq >eval2.log 2>&1
+python3 - out/eval1.csv out/eval2.csv >evaldiff.log 2>&1 <<'PY'
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:3])
+assert len(a) == 3 and len(b) == 3 and [r["tasks"] for r in b] == ["30"] * 3, (a, b)
+worst = max(abs(float(x[k]) - float(y[k])) / max(abs(float(x[k])), 1e-12) for x, y in zip(a, b) for k in ("mse", "ci95"))
+print(worst)
+sys.exit(0 if worst <= 1e-6 else 1)
+PY
+status=$?
+check "eval on 2 processes reports what it reports on 1 ($(tail -n 1 evaldiff.log))" '[ $status -eq 0 ]'
+"$metaq" run --quiet --set 'name="eval0"' eval.mq >eval0.log 2>&1
+check "and what it reports without mpirun" 'cmp -s out/eval0.csv out/eval1.csv'
 
 # An error stops every process, with the message, and a non-zero status.
 mpi 2 "$metaq" run --quiet --set 'name="small"' --set m.outer.batch=1 sine.mq >small.log 2>&1
