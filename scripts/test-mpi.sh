@@ -31,10 +31,11 @@ seed 7
 let iters = 100
 let name = "run"
 let resume = false
+let every = 1000
 model net = mlp < in 1 hidden [40, 40] out 1 >
 tasks sine = sinusoid < amplitude 0.1..5.0 phase 0..pi x -5..5 support 10 query 10 >
 learner m = maml < model net inner < steps 1 lr 0.01 > outer < opt adam lr 0.001 batch 25 > >
-let log = train m on sine < iters iters checkpoint "out/" + name + ".mqm" every 1000 resume resume >
+let log = train m on sine < iters iters checkpoint "out/" + name + ".mqm" every every resume resume >
 print "final loss: " + str(log.loss)
 EOF
 cat >custom.mq <<'EOF'
@@ -140,6 +141,18 @@ status=$?
 check "an error ends the run with a failure status (got $status)" '[ $status -ne 0 ] && [ $status -ne 124 ]'
 check "the error says why" 'grep -q "a meta-batch of 1 task cannot be split across 2 processes" small.log'
 check "the error names the process" 'grep -q "metaq: rank 0 of 2: stopping all 2 processes after an error" small.log'
+
+# A process that dies ends the whole run; the last checkpoint stays intact.
+mpi 2 "$metaq" run --quiet --set 'name="killed"' --set iters=100000000 --set every=20 --set 'm.outer.batch=4' sine.mq >killed.log 2>&1 &
+job=$!
+for _ in $(seq 200); do [ -s out/killed.mqm ] && break; sleep 0.1; done
+victim=$(pgrep -f 'name="killed"' -a | grep -v mpirun | awk '{print $1}' | tail -n 1)
+[ -n "$victim" ] && kill -9 "$victim"
+wait $job
+status=$?
+check "killing one process ends the run (mpirun exit $status)" '[ -n "$victim" ] && [ $status -ne 0 ] && [ $status -ne 124 ]'
+check "no process of the run is left" '! pgrep -f "name=\"killed\"" >/dev/null'
+check "the last checkpoint is intact" '"$metaq" inspect out/killed.mqm >/dev/null 2>&1'
 
 # Without mpirun nothing changes: the script runs as one process.
 "$metaq" run --quiet --set 'name="plain"' --set iters=5 sine.mq >plain.log 2>&1
