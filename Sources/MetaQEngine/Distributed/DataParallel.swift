@@ -56,7 +56,7 @@ public enum DataParallel {
     }
 
     /// The step in progress: the optimiser whose next update sums gradients across ranks.
-    nonisolated(unsafe) private static var armed: (optimizer: ObjectIdentifier, local: Int, total: Int)?
+    nonisolated(unsafe) private static var armed: (optimizer: ObjectIdentifier, local: Int, total: Int, group: ReductionGroup)?
     /// Bytes summed across ranks by the last step, and the seconds the sums took.
     nonisolated(unsafe) public private(set) static var lastStepBytes = 0
     nonisolated(unsafe) public private(set) static var reductionSeconds = 0.0
@@ -74,7 +74,7 @@ public enum DataParallel {
         steps += 1
         let batch = try sample(range, stepSeed)
         guard let optimizer = learner.outerOptimizer else { preconditionFailure("checked by unsupported(_:)") }
-        armed = (ObjectIdentifier(optimizer), range.count, tasks)
+        armed = (ObjectIdentifier(optimizer), range.count, tasks, group)
         lastStepBytes = 0
         defer { armed = nil }
         let localLoss = learner.metaStep(batch)
@@ -96,7 +96,8 @@ public enum DataParallel {
     /// step, its gradients summed across ranks (weighted by each rank's task count) and
     /// divided by the batch's task count; otherwise the gradients as they are.
     public static func reduce(_ gradients: [Tensor], for optimizer: Optimizer) -> [Tensor] {
-        guard let step = armed, step.optimizer == ObjectIdentifier(optimizer), let group else { return gradients }
+        guard let step = armed, step.optimizer == ObjectIdentifier(optimizer) else { return gradients }
+        let group = step.group
         armed = nil
         let count = gradients.reduce(0) { $0 + $1.count }
         var flat = [Float](repeating: 0, count: count)
