@@ -154,6 +154,10 @@ check "killing one process ends the run (mpirun exit $status)" '[ -n "$victim" ]
 check "no process of the run is left" '! pgrep -f "name=\"killed\"" >/dev/null'
 check "the last checkpoint is intact" '"$metaq" inspect out/killed.mqm >/dev/null 2>&1'
 
+echo 'print 1' | mpi 2 "$metaq" run - >stdin.log 2>&1
+status=$?
+check "a script on standard input is refused under mpirun (exit $status)" '[ $status -ne 0 ] && grep -q "give a file, not standard input" stdin.log'
+
 # Without mpirun nothing changes: the script runs as one process.
 "$metaq" run --quiet --set 'name="plain"' --set iters=5 sine.mq >plain.log 2>&1
 status=$?

@@ -85,6 +85,10 @@ struct Run: ParsableCommand {
         }
         DataParallel.group = mpi
         let leader = DataParallel.isLeader
+        if let mpi, file == "-" {
+            // mpirun gives standard input to the first process only.
+            mpi.abort(message: "under mpirun every process reads the script: give a file, not standard input", status: ExitStatus.dataError)
+        }
         let source = try readScript(file)
         let progress = ProgressDisplay(quiet: quiet || !leader)
         // Only the first process prints.
