@@ -101,6 +101,23 @@ check "no marker for interrupted runs" '! ls out/sweep-slow/*/done >/dev/null 2>
 check "the table lists 2 interrupted runs and 1 not run" \
     '[ "$(grep -c ",interrupted,," out/sweep-slow/results.csv)" -eq 2 ] && [ "$(grep -c ",not run,," out/sweep-slow/results.csv)" -eq 1 ]'
 
+# Ctrl-C on a terminal reaches the whole process group (the sweep and its runs) at once.
+rm -rf out/sweep-slow
+setsid "$metaq" sweep slow.mq --grid 'iters=[100000000, 100000001, 100000002]' --jobs 2 >group.log 2>&1 &
+sweep=$!
+for _ in $(seq 100); do
+    [ "$(pgrep -f -c "$dir/slow.mq" 2>/dev/null)" -ge 2 ] && break
+    sleep 0.1
+done
+sleep 0.5
+kill -INT -- -$sweep
+wait $sweep
+status=$?
+check "Ctrl-C to the process group: exit 130 (got $status)" '[ $status -eq 130 ]'
+check "Ctrl-C to the process group: runs are interrupted, not failed" \
+    '[ "$(grep -c ",interrupted," out/sweep-slow/results.csv)" -eq 2 ] && ! grep -q ",failed," out/sweep-slow/results.csv'
+check "Ctrl-C to the process group: no run is left" '[ "$(pgrep -f -c "$dir/slow.mq")" -eq 0 ]'
+
 # The Slurm array script: task i runs configuration i into the same folder.
 "$metaq" sweep tiny.mq --grid 'lr=[0.001, 0.01]' --grid 'iters=[5, 10]' --out out/cluster --slurm array.sh >slurm.log 2>&1
 check "--slurm writes an array job of 4 tasks" 'grep -q "^#SBATCH --array=0-3$" array.sh && [ -x array.sh ]'

@@ -179,10 +179,15 @@ struct SweepRunner {
                     let marker = c.markerText + "#seconds \(seconds)\n"
                     try? TextFile.write(marker, to: folder(c) + "/done")
                     outcomes[c.index] = Outcome(status: .done, exitCode: 0, seconds: seconds)
+                } else if code == ExitStatus.interrupted || sweepInterrupted != 0 {
+                    // Ctrl-C on a terminal reaches the runs too; they may end before the sweep
+                    // notices its own signal.
+                    outcomes[c.index] = Outcome(status: .interrupted, exitCode: code, seconds: seconds)
                 } else {
                     outcomes[c.index] = Outcome(status: .failed, exitCode: code, seconds: seconds)
                 }
-                let what = code == 0 ? "done" : "failed (exit \(code); see \(folder(c))/stderr.log)"
+                let what = code == 0 ? "done" : outcomes[c.index]?.status == .interrupted ? "interrupted"
+                    : "failed (exit \(code); see \(folder(c))/stderr.log)"
                 print("[\(finishedCount)/\(pending.count)] \(c.id): \(what) in \(String(format: "%.1f", seconds)) s")
                 fflush(nil)
             }
@@ -197,7 +202,16 @@ struct SweepRunner {
             while running.contains(where: { $0.1.isRunning }) && Date() < deadline { usleep(20_000) }
             for (_, p, _) in running where p.isRunning { kill(p.processIdentifier, SIGKILL) }
             for (_, p, _) in running { p.waitUntilExit() }
-            for (c, _, started) in running { outcomes[c.index] = Outcome(status: .interrupted, exitCode: nil, seconds: Date().timeIntervalSince(started)) }
+            for (c, p, started) in running {
+                let seconds = Date().timeIntervalSince(started)
+                if p.terminationStatus == 0 && p.terminationReason == .exit {
+                    // It finished just before the signal reached it.
+                    try? TextFile.write(c.markerText + "#seconds \(seconds)\n", to: folder(c) + "/done")
+                    outcomes[c.index] = Outcome(status: .done, exitCode: 0, seconds: seconds)
+                } else {
+                    outcomes[c.index] = Outcome(status: .interrupted, exitCode: nil, seconds: seconds)
+                }
+            }
             for c in queue { outcomes[c.index] = Outcome(status: .notRun) }
             print("sweep: interrupted: stopped \(running.count) run\(running.count == 1 ? "" : "s"); \(queue.count) not started; running the sweep again continues with the unfinished ones")
             status = ExitStatus.interrupted
