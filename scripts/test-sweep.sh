@@ -133,6 +133,10 @@ status=$?
 check "a grid that is not a list is refused (exit $status)" '[ $status -eq 64 ] && grep -q "expected a list of values in brackets" bad.log'
 "$metaq" sweep tiny.mq --grid 'lr=[1]' --set lr=2 >bad.log 2>&1
 check "a key both swept and fixed is refused" 'grep -q "both swept (--grid) and fixed (--set)" bad.log'
+"$metaq" sweep tiny.mq --grid 'itres=[1, 2]' >bad.log 2>&1
+status=$?
+check "a swept key the script lacks is refused before anything runs (exit $status)" \
+    '[ $status -eq 64 ] && grep -q -e "--grid itres: no top-level .let., .var. or declaration key .itres. in tiny.mq" bad.log && [ ! -e out/sweep-tiny/000_itres=1 ]'
 "$metaq" sweep missing.mq --grid 'lr=[1]' >bad.log 2>&1
 check "a missing script is refused" 'grep -q "cannot read missing.mq: no such file" bad.log'
 

@@ -45,6 +45,12 @@ struct Sweep: ParsableCommand {
             throw ValidationError("cannot read \(file): \(isFolder.boolValue ? "it is a folder" : "no such file")")
         }
         let script = URL(fileURLWithPath: file).standardizedFileURL.path
+        // A key that matches nothing would fail every run: refused before any starts.
+        let checker = Interpreter(output: SilentOutput())
+        checker.overrides = try parseOverrides(overrides + grid.configurations[0].overrides.map { "\($0.key)=\($0.value)" })
+        if let source = try? readScript(file), let key = checker.unmatchedOverrides(in: source)?.first {
+            throw ValidationError("\(grid.keys.contains(key) ? "--grid" : "--set") \(key): no top-level 'let', 'var' or declaration key '\(key)' in \(file)")
+        }
         let name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         let root = URL(fileURLWithPath: out ?? "out/sweep-\(name)").standardizedFileURL.path
         let configurations = grid.configurations
