@@ -11,7 +11,7 @@ struct MetaQ: AsyncParsableCommand {
         abstract: "A scripting language and REPL for meta-learning research.",
         discussion: "With no subcommand, starts the REPL.",
         version: "0.1.0",
-        subcommands: [Run.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self, Jupyter.self, KernelJSON.self],
+        subcommands: [Run.self, Sweep.self, Check.self, REPLCommand.self, ReferenceCommand.self, Adapt.self, Serve.self, Inspect.self, Demo.self, Jupyter.self, KernelJSON.self],
         defaultSubcommand: REPLCommand.self)
 }
 
@@ -77,14 +77,46 @@ struct Run: ParsableCommand {
 
     func run() throws {
         exitOnInterrupt()
+        // Under mpirun: one of several processes that train together (DataParallel).
+        let mpi: MPI?
+        do { mpi = try MPI.startIfLaunched() } catch {
+            FileHandle.standardError.write(Data("metaq: \(error)\n".utf8))
+            throw ExitCode(ExitStatus.runtimeError)
+        }
+        DataParallel.group = mpi
+        let leader = DataParallel.isLeader
+        if let mpi, file == "-" {
+            // mpirun gives standard input to the first process only.
+            mpi.abort(message: "under mpirun every process reads the script: give a file, not standard input", status: ExitStatus.dataError)
+        }
         let source = try readScript(file)
-        let progress = ProgressDisplay(quiet: quiet)
-        let output: OutputSink = json ? JSONOutput(progress: progress) : TerminalOutput(progress: progress)
+        let progress = ProgressDisplay(quiet: quiet || !leader)
+        // Only the first process prints.
+        let output: OutputSink
+        if !leader { output = SilentOutput() } else if json { output = JSONOutput(progress: progress) } else { output = TerminalOutput(progress: progress) }
         let interpreter = Interpreter(output: output)
         if let seed { interpreter.rng = RandomGenerator(seed: seed) }
         interpreter.overrides = try parseOverrides(overrides)
         let diagnostics = interpreter.run(source)
-        if !diagnostics.isEmpty { fail(with: diagnostics, files: Array(interpreter.files.values)) }
+        guard let mpi else {
+            if !diagnostics.isEmpty { fail(with: diagnostics, files: Array(interpreter.files.values)) }
+            return
+        }
+        if !diagnostics.isEmpty {
+            let text = DiagnosticRenderer(files: Array(interpreter.files.values)).render(diagnostics)
+            if mpi.rank != 0 {
+                // Most errors happen on every process alike: the first reports them, and
+                // its abort ends this one. An error of this process alone is reported here.
+                sleep(2)
+            }
+            mpi.abort(message: "stopping all \(mpi.size) processes after an error:\n" + text, status: ExitStatus.of(diagnostics))
+        }
+        if leader, DataParallel.steps > 0, ProcessInfo.processInfo.environment["METAQ_MPI_STATS"] != nil {
+            FileHandle.standardError.write(Data(String(
+                format: "metaq: %d processes, %d data-parallel meta-steps, %.3f ms summing per step, %d bytes summed per step\n",
+                mpi.size, DataParallel.steps, 1000 * DataParallel.reductionSeconds / Double(DataParallel.steps), DataParallel.lastStepBytes).utf8))
+        }
+        mpi.finalize()
     }
 }
 
@@ -164,6 +196,12 @@ final class TerminalOutput: OutputSink {
     }
 
     func finishProgress() { display.finish() }
+}
+
+/// Discards everything: the output of every process but the first under mpirun.
+final class SilentOutput: OutputSink {
+    func write(_ line: String) {}
+    func emit(_ value: Value) {}
 }
 
 /// Prints every printed value as one JSON line; progress goes to standard error as with

@@ -63,7 +63,7 @@ extension MetaLearner {
         while done < tasks, !shouldStop() {
             let n = min(batchSize, tasks - done)
             let batch = try distribution.sample(tasks: n, support: support, query: query, using: &rng)
-            for (i, scores) in groupedScores(batch, steps: steps).enumerated() { perStep[i] += scores }
+            for (i, scores) in distributedScores(batch, steps: steps).enumerated() { perStep[i] += scores }
             done += n
             progress(done, tasks)
         }
@@ -74,6 +74,24 @@ extension MetaLearner {
 }
 
 extension MetaLearner {
+    /// The scores of `groupedScores`; across processes (``DataParallel``) every process has
+    /// sampled the same batch, scores its share of the tasks, and one sum (each process's
+    /// scores in its own slots, zeros elsewhere) gives every process all of them, in order.
+    func distributedScores(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
+        guard let group = DataParallel.group, group.size > 1 else { return groupedScores(batch, steps: steps) }
+        let n = batch.taskCount
+        let share = DataParallel.share(of: n, rank: group.rank, size: group.size)
+        var flat = [Float](repeating: 0, count: steps.count * n)
+        if !share.isEmpty {
+            let local = groupedScores(batch.tasks(share), steps: steps)
+            for (i, scores) in local.enumerated() where i < steps.count {
+                for (j, v) in scores.prefix(share.count).enumerated() { flat[i * n + share.lowerBound + j] = v }
+            }
+        }
+        group.sum(&flat)
+        return steps.indices.map { Array(flat[$0 * n..<($0 + 1) * n]) }
+    }
+
     /// `evaluate(batch, steps:)` run a few tasks at a time: as many as fit `groupElements`
     /// input floats (support and query), with the tasks split across `threads` workers.
     /// Tasks are independent (batch norm takes per-task statistics), so the scores are those

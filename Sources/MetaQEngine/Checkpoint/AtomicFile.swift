@@ -22,6 +22,8 @@ private let systemRead = Darwin.read
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
         try requireReplaceable(path)
+        // Across processes (mpirun) only the first writes files.
+        guard DataParallel.isLeader else { return }
         removeStaleTemporaries(of: path)
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

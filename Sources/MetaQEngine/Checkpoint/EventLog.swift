@@ -15,6 +15,12 @@ public final class EventLog {
 
     /// Creates the folder if needed and a new event file in it.
     public init(folder: String) throws {
+        guard DataParallel.isLeader else {
+            // Across processes (mpirun) only the first writes files.
+            path = "/dev/null"
+            handle = FileHandle.nullDevice
+            return
+        }
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "metaq"
         let now = Date().timeIntervalSince1970
@@ -50,6 +56,7 @@ public final class EventLog {
 
     /// Appends one TFRecord and flushes it to the file.
     private func write(_ record: [UInt8]) throws {
+        guard DataParallel.isLeader else { return }
         var length = [UInt8]()
         withUnsafeBytes(of: UInt64(record.count).littleEndian) { length += $0 }
         var framed = length

@@ -119,6 +119,7 @@ public final class SGD: Optimizer {
     }
 
     public func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor] {
+        let gradients = DataParallel.reduce(gradients, for: self)
         if momentum != 0 && velocity.isEmpty { velocity = parameters.map { [Float](repeating: 0, count: $0.count) } }
         step += 1
         let learningRate = decay?.rate(base: self.learningRate, step: step) ?? self.learningRate
@@ -176,6 +177,7 @@ public final class Adam: Optimizer {
     }
 
     public func update(_ parameters: [Tensor], gradients: [Tensor]) -> [Tensor] {
+        let gradients = DataParallel.reduce(gradients, for: self)
         if m.isEmpty {
             m = parameters.map { [Float](repeating: 0, count: $0.count) }
             v = m

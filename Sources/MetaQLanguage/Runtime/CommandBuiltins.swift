@@ -122,6 +122,42 @@ extension Interpreter {
         return (learner, tasks, engine)
     }
 
+    /// One meta-update of `engine` on a fresh meta-batch of `batch` tasks; its mean query
+    /// loss. Under mpirun the batch is split across the processes (``DataParallel``): each
+    /// samples its share of the tasks, each task from its own generator split from one step
+    /// seed, and the meta-gradients are summed across processes before the update.
+    func metaStep(_ engine: MetaLearner, learner: LearnerValue, tasks: TasksValue, batch: Int, at range: SourceRange) throws -> Float {
+        // Sampled from a copy: a task family written in the language runs script code,
+        // which must not meet an access to the learner's generator in progress.
+        var generator = learner.rng
+        guard let group = DataParallel.group else {
+            let b: TaskBatch
+            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
+                throw RuntimeError("\(error)", at: range)
+            }
+            learner.rng = generator
+            return engine.metaStep(b)
+        }
+        if let reason = DataParallel.unsupported(engine) {
+            throw RuntimeError("'\(learner.kind)' cannot be trained across \(group.size) processes: \(reason)", at: range)
+        }
+        guard batch >= group.size else {
+            throw RuntimeError("a meta-batch of \(batch) task\(batch == 1 ? "" : "s") cannot be split across \(group.size) processes: use a batch of at least \(group.size) or fewer processes", at: range)
+        }
+        let stepSeed = generator.next()
+        learner.rng = generator
+        do {
+            return try DataParallel.metaStep(engine, group: group, tasks: batch, stepSeed: stepSeed) { share, seed in
+                TaskBatch.concatenate(try share.map { i in
+                    var g = DataParallel.taskGenerator(stepSeed: seed, index: i)
+                    return try tasks.distribution.sample(tasks: 1, support: tasks.support, query: tasks.query, using: &g)
+                })
+            }
+        } catch let e as RuntimeError { throw e } catch {
+            throw RuntimeError("\(error)", at: range)
+        }
+    }
+
     func train(_ c: CommandInvocation) throws -> Value {
         var (learner, tasks, engine) = try learnerAndTasks(c)
         let o = c.options
@@ -185,22 +221,14 @@ extension Interpreter {
         var savedAt: Int?
         while done < iterations {
             if shouldInterrupt() { break }
-            let b: TaskBatch
-            // Sampled from a copy: a task family written in the language runs script code,
-            // which must not meet an access to the learner's generator in progress.
-            var generator = learner.rng
-            do { b = try tasks.distribution.sample(tasks: batch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
-                throw RuntimeError("\(error)", at: c.range)
-            }
-            learner.rng = generator
-            let loss = engine.metaStep(b)
+            let loss = try metaStep(engine, learner: learner, tasks: tasks, batch: batch, at: c.range)
             if let error = ScriptLearner.takeError(engine) {
                 output.finishProgress()
                 throw error
             }
             guard loss.isFinite else {
                 output.finishProgress()
-                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss.isNaN ? "NaN" : "\(loss)"))\(engine is ScriptLearner ? "; the parameters are those before this iteration" : ""); lower the learning rates", at: c.range)
+                throw RuntimeError("training diverged at iteration \(learner.iterations + 1) (loss \(loss.isNaN ? "NaN" : "\(loss)"))\(engine is ScriptLearner && DataParallel.group == nil ? "; the parameters are those before this iteration" : ""); lower the learning rates", at: c.range)
             }
             sum += loss
             count += 1

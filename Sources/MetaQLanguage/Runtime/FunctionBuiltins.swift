@@ -113,14 +113,8 @@ extension Builtins {
                 options: ValidatedBlock(record: Record(), keyRanges: [:], range: range, schema: noOptions("meta_step")), range: range)
             let (learner, tasks, engine) = try interp.learnerAndTasks(invocation)
             try Limits.requireBatch(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, of: tasks.distribution, at: range)
-            let batch: TaskBatch
-            var generator = learner.rng
-            do { batch = try tasks.distribution.sample(tasks: learner.metaBatch, support: tasks.support, query: tasks.query, using: &generator) } catch let e as RuntimeError { throw e } catch {
-                throw RuntimeError("\(error)", at: range)
-            }
-            learner.rng = generator
             learner.iterations += 1
-            let loss = engine.metaStep(batch)
+            let loss = try interp.metaStep(engine, learner: learner, tasks: tasks, batch: learner.metaBatch, at: range)
             if let error = ScriptLearner.takeError(engine) { throw error }
             guard loss.isFinite else {
                 throw RuntimeError("training diverged at iteration \(learner.iterations) (loss \(loss.isNaN ? "NaN" : "\(loss)")); lower the learning rates", at: range)

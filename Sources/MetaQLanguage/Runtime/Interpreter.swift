@@ -355,6 +355,16 @@ public final class Interpreter {
 
     // MARK: Overrides (--set)
 
+    /// The override keys that nothing in `source` (or the files it imports at the top level)
+    /// would apply to, sorted; nil when `source` has a syntax error. Nothing is run (`metaq
+    /// sweep` checks its keys with it before starting any run).
+    public func unmatchedOverrides(in source: SourceFile) -> [String]? {
+        let (program, syntax) = Parser.parse(source)
+        guard syntax.isEmpty else { return nil }
+        usedOverrides = []
+        return unmatchedOverrides(program.statements)
+    }
+
     /// The overrides that no top-level statement of `statements`, or of the files they
     /// import at the top level, would apply to (sorted); nothing is run.
     private func unmatchedOverrides(_ statements: [Statement]) -> [String] {

@@ -172,7 +172,9 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         }
         let scale = 1 / Float(t)
         let meanLoss = lossSum * scale
-        guard meanLoss.isFinite else { return meanLoss }
+        // Across ranks every rank updates (the sum waits for all); a non-finite loss then
+        // stops all of them.
+        guard meanLoss.isFinite || DataParallel.group != nil else { return meanLoss }
         let updated = optimizer.update(all, gradients: grads.map { $0.scaled(by: scale) })
         model.parameters = Array(updated[..<params.count])
         extras = Array(updated[params.count...])

@@ -1,4 +1,5 @@
 import Foundation
+import MetaQEngine
 
 /// Reading scripts and writing outputs, with errors that say what is wrong with the path
 /// (a missing folder, a folder where a file is expected, text that is not UTF-8) instead
@@ -21,6 +22,8 @@ public enum TextFile {
     /// Writes `text` to the file at `path`, atomically.
     public static func write(_ text: String, to path: String) throws(TextFileError) {
         try requireFolder(of: path)
+        // Across processes (mpirun) only the first writes files.
+        guard DataParallel.isLeader else { return }
         do {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
         } catch {
