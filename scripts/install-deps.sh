@@ -3,7 +3,7 @@
 set -euo pipefail
 # python3 runs the REPL's pseudo-terminal tests (scripts/test-repl.py) and the safetensors
 # check; curl the server checks; rsvg-convert (librsvg2-bin) renders the plots in
-# scripts/check-plots.sh and scripts/render-plots.sh.
+# scripts/check-plots.sh and scripts/render-plots.sh, and metaq's own plot ... to "x.png".
 packages=(libopenblas-dev libedit-dev libpng-dev libturbojpeg0-dev zlib1g-dev libmimalloc-dev pkg-config python3 curl librsvg2-bin)
 missing=()
 for p in "${packages[@]}"; do

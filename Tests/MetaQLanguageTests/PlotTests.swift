@@ -346,6 +346,9 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         #expect(errors("plot zeros([2, 3, 4, 5]) to \"\(dir)/a.svg\"")
             == ["'plot' cannot draw a tensor of shape [2, 3, 4, 5] (images are [H, W], [H, W, C], [N, H, W], [N, H, W, C] or [tasks, N, H, W, C], C 1 or 3)"])
         #expect(errors("plot zeros([1, 1, 1, 1, 1, 1]) to \"\(dir)/a.svg\"").first?.hasPrefix("'plot' cannot draw a tensor of shape [1, 1, 1, 1, 1, 1]") == true)
+        // An image larger than a plot draws is refused before it is encoded.
+        #expect(errors("plot zeros([4000, 3001]) to \"\(dir)/a.svg\"")
+            == ["'plot' cannot draw a tensor of shape [4000, 3001]: an image of 4000 x 3001 x 1 values is larger than 'plot' draws (12000000 values)"])
         // A sinusoid batch is not images.
         #expect(errors("tasks s = sinusoid < >\nlet b = sample(s, 1)\nplot b to \"\(dir)/a.svg\"").first?.hasPrefix("'plot' cannot draw this record") == true)
     }

@@ -319,7 +319,7 @@ enum Plot {
             if let r = try recordsChart(Array(items)) { return r }
             throw PlotError("a list of \(items[0].typeName)s (it draws lists of numbers, records, eval reports or training logs)")
         case let .record(record):
-            if let grid = ImageGrid.record(record) { return grid }
+            if let grid = try ImageGrid.record(record) { return grid }
             if let log = logsOf([("", value)]) { return training(log) }
             let fields = record.fields
             if fields.isEmpty { throw PlotError("an empty record") }

@@ -21,6 +21,8 @@ enum ImageGrid {
         /// Each image's values, `height * width * channels` of them, channels last.
         var values: [ArraySlice<Float>]
         var labels: [String]
+        /// Images there are (`values` may hold fewer).
+        var total: Int
     }
 
     struct Section {
@@ -33,9 +35,10 @@ enum ImageGrid {
 
     // MARK: Reading values
 
-    /// The images of a tensor with `leading` axes before [H, W] or [H, W, C]; nil when its
-    /// trailing axes are not an image.
-    static func images(_ t: Tensor, leading: Int) -> Images? {
+    /// The images of a tensor with `leading` axes before [H, W] or [H, W, C], from image
+    /// `first` on, `limit` of them at most (and at most `maximumImages` are copied); nil when
+    /// its trailing axes are not an image.
+    static func images(_ t: Tensor, leading: Int, first: Int = 0, limit: Int? = nil) throws -> Images? {
         let shape = t.shape
         let rest = Array(shape.dropFirst(leading))
         let (h, w, c): (Int, Int, Int)
@@ -45,37 +48,40 @@ enum ImageGrid {
         default: return nil
         }
         guard h >= 1, w >= 1 else { return nil }
-        let count = shape.prefix(leading).reduce(1, *)
         let per = h * w * c
-        let all = t.scalars
-        var values: [ArraySlice<Float>] = []
-        values.reserveCapacity(count)
-        for i in 0..<count { values.append(all[(i * per)..<((i + 1) * per)]) }
-        return Images(height: h, width: w, channels: c, values: values, labels: (0..<count).map(String.init))
+        guard per <= maximumPixelValues else {
+            throw Plot.PlotError("a tensor of shape \(shape): an image of \(h) x \(w) x \(c) values is larger than 'plot' draws (\(maximumPixelValues) values)")
+        }
+        let count = shape.prefix(leading).reduce(1, *)
+        let from = min(first, count), n = min(limit ?? count, count - from), take = min(n, maximumImages)
+        let values = t.withUnsafeBufferPointer { b in
+            (0..<take).map { i in ArraySlice(b[((from + i) * per)..<((from + i + 1) * per)]) }
+        }
+        return Images(height: h, width: w, channels: c, values: values, labels: (0..<take).map(String.init), total: n)
     }
 
     /// A split < x y ... > whose inputs are images [tasks, examples, H, W(, C)]: task `task`'s
     /// images labelled by y.
-    static func split(_ r: Record, task: Int = 0) -> (images: Images, tasks: Int)? {
+    static func split(_ r: Record, task: Int = 0) throws -> (images: Images, tasks: Int)? {
         guard case let .tensor(x)? = r["x"], x.shape.count >= 4, x.shape[0] >= 1, x.shape[1] >= 1,
-              case let .tensor(y)? = r["y"], y.shape.count >= 2, y.shape[0] == x.shape[0], y.shape[1] == x.shape[1],
-              var all = images(x, leading: 2) else { return nil }
+              case let .tensor(y)? = r["y"], y.shape.count >= 2, y.shape[0] == x.shape[0], y.shape[1] == x.shape[1] else { return nil }
         let tasks = x.shape[0], examples = x.shape[1]
         let t = min(task, tasks - 1)
-        all.values = Array(all.values[(t * examples)..<((t + 1) * examples)])
+        guard var images = try images(x, leading: 2, first: t * examples, limit: examples) else { return nil }
         // One label per example: the class (classification) or the target values.
         let perExample = y.shape.dropFirst(2).reduce(1, *)
-        let ys = y.scalars
-        all.labels = (0..<examples).map { e in
-            let start = (t * examples + e) * perExample
-            return ys[start..<(start + perExample)].map { SVG.label(Double($0)) }.joined(separator: ", ")
+        images.labels = y.withUnsafeBufferPointer { ys in
+            images.values.indices.map { e in
+                let start = (t * examples + e) * perExample
+                return ys[start..<(start + perExample)].prefix(8).map { SVG.label(Double($0)) }.joined(separator: ", ")
+            }
         }
-        return (all, tasks)
+        return (images, tasks)
     }
 
     // MARK: Plots of values
 
-    /// A tensor of images (see the type's comment); nil when its shape is not one.
+    /// A tensor of images (see the type's comment); throws when its shape is not one.
     static func tensor(_ t: Tensor) throws -> String {
         let shape = t.shape
         let described = "a tensor of shape \(shape) (images are [H, W], [H, W, C], [N, H, W], [N, H, W, C] or [tasks, N, H, W, C], C 1 or 3)"
@@ -83,22 +89,22 @@ enum ImageGrid {
         case 2, 3:
             // [H, W], [H, W, 1|3] (one image) or [N, H, W].
             let one = shape.count == 2 || shape[2] == 1 || shape[2] == 3
-            guard var images = images(t, leading: one ? 0 : 1) else { throw Plot.PlotError(described) }
+            guard var images = try images(t, leading: one ? 0 : 1) else { throw Plot.PlotError(described) }
             if one { images.labels = ["\(shape[0]) x \(shape[1])"] }
             return render(title: one ? "an image" : count(shape[0], "image"), sections: [Section(title: "", images: images, byClass: false, tint: "none")])
         case 4:
-            guard let images = images(t, leading: 1) else { throw Plot.PlotError(described) }
+            guard let images = try images(t, leading: 1) else { throw Plot.PlotError(described) }
             return render(title: count(shape[0], "image"), sections: [Section(title: "", images: images, byClass: false, tint: "none")])
         case 5:
-            guard let all = images(t, leading: 2) else { throw Plot.PlotError(described) }
-            let n = shape[1]
-            let sections = (0..<shape[0]).map { task in
-                Section(title: "task \(task)", images: Images(height: all.height, width: all.width, channels: all.channels,
-                                                              values: Array(all.values[(task * n)..<((task + 1) * n)]),
-                                                              labels: (0..<n).map(String.init)),
-                        byClass: false, tint: task % 2 == 0 ? "#f3f6fb" : "#fbf5ef")
+            let n = shape[1], drawn = min(shape[0], 20)
+            var sections: [Section] = []
+            for task in 0..<drawn {
+                guard let images = try images(t, leading: 2, first: task * n, limit: n) else { throw Plot.PlotError(described) }
+                sections.append(Section(title: "task \(task)", images: images, byClass: false, tint: task % 2 == 0 ? "#f3f6fb" : "#fbf5ef"))
             }
-            return render(title: shape[0] == 1 ? count(n, "image") : "\(shape[0]) tasks of \(count(n, "image"))", sections: sections)
+            guard !sections.isEmpty else { throw Plot.PlotError(described) }
+            return render(title: shape[0] == 1 ? count(n, "image") : "\(shape[0]) tasks of \(count(n, "image"))", sections: sections,
+                          notes: drawn < shape[0] ? ["the first \(drawn) of \(shape[0]) tasks"] : [])
         default:
             throw Plot.PlotError(described)
         }
@@ -106,21 +112,21 @@ enum ImageGrid {
 
     /// A meta-batch < support query tasks > or a split < x y tasks > of images; nil when the
     /// record is neither.
-    static func record(_ r: Record) -> String? {
+    static func record(_ r: Record) throws -> String? {
         if case let .record(s)? = r["support"], case let .record(q)? = r["query"],
-           let support = split(s), let query = split(q),
+           let support = try split(s), let query = try split(q),
            (support.images.height, support.images.width, support.images.channels) == (query.images.height, query.images.width, query.images.channels) {
             var notes: [String] = []
             if support.tasks > 1 { notes.append("the first of \(support.tasks) tasks") }
             let classes = Set(support.images.labels).count
             return render(title: "A task: support and query images with their labels",
-                          sections: [Section(title: "support: \(count(support.images.values.count, "image")), \(count(classes, "class", "classes"))",
+                          sections: [Section(title: "support: \(count(support.images.total, "image")), \(count(classes, "class", "classes"))",
                                              images: support.images, byClass: true, tint: "#f3f6fb"),
-                                     Section(title: "query: \(count(query.images.values.count, "image"))", images: query.images, byClass: true, tint: "#fbf5ef")],
+                                     Section(title: "query: \(count(query.images.total, "image"))", images: query.images, byClass: true, tint: "#fbf5ef")],
                           notes: notes)
         }
-        if let s = split(r) {
-            return render(title: "\(count(s.images.values.count, "image")) with their labels",
+        if let s = try split(r) {
+            return render(title: "\(count(s.images.total, "image")) with their labels",
                           sections: [Section(title: "", images: s.images, byClass: true, tint: "none")],
                           notes: s.tasks > 1 ? ["the first of \(s.tasks) tasks"] : [])
         }
@@ -154,7 +160,7 @@ enum ImageGrid {
         var sections: [Section] = []
         var kept = 0, total = 0
         for var s in all {
-            total += s.images.values.count
+            total += s.images.total
             let take = min(s.images.values.count, allowed - kept)
             if take < s.images.values.count {
                 s.images.values = Array(s.images.values.prefix(take))
