@@ -194,7 +194,9 @@ enum ImageGrid {
         let layouts: [(columns: Int, byClass: Int?)] = sections.map { s in
             if s.byClass, let k = classColumns(s.images.labels) { return (k, k) }
             let n = s.images.values.count
-            return (max(1, min(n, max(1, Int(800 / pitchX)), 12)), nil)
+            // Rows as full as each other: 12 images in 2 rows of 6, not 11 and 1.
+            let most = max(1, min(Int(800 / pitchX), 12)), rows = max(1, (n + most - 1) / most)
+            return (max(1, (n + rows - 1) / rows), nil)
         }
         let left = 20.0, top = 44.0, sectionTitle = 22.0, pad = 8.0
         let contentWidth = layouts.map { Double($0.columns) * pitchX }.max() ?? pitchX
