@@ -14,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/out/plots"
 passes=0
 failures=0
-kinds="training eval learners list bars records lifelong online task grid"
+kinds="training eval learners list bars records lifelong online scatter task grid"
 if ! (cd "$work" && "$root/$metaq" run "$root/examples/plots.mq" --set iters=60 --set test_tasks=10 \
         --set tasks_in_stream=4 --set meta_steps=3 --set omniglot_root="$root/$fixtures/omniglot" \
         --set images_root="$root/$fixtures/mini-imagenet") >"$work/run.log" 2>&1; then

@@ -129,7 +129,16 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
             let lines = < train [1, 2, 3] test [2, 3, 5] >
             plot lines to "DIR/lines.svg"
             plot [< step 1 loss 2.0 acc 0.1 >, < step 2 loss 1.5 acc 0.3 >, < step 4 loss 1.0 acc 0.6 >] to "DIR/records.svg"
-            """, ["list", "one", "bars", "lines", "records"])
+            plot [< x 2 y 1 >, < x 1 y 3 >, < x 3 y 2 >, < x 0 y 0 >] to "DIR/scatter.svg"
+            """, ["list", "one", "bars", "lines", "records", "scatter"])
+        if let scatter = p["scatter"] {
+            // x out of order: four points, no line through them.
+            #expect(scatter.all("circle").count == 4)
+            #expect(scatter.all("polyline").isEmpty)
+            #expect(scatter.texts().contains("4 points (x is not in increasing order, so they are not joined)"))
+        }
+        // In order, the same records are a line.
+        #expect(p["records"]?.all("polyline").isEmpty == false)
         #expect(p["list"]?.all("circle").count == 5)
         // A single point is drawn as a marker.
         #expect(p["one"]?.all("circle").count == 1)

@@ -438,6 +438,7 @@ enum Plot {
 
     /// A list of records: the first field numeric in every record is x, the other numeric
     /// fields are lines against it (with a single numeric field, it is drawn against the index).
+    /// When x is not in increasing order the records are points, not lines: a scatter plot.
     static func recordsChart(_ items: [Value]) throws -> String? {
         var records: [Record] = []
         for v in items { guard case let .record(r) = v else { return nil }; records.append(r) }
@@ -447,12 +448,17 @@ enum Plot {
             return numbers([(keys[0], records.map { $0[keys[0]]!.number! })], title: keys[0])
         }
         let xKey = keys[0]
+        let xs = records.map { $0[xKey]!.number! }
+        let scatter = zip(xs, xs.dropFirst()).contains { $0.0 > $0.1 }
         var chart = Chart(title: keys.dropFirst().joined(separator: ", ") + " against " + xKey, xLabel: xKey,
                           yLabel: keys.count == 2 ? keys[1] : "value")
+        let markers: [SVG.Marker] = [.dot, .triangle, .cross]
         for (i, k) in keys.dropFirst().enumerated() {
             chart.series.append(Series(name: k, points: records.map { ($0[xKey]!.number!, $0[k]!.number!) },
-                                       color: SVG.color(i, of: keys.count - 1), inLegend: keys.count > 2))
+                                       color: SVG.color(i, of: keys.count - 1), scatter: scatter, marker: scatter ? markers[i % markers.count] : .dot,
+                                       inLegend: keys.count > 2))
         }
+        if scatter { chart.notes.append("\(records.count) points (\(xKey) is not in increasing order, so they are not joined)") }
         return chart.render()
     }
 
