@@ -3,8 +3,9 @@
 set -euo pipefail
 # python3 runs the REPL's pseudo-terminal tests (scripts/test-repl.py) and the safetensors
 # check; curl the server checks; rsvg-convert (librsvg2-bin) renders the plots in
-# scripts/check-plots.sh and scripts/render-plots.sh. Open MPI (openmpi-bin, libopenmpi-dev) runs
-# 'mpirun -np N metaq run' (scripts/test-mpi.sh); metaq loads it at run time and builds without it.
+# scripts/check-plots.sh and scripts/render-plots.sh, and metaq's own plot ... to "x.png". Open MPI
+# (openmpi-bin, libopenmpi-dev) runs 'mpirun -np N metaq run' (scripts/test-mpi.sh); metaq loads it
+# at run time and builds without it.
 packages=(libopenblas-dev libedit-dev libpng-dev libturbojpeg0-dev zlib1g-dev libmimalloc-dev pkg-config python3 curl librsvg2-bin openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do

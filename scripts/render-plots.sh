@@ -8,7 +8,8 @@ root=$(pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/out/plots" docs/plots
-(cd "$work" && "$root/$metaq" run "$root/examples/plots.mq" "${@:2}")
+(cd "$work" && "$root/$metaq" run "$root/examples/plots.mq" --set omniglot_root="$root/Tests/MetaQEngineTests/Fixtures/omniglot" \
+    --set images_root="$root/Tests/MetaQEngineTests/Fixtures/mini-imagenet" "${@:2}")
 for svg in "$work"/out/plots/*.svg; do
     rsvg-convert -f png -o "docs/plots/$(basename "$svg" .svg).png" "$svg"
 done

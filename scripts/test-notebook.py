@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Executes a metaq notebook with nbclient through the installed metaq Jupyter kernel and
-checks its outputs: progress, an HTML table, an inline SVG plot, an error with its caret, an
-interrupted training cell after which the session goes on; then completion and inspection
+checks its outputs: progress, an HTML table, inline SVG plots (a learning curve, an eval
+report, a grid of images), an error with its caret, an interrupted training cell after which
+the session goes on; then completion and inspection
 through the kernel protocol. Run by scripts/test-jupyter.sh (which installs the kernelspec
 and sets JUPYTER_PATH). Ends with "jupyter: N passed, M failed"."""
 import sys
@@ -33,6 +34,8 @@ cells = [
     "train m on sine < iters 100000000 >",
     "print m.iterations > 200",
     ":help plot",
+    "let r = eval m on sine < tasks 20 steps [0, 1, 5] >\nplot r",
+    "let g = generator(1)\nplot rand(g, [3, 8, 8, 3])",
 ]
 nb = nbformat.v4.new_notebook()
 nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
@@ -70,6 +73,23 @@ check("an error is shown with its caret", len(errors) == 1 and errors[0].evalue 
 check("the interrupted training cell says where it stopped", "interrupted after" in texts(c[5]), texts(c[5]))
 check("the session goes on after the interrupt", texts(c[6]).strip() == "true", texts(c[6]))
 check(":help works in a cell", "plot VALUE" in texts(c[7]), texts(c[7]))
+
+
+def inline_svg(cell):
+    svgs = [o.data.get("image/svg+xml") for o in cell.outputs if o.output_type == "display_data" and "image/svg+xml" in o.data]
+    return (svgs[0], ET.fromstring(svgs[0])) if len(svgs) == 1 else (None, None)
+
+
+try:
+    text, root = inline_svg(c[8])
+    check("an eval report plots inline (score against adaptation steps)",
+          root is not None and "after adaptation" in text and "adaptation steps" in text, c[8].outputs)
+    text, root = inline_svg(c[9])
+    images = [e for e in root.iter() if e.tag.endswith("image")] if root is not None else []
+    check("a tensor of images plots inline as a grid of 3 embedded PNGs",
+          len(images) == 3 and all(e.get("href", "").startswith("data:image/png;base64,") for e in images), c[9].outputs)
+except Exception as e:  # noqa: BLE001
+    check("eval report and image plots inline", False, e)
 
 km, kc = start_new_kernel(kernel_name="metaq")
 try:

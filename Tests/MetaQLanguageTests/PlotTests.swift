@@ -129,7 +129,16 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
             let lines = < train [1, 2, 3] test [2, 3, 5] >
             plot lines to "DIR/lines.svg"
             plot [< step 1 loss 2.0 acc 0.1 >, < step 2 loss 1.5 acc 0.3 >, < step 4 loss 1.0 acc 0.6 >] to "DIR/records.svg"
-            """, ["list", "one", "bars", "lines", "records"])
+            plot [< x 2 y 1 >, < x 1 y 3 >, < x 3 y 2 >, < x 0 y 0 >] to "DIR/scatter.svg"
+            """, ["list", "one", "bars", "lines", "records", "scatter"])
+        if let scatter = p["scatter"] {
+            // x out of order: four points, no line through them.
+            #expect(scatter.all("circle").count == 4)
+            #expect(scatter.all("polyline").isEmpty)
+            #expect(scatter.texts().contains("4 points (x is not in increasing order, so they are not joined)"))
+        }
+        // In order, the same records are a line.
+        #expect(p["records"]?.all("polyline").isEmpty == false)
         #expect(p["list"]?.all("circle").count == 5)
         // A single point is drawn as a marker.
         #expect(p["one"]?.all("circle").count == 1)
@@ -233,6 +242,145 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         // Outside a notebook a plot needs a file.
         #expect(errors("plot [1, 2]") == ["'plot' needs 'to \"file.svg\"'"])
         #expect(errors("plot [\"a\"] to \"\(dir)/a.svg\"") == ["'plot' cannot draw a list of strings (it draws lists of numbers, records, eval reports or training logs)"])
+    }
+
+    /// Class folders DIR/<class>/<i>.png of `side` x `side` images, gray or RGB, each class
+    /// its own shade, written with the engine's PNG encoder.
+    private func imageFolders(_ dir: String, classes: Int, perClass: Int, side: Int, channels: Int) throws {
+        for c in 0..<classes {
+            try FileManager.default.createDirectory(atPath: "\(dir)/data/class\(c)", withIntermediateDirectories: true)
+            for i in 0..<perClass {
+                let pixels = (0..<(side * side)).flatMap { p -> [Float] in
+                    let v = Float(c + 1) / Float(classes + 1) * Float((p / side + i) % 2)
+                    return channels == 1 ? [v] : [v, Float(i) / Float(perClass), 1 - v]
+                }
+                let image = ColorImage(width: side, height: side, channels: channels, pixels: pixels)
+                try Data(image.pngData()).write(to: URL(fileURLWithPath: "\(dir)/data/class\(c)/\(i).png"))
+            }
+        }
+    }
+
+    /// The PNG embedded in an <image>: its width, height and colour type (0 gray, 2 RGB).
+    private func embedded(_ e: ParsedSVG.Element) -> (width: Int, height: Int, colour: Int)? {
+        guard let href = e.attributes["href"], href.hasPrefix("data:image/png;base64,"),
+              let data = Data(base64Encoded: String(href.dropFirst("data:image/png;base64,".count))), data.count > 26 else { return nil }
+        let b = [UInt8](data)
+        guard b.prefix(8) == [137, 80, 78, 71, 13, 10, 26, 10] else { return nil }
+        func u32(_ i: Int) -> Int { Int(b[i]) << 24 | Int(b[i + 1]) << 16 | Int(b[i + 2]) << 8 | Int(b[i + 3]) }
+        return (u32(16), u32(20), Int(b[25]))
+    }
+
+    @Test func aTasksSupportAndQueryImagesWithTheirLabels() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try imageFolders(dir, classes: 4, perClass: 4, side: 8, channels: 3)
+        let p = plots("""
+            seed 1
+            tasks gray = images < root "\(dir)/data" size 8 channels 1 ways 3 support 2 query 1 >
+            tasks rgb = images < root "\(dir)/data" size 8 channels 3 ways 3 support 1 query 2 mean [0.5, 0.5, 0.5] std [0.5, 0.5, 0.5] >
+            let b = sample(gray, 1)
+            plot b to "DIR/task.svg"
+            plot b.support to "DIR/split.svg"
+            let two = sample(rgb, 2)
+            plot two to "DIR/rgb.svg"
+            """, ["task", "split", "rgb"])
+        let task = try #require(p["task"])
+        let images = task.all("image")
+        // 3 ways x (2 support + 1 query) images, each a gray 64 x 64 PNG (8 pixels, enlarged 8 times).
+        #expect(images.count == 9)
+        #expect(images.allSatisfy { embedded($0).map { $0 == (64, 64, 0) } ?? false }, "\(images.map(embedded))")
+        #expect(task.texts().contains("A task: support and query images with their labels"))
+        #expect(task.texts().contains("support: 6 images, 3 classes"))
+        #expect(task.texts().contains("query: 3 images"))
+        // Each image's label under it: class 0, 1, 2 twice in the support set and once in the query set.
+        for label in ["0", "1", "2"] { #expect(task.all("text").filter { $0.text == label }.count == 3, "label \(label)") }
+        #expect(!task.texts().contains { $0.contains("of 1 tasks") })
+        // Support above query: every support image is above the query title, every query image below it.
+        let queryTitle = try #require(task.all("text").first { $0.text == "query: 3 images" })
+        let titleY = task.number(queryTitle, "y")
+        let support = images.filter { $0.text.hasPrefix("support") }, query = images.filter { $0.text.hasPrefix("query") }
+        #expect(support.count == 6 && query.count == 3)
+        #expect(support.allSatisfy { task.number($0, "y") + task.number($0, "height") < titleY })
+        #expect(query.allSatisfy { task.number($0, "y") > titleY })
+        // Set apart: each section on its own tinted rectangle.
+        #expect(task.all("rect").filter { ["#f3f6fb", "#fbf5ef"].contains($0.attributes["fill"] ?? "") }.count == 2)
+        // One column per class: the two support images of class 0 share their x.
+        #expect(support[0].attributes["x"] == support[1].attributes["x"] && support[0].attributes["x"] != support[2].attributes["x"])
+
+        let split = try #require(p["split"])
+        #expect(split.all("image").count == 6)
+        #expect(split.texts().contains("6 images with their labels"))
+
+        let rgb = try #require(p["rgb"])
+        #expect(rgb.all("image").count == 3 + 6)
+        #expect(rgb.all("image").allSatisfy { embedded($0)?.colour == 2 }, "RGB images are RGB PNGs")
+        #expect(rgb.texts().contains("the first of 2 tasks"))
+        // Normalised inputs (mean 0.5, sd 0.5: -1...1) are scaled to black..white, and said so.
+        #expect(rgb.texts().contains { $0.hasPrefix("values from -1 to 1") })
+    }
+
+    @Test func tensorsOfImagesAsAGrid() throws {
+        let p = plots("""
+            let g = generator(3)
+            plot rand(g, [5, 6, 7]) to "DIR/gray.svg"
+            plot rand(g, [4, 6, 6, 3]) to "DIR/rgb.svg"
+            plot rand(g, [2, 3, 5, 5, 1]) to "DIR/tasks.svg"
+            plot rand(g, [6, 6, 3]) to "DIR/one.svg"
+            plot randn(g, [401, 2, 2]) to "DIR/many.svg"
+            """, ["gray", "rgb", "tasks", "one", "many"])
+        let gray = try #require(p["gray"])
+        #expect(gray.all("image").count == 5)
+        // 6 x 7 pixels enlarged by whole pixels (toward 64, at most 8 times), gray; labelled by index.
+        #expect(gray.all("image").allSatisfy { embedded($0).map { $0 == (56, 48, 0) } ?? false }, "\(gray.all("image").map(embedded))")
+        #expect((0..<5).allSatisfy { i in gray.texts().contains("\(i)") })
+        #expect(gray.texts().contains("5 images"))
+        #expect(!gray.texts().contains { $0.hasPrefix("values from") }, "values in 0..1 are drawn as they are")
+        let rgb = try #require(p["rgb"])
+        #expect(rgb.all("image").count == 4 && rgb.all("image").allSatisfy { embedded($0)?.colour == 2 })
+        let tasks = try #require(p["tasks"])
+        #expect(tasks.all("image").count == 6 && tasks.texts().contains("task 0") && tasks.texts().contains("task 1"))
+        #expect(p["one"]?.all("image").count == 1)
+        let many = try #require(p["many"])
+        #expect(many.all("image").count == 400)
+        #expect(many.texts().contains("400 of 401 images drawn"))
+        #expect(many.texts().contains { $0.hasPrefix("values from -") })
+    }
+
+    @Test func imagePlotsSayWhatTheyCannotDraw() {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func errors(_ text: String) -> [String] {
+            Interpreter(output: BufferedOutput()).run(SourceFile(name: dir + "/m.mq", text: text)).map(\.message)
+        }
+        #expect(errors("plot zeros([2, 3, 4, 5]) to \"\(dir)/a.svg\"")
+            == ["'plot' cannot draw a tensor of shape [2, 3, 4, 5] (images are [H, W], [H, W, C], [N, H, W], [N, H, W, C] or [tasks, N, H, W, C], C 1 or 3)"])
+        #expect(errors("plot zeros([1, 1, 1, 1, 1, 1]) to \"\(dir)/a.svg\"").first?.hasPrefix("'plot' cannot draw a tensor of shape [1, 1, 1, 1, 1, 1]") == true)
+        // An image larger than a plot draws is refused before it is encoded.
+        #expect(errors("plot zeros([4000, 3001]) to \"\(dir)/a.svg\"")
+            == ["'plot' cannot draw a tensor of shape [4000, 3001]: an image of 4000 x 3001 x 1 values is larger than 'plot' draws (12000000 values)"])
+        // A sinusoid batch is not images.
+        #expect(errors("tasks s = sinusoid < >\nlet b = sample(s, 1)\nplot b to \"\(dir)/a.svg\"").first?.hasPrefix("'plot' cannot draw this record") == true)
+    }
+
+    @Test func pngFiles() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #require(Plot.rsvgConvert != nil, "rsvg-convert (librsvg2-bin) is needed for PNG plots")
+        let diagnostics = Interpreter(output: BufferedOutput()).run(SourceFile(name: dir + "/m.mq", text: """
+            plot [1, 4, 9] to "\(dir)/line.png"
+            let g = generator(1)
+            plot rand(g, [3, 8, 8]) to "\(dir)/grid.PNG"
+            """))
+        #expect(diagnostics.map(\.message) == [])
+        for name in ["line.png", "grid.PNG"] {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(name)")))
+            #expect(bytes.prefix(8) == [137, 80, 78, 71, 13, 10, 26, 10], "\(name) is a PNG")
+            #expect(bytes.count > 1000)
+        }
+        // Only the PNGs: the temporary SVG and PNG are gone.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["grid.PNG", "line.png"])
+        let missing = Interpreter(output: BufferedOutput()).run(SourceFile(name: dir + "/m.mq", text: "plot [1, 2] to \"\(dir)/none/a.png\"")).map(\.message)
+        #expect(missing.first?.contains("the folder '\(dir)/none' does not exist") == true, "\(missing)")
     }
 
     final class Notebook: OutputSink {

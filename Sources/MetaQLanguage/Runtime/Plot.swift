@@ -101,6 +101,12 @@ struct SVG {
         }
     }
 
+    /// An embedded PNG (a data URI) drawn at x, y in a w x h box, upscaled without smoothing.
+    mutating func image(png: [UInt8], x: Double, y: Double, width w: Double, height h: Double, title: String? = nil) {
+        let t = title.map { "<title>\(SVG.escape($0))</title>" } ?? ""
+        body.append("<image x=\"\(SVG.n(x))\" y=\"\(SVG.n(y))\" width=\"\(SVG.n(w))\" height=\"\(SVG.n(h))\" preserveAspectRatio=\"none\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,\(Data(png).base64EncodedString())\">\(t)</image>")
+    }
+
     var document: String {
         (["<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
           "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\" font-size=\"11\">"]
@@ -313,6 +319,7 @@ enum Plot {
             if let r = try recordsChart(Array(items)) { return r }
             throw PlotError("a list of \(items[0].typeName)s (it draws lists of numbers, records, eval reports or training logs)")
         case let .record(record):
+            if let grid = try ImageGrid.record(record) { return grid }
             if let log = logsOf([("", value)]) { return training(log) }
             let fields = record.fields
             if fields.isEmpty { throw PlotError("an empty record") }
@@ -325,9 +332,11 @@ enum Plot {
                 return nil
             }
             if lists.count == fields.count { return Plot.numbers(lists, title: fields.map(\.key).joined(separator: ", ")) }
-            throw PlotError("this record (it draws a training log, a record of eval reports, of numbers or of lists of numbers)")
+            throw PlotError("this record (it draws a training log, a task or a split of images (as 'sample' makes), a record of eval reports, of numbers or of lists of numbers)")
         case let .tensor(t) where t.shape.count <= 1:
             return Plot.numbers([("", t.scalars.map(Double.init))], title: "tensor values")
+        case let .tensor(t):
+            return try ImageGrid.tensor(t)
         default:
             throw PlotError("a \(value.typeName)")
         }
@@ -429,6 +438,7 @@ enum Plot {
 
     /// A list of records: the first field numeric in every record is x, the other numeric
     /// fields are lines against it (with a single numeric field, it is drawn against the index).
+    /// When x is not in increasing order the records are points, not lines: a scatter plot.
     static func recordsChart(_ items: [Value]) throws -> String? {
         var records: [Record] = []
         for v in items { guard case let .record(r) = v else { return nil }; records.append(r) }
@@ -438,12 +448,17 @@ enum Plot {
             return numbers([(keys[0], records.map { $0[keys[0]]!.number! })], title: keys[0])
         }
         let xKey = keys[0]
+        let xs = records.map { $0[xKey]!.number! }
+        let scatter = zip(xs, xs.dropFirst()).contains { $0.0 > $0.1 }
         var chart = Chart(title: keys.dropFirst().joined(separator: ", ") + " against " + xKey, xLabel: xKey,
                           yLabel: keys.count == 2 ? keys[1] : "value")
+        let markers: [SVG.Marker] = [.dot, .triangle, .cross]
         for (i, k) in keys.dropFirst().enumerated() {
             chart.series.append(Series(name: k, points: records.map { ($0[xKey]!.number!, $0[k]!.number!) },
-                                       color: SVG.color(i, of: keys.count - 1), inLegend: keys.count > 2))
+                                       color: SVG.color(i, of: keys.count - 1), scatter: scatter, marker: scatter ? markers[i % markers.count] : .dot,
+                                       inLegend: keys.count > 2))
         }
+        if scatter { chart.notes.append("\(records.count) points (\(xKey) is not in increasing order, so they are not joined)") }
         return chart.render()
     }
 
@@ -611,5 +626,49 @@ extension SVG {
     /// A label written downwards at 45 degrees under a bar.
     mutating func rotatedLabel(_ s: String, x: Double, y: Double) {
         body.append("<text x=\"\(SVG.n(x))\" y=\"\(SVG.n(y))\" text-anchor=\"end\" font-size=\"10\" transform=\"rotate(-45 \(SVG.n(x)) \(SVG.n(y)))\">\(SVG.escape(s))</text>")
+    }
+}
+
+extension Plot {
+    /// The `rsvg-convert` program on PATH (Debian's librsvg2-bin), which turns plots into PNG.
+    static var rsvgConvert: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/rsvg-convert" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Writes `svg` rendered as a PNG file at `path`, atomically: rsvg-convert renders it into a
+    /// temporary file beside `path`, which then replaces `path`.
+    static func writePNG(_ svg: String, to path: String, timeout: TimeInterval = 120) throws(TextFileError) {
+        try TextFile.requireFolder(of: path)
+        guard let tool = rsvgConvert else {
+            throw TextFileError("a PNG is rendered by rsvg-convert (Debian's librsvg2-bin), which is not installed; install it or write an .svg file")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let base = (folder.isEmpty ? "" : folder + "/") + ".\((path as NSString).lastPathComponent).\(UUID().uuidString)"
+        let svgFile = base + ".svg", pngFile = base + ".png"
+        defer {
+            try? FileManager.default.removeItem(atPath: svgFile)
+            try? FileManager.default.removeItem(atPath: pngFile)
+        }
+        try TextFile.write(svg, to: svgFile)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = ["-f", "png", "-o", pngFile, svgFile]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { throw TextFileError("cannot run \(tool): \(error.localizedDescription)") }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+            throw TextFileError("rsvg-convert did not finish within \(Int(timeout)) s")
+        }
+        guard process.terminationReason == .exit, process.terminationStatus == 0,
+              let size = (try? FileManager.default.attributesOfItem(atPath: pngFile))?[.size] as? Int, size > 0 else {
+            throw TextFileError("rsvg-convert could not render the plot (exit status \(process.terminationStatus))")
+        }
+        guard rename(pngFile, path) == 0 else { throw TextFileError(String(cString: strerror(errno))) }
     }
 }

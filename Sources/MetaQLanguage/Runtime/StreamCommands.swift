@@ -60,8 +60,8 @@ extension Builtins {
             return .onlineReport(report)
         },
         CommandBuiltin(
-            doc: FunctionDoc(name: "plot", signature: "plot VALUE to \"file.svg\" | plot VALUE (in a notebook: inline)",
-                             summary: "Draws VALUE as an SVG file: a training log (the record 'train' returns: raw and smoothed loss), an eval report (score against adaptation steps with 95% bands), a list or record of eval reports (one line per learner, with a legend), a lifelong report (a heat map of R with its colour scale, and each task's score over the stream), an online report (steps to proficiency per task against from-scratch, runs that never reached the target marked), a list of numbers or a 1-D tensor (a line), a record of numbers (bars), a record of lists of numbers (lines), or a list of records (their numeric fields, the first one as x).",
+            doc: FunctionDoc(name: "plot", signature: "plot VALUE to \"file.svg\" | plot VALUE to \"file.png\" | plot VALUE (in a notebook: inline)",
+                             summary: "Draws VALUE as an SVG file (or a PNG file, rendered by rsvg-convert from Debian's librsvg2-bin, when the name ends in .png): a training log (the record 'train' returns: raw and smoothed loss), an eval report (score against adaptation steps with 95% bands), a list or record of eval reports (one line per learner, with a legend), a lifelong report (a heat map of R with its colour scale, and each task's score over the stream), an online report (steps to proficiency per task against from-scratch, runs that never reached the target marked), a list of numbers or a 1-D tensor (a line), a record of numbers (bars), a record of lists of numbers (lines), a list of records (their numeric fields against the first one: lines, or a scatter of points when it is not in increasing order), a task's images ('sample(tasks, 1)': the first task's support and query images, titled and set apart, each with its label; a split such as 'b.support': its images with their labels), or a tensor of images as a grid ([N, H, W] gray, [N, H, W, C] with C 1 or 3, channels last as the engine's image tasks; [H, W] or [H, W, C] is one image; [T, N, H, W, C] a row per task; values outside 0..1 are scaled from their range to black..white).",
                              example: "plot log to \"out/loss.svg\""),
             options: noOptions("plot")) { c, interp in
             let value = try c.argument(nil, "a value to draw")
@@ -75,7 +75,9 @@ extension Builtins {
                 interp.output.display(svg: svg)
                 return .none
             }
-            do { try TextFile.write(svg, to: path) } catch {
+            do {
+                if path.lowercased().hasSuffix(".png") { try Plot.writePNG(svg, to: path) } else { try TextFile.write(svg, to: path) }
+            } catch {
                 throw RuntimeError("cannot write \(path): \(error)", at: targetRange)
             }
             return .none
