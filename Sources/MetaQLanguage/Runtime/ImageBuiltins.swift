@@ -88,7 +88,7 @@ extension Builtins {
                 try data.requireImages(shots: b.int("support"), queries: b.int("query"))
             } catch { throw b.error("\(error)", key: "ways") }
             return .tasks(TasksValue(distribution: d, kind: "images", support: b.int("support"), query: b.int("query"),
-                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(data.classCount) classes, \(data.totalImageCount) images of \(size) x \(size) x \(channels) from \(layout.path)"))
+                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(data.classCount) classes, \(data.totalImageCount) images of \(size) x \(size) x \(channels) from \(layout.path)\(cacheNote(data.cacheOutcome))"))
         },
     ]
 
@@ -124,6 +124,16 @@ extension Builtins {
             return .int(episodes.count)
         },
     ]
+
+    /// How a dataset's images were loaded, for its summary.
+    private static func cacheNote(_ outcome: ImageCacheOutcome) -> String {
+        switch outcome {
+        case .off: ""
+        case .loaded(let path): "; mapped from the cache \(path)"
+        case .written(let path): "; decoded and cached in \(path)"
+        case .unwritable(let reason): "; decoded, not cached (\(reason))"
+        }
+    }
 
     private static func join(_ folder: String, _ name: String) -> String {
         folder.hasSuffix("/") ? folder + name : folder + "/" + name
