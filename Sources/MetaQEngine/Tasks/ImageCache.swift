@@ -275,11 +275,11 @@ extension ImageCache {
         return .failure(ImageCacheFailure(reason: reasons.joined(separator: "; ")))
     }
 
-    /// The existing cache file named `name` in the candidate folders, first found.
-    func existingFile(named name: String, datasetFolder: String) -> String? {
+    /// The existing cache files named `name` in the candidate folders, in their order.
+    func existingFiles(named name: String, datasetFolder: String) -> [String] {
         candidateFolders(datasetFolder: datasetFolder)
             .map { ImageDataset.join($0, name) }
-            .first { FileManager.default.fileExists(atPath: $0) }
+            .filter { FileManager.default.fileExists(atPath: $0) }
     }
 }
 

@@ -159,11 +159,13 @@ public final class ImageDataset: Sendable {
         let listed = classes.flatMap { c in c.files.map { (className: c.name, name: $0.name, path: $0.path) } }
         let digest = ImageCacheFile.digest(source: ImageCacheFile.absolute(source), files: listed,
                                            imageSize: imageSize, channels: channels, mean: mean, std: std)
-        if let existing = cache.existingFile(named: name, datasetFolder: cacheBeside),
-           let mapped = ImageCacheFile(path: existing, digest: digest).map(images: files.count, valuesPerImage: perImage) {
-            self.storage = mapped
-            self.cacheOutcome = .loaded(existing)
-            return
+        // A stale file in the dataset's folder must not hide a current one in the user's folder.
+        for existing in cache.existingFiles(named: name, datasetFolder: cacheBeside) {
+            if let mapped = ImageCacheFile(path: existing, digest: digest).map(images: files.count, valuesPerImage: perImage) {
+                self.storage = mapped
+                self.cacheOutcome = .loaded(existing)
+                return
+            }
         }
         let pixels = try load()
         self.storage = pixels
