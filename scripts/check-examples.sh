@@ -42,9 +42,27 @@ expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabe
     "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" --set ways=3 \
     --set iters=5 --set test_tasks=10 --set embed.filters=8 --set train.query=2 --set test.query=2 \
     --set 'test_alphabets=["Latin"]'
-expect "examples/images.mq (fixture)" "3-way 1-shot accuracy on the listed test episodes:" \
-    "$root/$metaq" run "$root/examples/images.mq" --set root="$root/$fixtures/mini-imagenet" --set size=16 --set ways=3 \
-    --set iters=5 --set test_episodes=10 --set filters=8 --set train.query=2 --set test.query=2
+# A copy of the fixture, outside $work (examples may write only under out/): the
+# decoded-image cache is written into the dataset's folder.
+inputs=$(mktemp -d)
+trap 'rm -rf "$work" "$inputs"' EXIT
+cp -r "$root/$fixtures/mini-imagenet" "$inputs/mini-imagenet"
+# Fixed episodes as images, from the fixture's test images: 2 episodes of its 3 test classes,
+# 1 support and 2 query images each.
+for e in 1 2; do
+    for c in n02000001 n02000002 n02000003; do
+        mkdir -p "$inputs/fixed/$e/$c"
+        cp "$inputs/mini-imagenet/images/${c}0000000$e.jpg" "$inputs/fixed/$e/$c/support.jpg"
+        cp "$inputs/mini-imagenet/images/${c}0000000$((e + 2)).jpg" "$inputs/fixed/$e/$c/query_0.jpg"
+        cp "$inputs/mini-imagenet/images/${c}00000005.jpg" "$inputs/fixed/$e/$c/query_1.jpg"
+    done
+done
+images_run=("$root/$metaq" run "$root/examples/images.mq" --set root="$inputs/mini-imagenet" --set size=16 --set ways=3
+    --set iters=5 --set test_episodes=10 --set filters=8 --set train.query=2 --set test.query=2 --set episode_folder="$inputs/fixed")
+expect "examples/images.mq (fixture) caches the decoded images" "decoded and cached in .*/mini-imagenet/.metaq-cache/test.csv-16x3-" "${images_run[@]}"
+expect "examples/images.mq (fixture) maps the cache the second time" "mapped from the cache .*/mini-imagenet/.metaq-cache/test.csv-16x3-" "${images_run[@]}"
+expect "examples/images.mq (fixture)" "3-way 1-shot accuracy on the listed test episodes:" "${images_run[@]}"
+expect "examples/images.mq scores fixed episode folders" "^2,0,[0-9.]+$" tail -1 out/images-folder-scores.csv
 expect "examples/images.mq lists its episodes" "^episode,class,role,file" head -1 out/images-test-episodes.csv
 expect "examples/images.mq writes CSV" "^0,[0-9.]+,[0-9.]+,10$" tail -1 out/images-protonet.csv
 expect "examples/images.mq scores each episode" "^9,0,[0-9.]+$" tail -1 out/images-episode-scores.csv

@@ -150,4 +150,113 @@ import MetaQLanguage
         #expect(error(#"tasks t = images < root "DIR" split "test" images "DIR/images" size 8 ways 3 query 2 >"#) == "no error")
         #expect(error(#"tasks t = images < root "DIR" split "test" images "/nowhere/images" size 8 ways 3 query 2 >"#) == "missing folder: /nowhere/images")
     }
+
+    @Test func evaluatesAFolderOfFixedEpisodes() throws {
+        let dir = try dataset()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try writeEpisodes(in: dir + "/fixed", names: ["1", "2", "10"], ways: 3)
+        let result = run("""
+            tasks test = images < root "DIR" split "test" size 16 ways 3 support 1 query 2 >
+            learner proto = protonet < model conv4 < size 16 channels 3 filters 4 > >
+            let r = eval proto on test < episodes "DIR/fixed" steps [0] scores "DIR/scores.csv" >
+            print r.rows[0].tasks
+            print r.episodes
+            print r.rows[0].scores.length
+            print r.rows[0].mean
+            print r.rows[0].ci95
+            print r.rows[0].scores
+            """, in: dir)
+        #expect(result.errors == [])
+        #expect(result.output.prefix(3) == ["3", "[\"1\", \"2\", \"10\"]", "3"], "\(result.output)")
+        // The mean and 95% interval are those of the per-episode scores.
+        let scores = try String(contentsOfFile: dir + "/scores.csv", encoding: .utf8).split(separator: "\n")
+        #expect(scores.first == "episode,steps,accuracy" && scores.count == 4)
+        #expect(scores.dropFirst().map { String($0.split(separator: ",")[0]) } == ["1", "2", "10"])
+        let values = scores.dropFirst().map { Double($0.split(separator: ",")[2])! }
+        let mean = values.reduce(0, +) / 3
+        let sd = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 2).squareRoot()
+        #expect(abs(mean - Double(result.output[3])!) < 1e-6, "\(values) vs \(result.output)")
+        #expect(abs(1.96 * sd / 3.0.squareRoot() - Double(result.output[4])!) < 1e-6, "\(values) vs \(result.output)")
+    }
+
+    @Test func cachesDecodedImagesWhereAsked() throws {
+        let dir = try dataset()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fm = FileManager.default
+        let load = #"tasks t = images < root "DIR" split "train" size 8 ways 3 query 2 KEYS >"# + "\nprint t"
+        #expect(run(load.replacingOccurrences(of: "KEYS", with: "cache false"), in: dir).errors == [])
+        #expect(!fm.fileExists(atPath: dir + "/train/.metaq-cache"))
+        let first = run(load.replacingOccurrences(of: "KEYS", with: ""), in: dir)
+        #expect(first.errors == [])
+        #expect(try fm.contentsOfDirectory(atPath: dir + "/train/.metaq-cache").count == 1)
+        let second = run(load.replacingOccurrences(of: "KEYS", with: ""), in: dir)
+        #expect(second.errors == [])
+        let cacheFile = try fm.contentsOfDirectory(atPath: dir + "/train/.metaq-cache")[0]
+        #expect(first.output.first?.hasSuffix("; decoded and cached in \(dir)/train/.metaq-cache/\(cacheFile)") == true, "\(first.output)")
+        #expect(second.output.first?.hasSuffix("; mapped from the cache \(dir)/train/.metaq-cache/\(cacheFile)") == true, "\(second.output)")
+        #expect(run(load.replacingOccurrences(of: "KEYS", with: "cache false"), in: dir).output.first?.hasSuffix("from \(dir)/train") == true)
+        #expect(run(load.replacingOccurrences(of: "KEYS", with: #"cache_dir "DIR/elsewhere""#), in: dir).errors == [])
+        #expect(try fm.contentsOfDirectory(atPath: dir + "/elsewhere").count == 1)
+        #expect(run(load.replacingOccurrences(of: "KEYS", with: #"cache false cache_dir "DIR/c""#), in: dir).errors
+            == ["'cache_dir' cannot be given with 'cache false'"])
+    }
+
+    @Test func namesTheFileAtFaultInImagesAndEpisodes() throws {
+        let dir = try dataset()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func error(_ text: String) -> String { run(text, in: dir).errors.first ?? "no error" }
+        // A split CSV naming a file that is not there.
+        try "filename,label\nn00_0.png,n00\nn00_9.png,n00\n".write(toFile: dir + "/val.csv", atomically: true, encoding: .utf8)
+        #expect(error(#"tasks t = images < root "DIR" split "val" >"#)
+            == "\(dir)/val.csv:3: image 'n00_9.png' is in neither \(dir)/images/n00_9.png nor \(dir)/images/n00/n00_9.png")
+        // An image that is not an image, in a split CSV.
+        try Data("GIF89a".utf8).write(to: URL(fileURLWithPath: dir + "/images/n00_9.png"))
+        #expect(error(#"tasks t = images < root "DIR" split "val" >"#) == "\(dir)/images/n00_9.png: not a PNG or JPEG image (unknown signature)")
+        let prefix = """
+            tasks t = images < root "DIR" split "test" size 16 ways 3 support 1 query 2 >
+            learner p = protonet < model conv4 < size 16 channels 3 filters 4 > >
+
+            """
+        try writeEpisodes(in: dir + "/fixed", names: ["a", "b"], ways: 3)
+        #expect(error(prefix + #"let r = eval p on t < episodes "DIR/fixed" >"#) == "no error")
+        // An episode class without query images.
+        for i in 0..<2 { try FileManager.default.removeItem(atPath: "\(dir)/fixed/b/c1/query_\(i).png") }
+        #expect(error(prefix + #"let r = eval p on t < episodes "DIR/fixed" >"#)
+            == "\(dir)/fixed/b/c1: no query images (PNG or JPEG files named query*)")
+        // An image that is not an image, in an episode.
+        try Data("text".utf8).write(to: URL(fileURLWithPath: "\(dir)/fixed/b/c1/query_0.jpg"))
+        try Data("text".utf8).write(to: URL(fileURLWithPath: "\(dir)/fixed/b/c1/query_1.jpg"))
+        #expect(error(prefix + #"let r = eval p on t < episodes "DIR/fixed" >"#)
+            == "\(dir)/fixed/b/c1/query_0.jpg: not a PNG or JPEG image (unknown signature)")
+        // Episodes with another number of ways than the tasks, and than a MAML learner's outputs.
+        try FileManager.default.removeItem(atPath: dir + "/fixed")
+        try writeEpisodes(in: dir + "/fixed", names: ["a", "b"], ways: 2)
+        #expect(error(prefix + #"let r = eval p on t < episodes "DIR/fixed" >"#) == "\(dir)/fixed holds 2-way episodes; the tasks are 3-way")
+        #expect(error("""
+            tasks t = images < root "DIR" split "test" size 16 ways 2 support 1 query 2 >
+            learner m = maml < model conv4 < size 16 channels 3 filters 4 out 3 > >
+            let r = eval m on t < episodes "DIR/fixed" >
+            """) == "model output [3] does not fit images tasks, which need 2 outputs")
+        #expect(error(prefix + #"let r = eval p on t < episodes "DIR/nowhere" >"#).hasPrefix("\(dir)/nowhere: cannot read"))
+    }
+
+    /// Fixed episodes under `folder`: each of `names` an episode of `ways` classes c0, c1, ...
+    /// with one support and two query PNG images of 12 x 12.
+    private func writeEpisodes(in folder: String, names: [String], ways: Int) throws {
+        for (e, name) in names.enumerated() {
+            for c in 0..<ways {
+                let path = "\(folder)/\(name)/c\(c)"
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+                for file in ["support_0", "query_0", "query_1"] {
+                    var pixels: [Float] = []
+                    for p in 0..<144 {
+                        let stripe = Float((p / 12 + c) % 2)
+                        pixels += [Float(c) / 3, Float(e) / 4, stripe]
+                    }
+                    let image = ColorImage(width: 12, height: 12, channels: 3, pixels: pixels)
+                    try Data(image.pngData()).write(to: URL(fileURLWithPath: "\(path)/\(file).png"))
+                }
+            }
+        }
+    }
 }

@@ -7,10 +7,13 @@ public struct ScoreSummary: Codable, Sendable, Equatable {
     /// Half-width of the 95% confidence interval of the mean (1.96 standard errors).
     public var confidence95: Double
     public var tasks: Int
+    /// Each task's score, in task order, when kept (for listed episodes; nil otherwise).
+    public var scores: [Double]?
 
-    public init(steps: Int, scores: [Float]) {
+    public init(steps: Int, scores: [Float], keepingScores: Bool = false) {
         self.steps = steps
         tasks = scores.count
+        self.scores = keepingScores ? scores.map(Double.init) : nil
         let values = scores.map(Double.init)
         mean = values.reduce(0, +) / Double(max(values.count, 1))
         let m = mean
@@ -24,10 +27,14 @@ public struct EvaluationReport: Codable, Sendable, CustomStringConvertible {
     /// "mse" for regression, "accuracy" for classification.
     public var metric: String
     public var rows: [ScoreSummary]
+    /// The names of the listed episodes scored, in the order of each row's `scores`
+    /// (nil for fresh tasks).
+    public var episodes: [String]?
 
-    public init(metric: String, rows: [ScoreSummary]) {
+    public init(metric: String, rows: [ScoreSummary], episodes: [String]? = nil) {
         self.metric = metric
         self.rows = rows
+        self.episodes = episodes
     }
 
     public var description: String {

@@ -80,7 +80,7 @@ public enum AtomicFile {
 
     /// Removes `PATH.tmp-PID` files left beside `path` by writes whose process PID was killed
     /// before it could rename or remove them (a running process's are kept).
-    private static func removeStaleTemporaries(of path: String) {
+    static func removeStaleTemporaries(of path: String) {
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp-"

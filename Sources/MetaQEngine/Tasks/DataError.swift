@@ -39,6 +39,8 @@ public enum DataError: Error, Equatable, Sendable {
     case raggedRow(path: String, line: Int, fieldCount: Int, headerCount: Int)
     /// A numeric CSV field does not hold a decimal number.
     case notANumber(path: String, line: Int, column: String, text: String)
+    /// A folder of fixed episodes (`EPISODES/<episode>/<class>/`) breaks the layout.
+    case malformedEpisodes(path: String, reason: String)
 }
 
 extension DataError: CustomStringConvertible {
@@ -64,7 +66,7 @@ extension DataError: CustomStringConvertible {
             "\(path):\(line): \(reason)"
         case .malformedCSV(let path, nil, let reason):
             "\(path): \(reason)"
-        case .invalidColumns(let path, let reason):
+        case .invalidColumns(let path, let reason), .malformedEpisodes(let path, let reason):
             "\(path): \(reason)"
         case .unknownColumn(let path, let name, let columns):
             "unknown column '\(name)' in \(path) (columns: \(columns.joined(separator: ", ")))"

@@ -27,9 +27,16 @@ public final class ImageDataset: Sendable {
     public let classNames: [String]
     /// Each image's name within its class, class by class (see the layouts above).
     public let imageNames: [String]
+    /// Per-channel values subtracted from, and divided into, every decoded pixel.
+    public let mean: [Float]
+    public let std: [Float]
+    /// Where decoded images are cached between runs (see ``ImageCache``).
+    public let cache: ImageCache
+    /// What this load did with the cache: mapped a cache file, wrote one, or neither.
+    public let cacheOutcome: ImageCacheOutcome
     /// Index of each class's first image, plus a final entry for the total.
     private let classStarts: [Int]
-    private let storage: [Float]
+    private let storage: ImagePixels
 
     /// By default at most this many floats are held (8 GiB); a larger dataset is refused
     /// before any image is decoded.
@@ -38,12 +45,13 @@ public final class ImageDataset: Sendable {
     /// The image file extensions read from class folders (compared lowercased).
     public static let imageExtensions = [".png", ".jpg", ".jpeg"]
 
-    /// Loads class folders `folder/<class>/<image>`.
+    /// Loads class folders `folder/<class>/<image>`, through `cache` (see ``ImageCache``).
     ///
     /// - Throws: `DataError.missingFolder` when `folder` is not a folder, `DataError.noClassFolders`
     ///   when it holds no class folder with images, and decoding errors naming the file.
     public convenience init(classFolders folder: String, imageSize: Int, channels: Int,
-                            mean: [Float]? = nil, std: [Float]? = nil, maxStoredValues: Int = ImageDataset.maxStoredValues) throws {
+                            mean: [Float]? = nil, std: [Float]? = nil, cache: ImageCache = .off,
+                            maxStoredValues: Int = ImageDataset.maxStoredValues) throws {
         guard Self.isFolder(folder) else { throw DataError.missingFolder(folder) }
         var classes: [(name: String, files: [(name: String, path: String)])] = []
         for name in try Self.entries(of: folder) where Self.isFolder(Self.join(folder, name)) {
@@ -55,17 +63,19 @@ public final class ImageDataset: Sendable {
         }
         guard !classes.isEmpty else { throw DataError.noClassFolders(root: folder) }
         try self.init(source: folder, classes: classes, imageSize: imageSize, channels: channels, mean: mean, std: std,
-                      maxStoredValues: maxStoredValues)
+                      cache: cache, cacheBeside: folder, maxStoredValues: maxStoredValues)
     }
 
-    /// Loads the images a split CSV (`filename,label` rows) lists from `images`.
+    /// Loads the images a split CSV (`filename,label` rows) lists from `images`, through
+    /// `cache` (see ``ImageCache``; its automatic folder is beside the CSV file).
     ///
     /// - Throws: `DataError.malformedCSV` naming the line for a bad header, a row without
     ///   two fields, an empty field, a repeated file or a file found in neither place;
     ///   `DataError.unreadableFile` when the CSV cannot be read; decoding errors naming the
     ///   image file.
     public convenience init(splitCSV csvPath: String, images: String, imageSize: Int, channels: Int,
-                            mean: [Float]? = nil, std: [Float]? = nil, maxStoredValues: Int = ImageDataset.maxStoredValues) throws {
+                            mean: [Float]? = nil, std: [Float]? = nil, cache: ImageCache = .off,
+                            maxStoredValues: Int = ImageDataset.maxStoredValues) throws {
         let text: String
         do {
             let data = try Data(contentsOf: URL(filePath: csvPath, directoryHint: .notDirectory))
@@ -107,11 +117,15 @@ public final class ImageDataset: Sendable {
             throw DataError.malformedCSV(path: csvPath, line: nil, reason: "no images listed")
         }
         try self.init(source: csvPath, classes: byClass.keys.sorted().map { ($0, byClass[$0]!) },
-                      imageSize: imageSize, channels: channels, mean: mean, std: std, maxStoredValues: maxStoredValues)
+                      imageSize: imageSize, channels: channels, mean: mean, std: std,
+                      cache: cache, cacheBeside: (csvPath as NSString).deletingLastPathComponent, maxStoredValues: maxStoredValues)
     }
 
-    private init(source: String, classes: [(name: String, files: [(name: String, path: String)])],
-                 imageSize: Int, channels: Int, mean: [Float]?, std: [Float]?, maxStoredValues: Int) throws {
+    /// Loads `classes` (each a name and its image files, in order); `cacheBeside` is the
+    /// folder whose `.metaq-cache` an automatic cache uses.
+    init(source: String, classes: [(name: String, files: [(name: String, path: String)])],
+         imageSize: Int, channels: Int, mean: [Float]?, std: [Float]?,
+         cache: ImageCache, cacheBeside: String, maxStoredValues: Int) throws {
         precondition(imageSize > 0 && (channels == 1 || channels == 3), "bad image size \(imageSize) or channels \(channels)")
         precondition(mean.map { $0.count == channels } ?? true && std.map { $0.count == channels && $0.allSatisfy { $0 > 0 } } ?? true,
                      "mean and std need one value per channel, std positive")
@@ -129,9 +143,43 @@ public final class ImageDataset: Sendable {
         self.classNames = classes.map(\.name)
         self.imageNames = files.map(\.name)
         self.classStarts = starts
-        self.storage = try Self.load(files.map(\.path), size: imageSize, channels: channels,
-                                     mean: mean ?? [Float](repeating: 0, count: channels),
-                                     std: std ?? [Float](repeating: 1, count: channels))
+        let mean = mean ?? [Float](repeating: 0, count: channels), std = std ?? [Float](repeating: 1, count: channels)
+        self.mean = mean
+        self.std = std
+        self.cache = cache
+        let load = {
+            try ImagePixels(count: total) { try Self.load(files.map(\.path), size: imageSize, channels: channels, mean: mean, std: std, into: $0) }
+        }
+        if case .off = cache {
+            self.storage = try load()
+            self.cacheOutcome = .off
+            return
+        }
+        let name = ImageCacheFile.name(source: source, imageSize: imageSize, channels: channels, mean: mean, std: std)
+        let listed = classes.flatMap { c in c.files.map { (className: c.name, name: $0.name, path: $0.path) } }
+        let digest = ImageCacheFile.digest(source: ImageCacheFile.absolute(source), files: listed,
+                                           imageSize: imageSize, channels: channels, mean: mean, std: std)
+        // A stale file in the dataset's folder must not hide a current one in the user's folder.
+        for existing in cache.existingFiles(named: name, datasetFolder: cacheBeside) {
+            if let mapped = ImageCacheFile(path: existing, digest: digest).map(images: files.count, valuesPerImage: perImage) {
+                self.storage = mapped
+                self.cacheOutcome = .loaded(existing)
+                return
+            }
+        }
+        let pixels = try load()
+        self.storage = pixels
+        switch cache.writableFolder(datasetFolder: cacheBeside) {
+        case .failure(let failure):
+            self.cacheOutcome = .unwritable(failure.reason)
+        case .success(let folder):
+            let path = Self.join(folder, name)
+            if let reason = ImageCacheFile(path: path, digest: digest).write(pixels.values, images: files.count, valuesPerImage: perImage) {
+                self.cacheOutcome = .unwritable(reason)
+            } else {
+                self.cacheOutcome = .written(path)
+            }
+        }
     }
 
     public var classCount: Int { classNames.count }
@@ -153,11 +201,18 @@ public final class ImageDataset: Sendable {
     }
 
     /// Image `image` of class `classIndex`, `valuesPerImage` floats in HWC order.
-    public func pixels(ofClass classIndex: Int, image: Int) -> ArraySlice<Float> {
+    public func pixels(ofClass classIndex: Int, image: Int) -> [Float] {
+        var values: [Float] = []
+        appendPixels(ofClass: classIndex, image: image, to: &values)
+        return values
+    }
+
+    /// Appends image `image` of class `classIndex` (`valuesPerImage` floats) to `values`.
+    public func appendPixels(ofClass classIndex: Int, image: Int, to values: inout [Float]) {
         precondition(classNames.indices.contains(classIndex) && (0..<imageCount(ofClass: classIndex)).contains(image),
                      "image \(image) of class \(classIndex) is out of range")
         let start = (classStarts[classIndex] + image) * valuesPerImage
-        return storage[start..<start + valuesPerImage]
+        values.append(contentsOf: UnsafeBufferPointer(rebasing: storage.values[start..<start + valuesPerImage]))
     }
 
     /// Checks that every class has at least `shots + queries` images.
@@ -170,9 +225,10 @@ public final class ImageDataset: Sendable {
         }
     }
 
-    private static func load(_ files: [String], size: Int, channels: Int, mean: [Float], std: [Float]) throws -> [Float] {
+    private static func load(_ files: [String], size: Int, channels: Int, mean: [Float], std: [Float],
+                             into storage: UnsafeMutableBufferPointer<Float>) throws {
         let perImage = size * size * channels
-        return try ImageFolderDataset.decodeInParallel(files, floatsPerImage: perImage) { index, destination in
+        try ImageFolderDataset.decodeInParallel(files, floatsPerImage: perImage, into: storage) { index, destination in
             let image = try ColorImage.decode(ImageFolderDataset.readFile(files[index]), source: files[index], channels: channels)
                 .resized(width: size, height: size)
             for offset in 0..<perImage {

@@ -205,19 +205,24 @@ public final class ImageFolderDataset: Sendable {
     static func decodeInParallel(_ files: [String], floatsPerImage: Int,
                                  _ decode: @Sendable (_ index: Int, _ destination: UnsafeMutablePointer<Float>) throws -> Void) throws -> [Float] {
         var storage = [Float](repeating: 0, count: files.count * floatsPerImage)
+        try storage.withUnsafeMutableBufferPointer { try decodeInParallel(files, floatsPerImage: floatsPerImage, into: $0, decode) }
+        return storage
+    }
+
+    /// `decodeInParallel` into `storage`, which holds at least `files.count * floatsPerImage` floats.
+    static func decodeInParallel(_ files: [String], floatsPerImage: Int, into storage: UnsafeMutableBufferPointer<Float>,
+                                 _ decode: @Sendable (_ index: Int, _ destination: UnsafeMutablePointer<Float>) throws -> Void) throws {
+        precondition(storage.count >= files.count * floatsPerImage, "the buffer is too small for \(files.count) images")
         var failures = [(any Error)?](repeating: nil, count: files.count)
-        storage.withUnsafeMutableBufferPointer { storageBuffer in
-            failures.withUnsafeMutableBufferPointer { failureBuffer in
-                // Iteration `index` writes only image `index` and failure `index`: no overlap.
-                nonisolated(unsafe) let storage = storageBuffer
-                nonisolated(unsafe) let failures = failureBuffer
-                DispatchQueue.concurrentPerform(iterations: files.count) { index in
-                    do { try decode(index, storage.baseAddress! + index * floatsPerImage) } catch { failures[index] = error }
-                }
+        failures.withUnsafeMutableBufferPointer { failureBuffer in
+            // Iteration `index` writes only image `index` and failure `index`: no overlap.
+            nonisolated(unsafe) let storage = storage
+            nonisolated(unsafe) let failures = failureBuffer
+            DispatchQueue.concurrentPerform(iterations: files.count) { index in
+                do { try decode(index, storage.baseAddress! + index * floatsPerImage) } catch { failures[index] = error }
             }
         }
         if let failure = failures.lazy.compactMap({ $0 }).first { throw failure }
-        return storage
     }
 
     static func readFile(_ path: String) throws -> Data {

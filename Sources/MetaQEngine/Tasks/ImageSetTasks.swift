@@ -77,11 +77,11 @@ public struct ImageSetTasks: TaskDistribution {
         for episode in episodes {
             for (label, cls) in episode.classes.enumerated() {
                 for image in episode.support[label] {
-                    supportPixels += dataset.pixels(ofClass: cls, image: image)
+                    dataset.appendPixels(ofClass: cls, image: image, to: &supportPixels)
                     supportLabels.append(label)
                 }
                 for image in episode.query[label] {
-                    queryPixels += dataset.pixels(ofClass: cls, image: image)
+                    dataset.appendPixels(ofClass: cls, image: image, to: &queryPixels)
                     queryLabels.append(label)
                 }
             }
@@ -149,6 +149,11 @@ public enum EpisodeFile {
     ///   class, an image listed twice in an episode, an episode split in two, or an episode
     ///   whose classes or image counts differ from the first episode's.
     public static func read(_ path: String, dataset: ImageDataset) throws -> [ImageEpisode] {
+        try readNamed(path, dataset: dataset).episodes
+    }
+
+    /// `read`, with each episode's name (its `episode` field), in the same order.
+    public static func readNamed(_ path: String, dataset: ImageDataset) throws -> (names: [String], episodes: [ImageEpisode]) {
         let text: String
         do {
             let data = try Data(contentsOf: URL(filePath: path, directoryHint: .notDirectory))
@@ -222,7 +227,7 @@ public enum EpisodeFile {
         }
         try finish()
         guard !episodes.isEmpty else { throw fail(nil, "no episodes listed") }
-        return episodes
+        return (names, episodes)
     }
 }
 

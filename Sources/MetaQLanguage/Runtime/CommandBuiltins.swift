@@ -54,8 +54,8 @@ extension Builtins {
                 .optional("query", .size, "query examples (default: the tasks' own)"),
                 KeySpec("steps", .intList, default: "[0, 1, 5, 10]", "adaptation step counts to report"),
                 KeySpec("batch", .size, default: "25", "tasks evaluated together"),
-                .optional("episodes", .string, "a CSV file of listed episodes of 'images' tasks (as the 'episodes' command writes) to evaluate exactly, instead of fresh tasks"),
-                .optional("scores", .string, "with 'episodes': a CSV file to write each episode's score to (episode, steps, score; episodes numbered from 0 in file order)"),
+                .optional("episodes", .string, "fixed episodes of 'images' tasks to evaluate exactly, instead of fresh tasks: a CSV file listing them (as the 'episodes' command writes), or a folder FOLDER/<episode>/<class>/ of each class's images named support* and query* (decoded with the tasks' settings); the report's rows then hold each episode's score ('scores') and its 'episodes' their names"),
+                .optional("scores", .string, "with 'episodes': a CSV file to write each episode's score to (episode, steps, score; episodes named as in the CSV file or by their folders)"),
             ], example: "eval m on sine < tasks 600 steps [1, 5, 10] >")) { c, interp in
             try interp.evaluate(c)
         },

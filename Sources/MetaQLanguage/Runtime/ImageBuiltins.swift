@@ -7,7 +7,7 @@ extension Builtins {
     static let imageTaskBlocks: [BlockBuiltin] = [
         BlockBuiltin(schema: BlockSchema(
             "images", .tasks,
-            summary: "N-way K-shot classification over a few-shot image dataset of PNG or JPEG files, resized to size x size with 1 (gray) or 3 (RGB) channels, in [0, 1] or normalised per channel. Layouts: with 'split S', ROOT/S.csv (Ravi & Larochelle's miniImageNet split: a 'filename,label' header, then one row per image, found as IMAGES/<filename> or IMAGES/<label>/<filename>) if it exists, else class folders ROOT/S/<class>/<image>; without 'split', class folders ROOT/<class>/<image>. Classes are in sorted name order. 'eval ... < episodes \"file.csv\" >' evaluates on listed episodes of these images; the 'episodes' command writes such a list.",
+            summary: "N-way K-shot classification over a few-shot image dataset of PNG or JPEG files, resized to size x size with 1 (gray) or 3 (RGB) channels, in [0, 1] or normalised per channel. Layouts: with 'split S', ROOT/S.csv (Ravi & Larochelle's miniImageNet split: a 'filename,label' header, then one row per image, found as IMAGES/<filename> or IMAGES/<label>/<filename>) if it exists, else class folders ROOT/S/<class>/<image>; without 'split', class folders ROOT/<class>/<image>. Classes are in sorted name order. The first load decodes every image and writes the results to one cache file (in ROOT/.metaq-cache, or ~/.cache/metaq/images when ROOT is not writable, or 'cache_dir'); later loads with the same settings map that file instead of decoding, and it is rebuilt when an image is added, removed, renamed or changed (name, size or modification time) or the file is damaged. 'eval ... < episodes \"file.csv\" >' evaluates on listed episodes of these images (the 'episodes' command writes such a list), and 'eval ... < episodes \"FOLDER\" >' on fixed episodes given as images, FOLDER/<episode>/<class>/ holding support* and query* files.",
             keys: [
                 KeySpec("root", .string, default: nil, "the dataset folder"),
                 .optional("split", .string, "the split: ROOT/<split>.csv, or the folder ROOT/<split> of class folders"),
@@ -19,6 +19,8 @@ extension Builtins {
                 KeySpec("ways", .int(min: 2, max: 10_000), default: "5", "classes per task"),
                 KeySpec("support", .size, default: "1", "support images per class (K shots)"),
                 KeySpec("query", .size, default: "15", "query images per class"),
+                KeySpec("cache", .bool, default: "true", "keep the decoded images in a cache file, mapped into memory on later loads (false: decode every time, write nothing)"),
+                .optional("cache_dir", .string, "the cache folder (default ROOT/.metaq-cache, or ~/.cache/metaq/images if that cannot be written)"),
             ],
             example: "tasks test = images < root \"mini-imagenet\" split \"test\" size 84 channels 3 ways 5 support 1 query 15 >")) { b, interp in
             let channels = b.int("channels")
@@ -54,6 +56,16 @@ extension Builtins {
                 }
                 layout = ("folders", root)
             }
+            let cache: ImageCache
+            if !b.bool("cache") {
+                if b.keyRanges["cache_dir"] != nil { throw b.error("'cache_dir' cannot be given with 'cache false'", key: "cache_dir") }
+                cache = .off
+            } else if let folder = b.string("cache_dir") {
+                guard !folder.isEmpty else { throw b.error("'cache_dir' must name a folder", key: "cache_dir") }
+                cache = .folder(folder)
+            } else {
+                cache = .automatic
+            }
             let images = b.string("images")!
             let imagesFolder = images.hasPrefix("/") ? images : join(root, images)
             let cacheKey = "\(layout.kind)#\(layout.path)#\(imagesFolder)#\(size)#\(channels)#\(mean ?? [])#\(std ?? [])"
@@ -64,9 +76,9 @@ extension Builtins {
                     let limit = min(ImageDataset.maxStoredValues, Limits.maximumFloats)
                     data = layout.kind == "csv"
                         ? try ImageDataset(splitCSV: layout.path, images: imagesFolder, imageSize: size, channels: channels,
-                                           mean: mean, std: std, maxStoredValues: limit)
+                                           mean: mean, std: std, cache: cache, maxStoredValues: limit)
                         : try ImageDataset(classFolders: layout.path, imageSize: size, channels: channels,
-                                           mean: mean, std: std, maxStoredValues: limit)
+                                           mean: mean, std: std, cache: cache, maxStoredValues: limit)
                 } catch { throw b.error("\(error)", key: b.keyRanges["split"] != nil ? "split" : "root") }
                 interp.imageDatasets[cacheKey] = data
             }
@@ -76,7 +88,7 @@ extension Builtins {
                 try data.requireImages(shots: b.int("support"), queries: b.int("query"))
             } catch { throw b.error("\(error)", key: "ways") }
             return .tasks(TasksValue(distribution: d, kind: "images", support: b.int("support"), query: b.int("query"),
-                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(data.classCount) classes, \(data.totalImageCount) images of \(size) x \(size) x \(channels) from \(layout.path)"))
+                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(data.classCount) classes, \(data.totalImageCount) images of \(size) x \(size) x \(channels) from \(layout.path)\(cacheNote(data.cacheOutcome))"))
         },
     ]
 
@@ -113,18 +125,30 @@ extension Builtins {
         },
     ]
 
+    /// How a dataset's images were loaded, for its summary.
+    private static func cacheNote(_ outcome: ImageCacheOutcome) -> String {
+        switch outcome {
+        case .off: ""
+        case .loaded(let path): "; mapped from the cache \(path)"
+        case .written(let path): "; decoded and cached in \(path)"
+        case .unwritable(let reason): "; decoded, not cached (\(reason))"
+        }
+    }
+
     private static func join(_ folder: String, _ name: String) -> String {
         folder.hasSuffix("/") ? folder + name : folder + "/" + name
     }
 
-    private static func isFolder(_ path: String) -> Bool {
+    static func isFolder(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 }
 
 extension Interpreter {
-    /// `eval ... < episodes "file.csv" >`: scores exactly the listed episodes of image tasks.
+    /// `eval ... < episodes "file.csv" >` or `eval ... < episodes "FOLDER" >`: scores exactly
+    /// the listed episodes of image tasks, or the fixed episodes of a folder of images
+    /// (`FOLDER/<episode>/<class>/support*|query*`, decoded with the tasks' settings).
     func evaluateListedEpisodes(_ c: CommandInvocation, path: String, tasks: TasksValue, engine: MetaLearner, steps: [Int]) throws -> Value {
         let o = c.options
         guard let images = tasks.distribution as? ImageSetTasks else {
@@ -133,10 +157,23 @@ extension Interpreter {
         if let key = ["tasks", "support", "query"].first(where: { o.keyRanges[$0] != nil }) {
             throw o.error("'\(key)' cannot be given with 'episodes': the file sets the episodes and their images", key: key)
         }
-        let episodes: [ImageEpisode]
-        do { episodes = try EpisodeFile.read(path, dataset: images.dataset) } catch { throw o.error("\(error)", key: "episodes") }
-        guard episodes[0].ways == images.ways else {
-            throw o.error("\(path) lists \(episodes[0].ways)-way episodes; the tasks are \(images.ways)-way", key: "episodes")
+        let names: [String], episodes: [ImageEpisode], scored: ImageSetTasks
+        if Builtins.isFolder(path) {
+            let listing: EpisodeFolder.Listing
+            do {
+                listing = try EpisodeFolder.read(path, like: images.dataset, maxStoredValues: min(ImageDataset.maxStoredValues, Limits.maximumFloats))
+            } catch { throw o.error("\(error)", key: "episodes") }
+            guard listing.episodes[0].ways == images.ways else {
+                throw o.error("\(path) holds \(listing.episodes[0].ways)-way episodes; the tasks are \(images.ways)-way", key: "episodes")
+            }
+            (names, episodes) = (listing.names, listing.episodes)
+            do { scored = try ImageSetTasks(dataset: listing.dataset, ways: images.ways) } catch { throw o.error("\(error)", key: "episodes") }
+        } else {
+            do { (names, episodes) = try EpisodeFile.readNamed(path, dataset: images.dataset) } catch { throw o.error("\(error)", key: "episodes") }
+            guard episodes[0].ways == images.ways else {
+                throw o.error("\(path) lists \(episodes[0].ways)-way episodes; the tasks are \(images.ways)-way", key: "episodes")
+            }
+            scored = images
         }
         try Limits.requireBatch(tasks: min(o.int("batch"), episodes.count), support: episodes[0].support[0].count,
                                 query: episodes[0].query[0].count, of: images, at: c.range)
@@ -146,18 +183,20 @@ extension Interpreter {
                 throw RuntimeError("cannot write \(scoresPath): \(error)", at: o.range(of: "scores"))
             }
         }
-        let scores = engine.scores(episodes: episodes, of: images, steps: steps, batchSize: o.int("batch"))
+        let scores = engine.scores(episodes: episodes, of: scored, steps: steps, batchSize: o.int("batch"))
         if let error = ScriptLearner.takeError(engine) { throw error }
         if let scoresPath = o.string("scores") {
             var lines = ["episode,steps,\(images.loss.reportsAccuracy ? "accuracy" : "mse")"]
-            for (e, _) in episodes.enumerated() {
-                for (i, s) in steps.enumerated() { lines.append("\(e),\(s),\(Value.format(Double(scores[i][e])))") }
+            for (e, name) in names.enumerated() {
+                let field = name.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) ? "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" : name
+                for (i, s) in steps.enumerated() { lines.append("\(field),\(s),\(Value.format(Double(scores[i][e])))") }
             }
             do { try TextFile.write(lines.joined(separator: "\n") + "\n", to: scoresPath) } catch {
                 throw RuntimeError("cannot write \(scoresPath): \(error)", at: o.range(of: "scores"))
             }
         }
         return .report(EvaluationReport(metric: images.loss.reportsAccuracy ? "accuracy" : "mse",
-                                        rows: zip(steps, scores).map { ScoreSummary(steps: $0, scores: $1) }))
+                                        rows: zip(steps, scores).map { ScoreSummary(steps: $0, scores: $1, keepingScores: true) },
+                                        episodes: names))
     }
 }

@@ -742,16 +742,22 @@ public final class Interpreter {
 
 extension Record {
     /// The fields of an evaluation report as the language sees them.
+    /// A report's fields; listed episodes add `episodes` (their names) and each row's
+    /// `scores` (one per episode, in that order).
     static func of(_ report: EvaluationReport) -> Record {
-        Record([
+        var fields: [(String, Value)] = [
             ("metric", .string(report.metric)),
             ("rows", .list(report.rows.map { row in
-                .record(Record([("steps", .int(row.steps)), ("mean", .float(row.mean)), ("ci95", .float(row.confidence95)), ("tasks", .int(row.tasks))]))
+                var fields: [(String, Value)] = [("steps", .int(row.steps)), ("mean", .float(row.mean)), ("ci95", .float(row.confidence95)), ("tasks", .int(row.tasks))]
+                if let scores = row.scores { fields.append(("scores", .list(scores.map { .float($0) }))) }
+                return .record(Record(fields))
             })),
             ("steps", .list(report.rows.map { .int($0.steps) })),
             ("means", .list(report.rows.map { .float($0.mean) })),
             ("ci95", .list(report.rows.map { .float($0.confidence95) })),
-        ])
+        ]
+        if let names = report.episodes { fields.append(("episodes", .list(names.map { .string($0) }))) }
+        return Record(fields)
     }
 }
 

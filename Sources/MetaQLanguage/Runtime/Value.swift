@@ -504,7 +504,13 @@ extension Value {
         case let .range(a, b): return [a, b]
         case let .tensor(t): return ["shape": t.shape, "values": t.scalars.map(Double.init)]
         case let .report(r):
-            return ["metric": r.metric, "rows": r.rows.map { ["steps": $0.steps, "mean": $0.mean, "ci95": $0.confidence95, "tasks": $0.tasks] }]
+            var object: [String: Any] = ["metric": r.metric, "rows": r.rows.map { row -> [String: Any] in
+                var fields: [String: Any] = ["steps": row.steps, "mean": row.mean, "ci95": row.confidence95, "tasks": row.tasks]
+                if let scores = row.scores { fields["scores"] = scores }
+                return fields
+            }]
+            if let names = r.episodes { object["episodes"] = names }
+            return object
         case let .lifelongReport(r):
             return ["method": r.method, "metric": r.metric, "tasks": r.taskNames, "matrix": r.matrix, "initial": r.initial,
                     "acc": r.averageScore, "bwt": r.backwardTransfer, "fwt": r.forwardTransfer, "forgetting": r.forgetting, "seconds": r.seconds]
