@@ -83,7 +83,9 @@ public struct MetaRLStep: Sendable {
 /// parameters. With `inner.steps` 0 it trains one policy on all tasks: the paper's
 /// "pretrained" baseline.
 public final class MAMLRL: @unchecked Sendable {
-    public let environment: any MetaEnvironment
+    /// The environment episodes are drawn from (replaceable by one with the same
+    /// observations and actions: training and test task ranges may differ).
+    public var environment: any MetaEnvironment
     public let policy: Policy
     public var innerSteps: Int
     public var innerRate: Float

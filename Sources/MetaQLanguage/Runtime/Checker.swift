@@ -91,12 +91,12 @@ public struct Checker {
             check(value)
             define(name.name)
         case let .declaration(kind, name, value):
-            let kinds = ["model", "tasks", "learner", "stream"]
+            let kinds = ["model", "tasks", "env", "learner", "stream"]
             if !kinds.contains(kind.name) {
-                let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, learner or stream)"
+                let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, env, learner or stream)"
                 error("unknown declaration kind '\(kind.name)'\(hint)", kind.range)
             } else if case let .blockCall(head, _) = value.kind, let schema = Builtins.blocks[head.name]?.schema,
-                      schema.category.rawValue != kind.name {
+                      schema.category.rawValue != (kind.name == "env" ? "environment" : kind.name) {
                 error("'\(kind.name)' declaration needs a \(kind.name), but '\(head.name)' makes a \(schema.category.rawValue)", value.range)
             }
             check(value)

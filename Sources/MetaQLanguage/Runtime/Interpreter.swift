@@ -271,9 +271,10 @@ public final class Interpreter {
         case "tasks": expected = "tasks"
         case "learner": expected = "learner"
         case "stream": expected = "stream"
+        case "env": expected = "environment"
         default:
-            let kinds = ["model", "tasks", "learner", "stream"]
-            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, learner or stream)"
+            let kinds = ["model", "tasks", "env", "learner", "stream"]
+            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, env, learner or stream)"
             throw RuntimeError("unknown declaration kind '\(kind.name)'\(hint)", at: kind.range)
         }
         guard value.typeName == expected else {
