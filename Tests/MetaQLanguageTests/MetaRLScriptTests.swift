@@ -20,7 +20,7 @@ private func run(_ text: String) -> (lines: [String], errors: [String]) {
         #expect(run("env nav = navigation2d < goals -1..1 >").errors == ["1:26: unknown key 'goals' in 'navigation2d'; did you mean 'goal'?"])
         #expect(run("env nav = navigation2d < goal \"x\" >").errors == ["1:31: key 'goal' of 'navigation2d' expects range a..b, got string \"x\""])
         #expect(run("env poles = cartpole < pole_length 0..1 >").errors.first?.contains("'pole_length' must lie within 0.01...100.0") == true)
-        #expect(run("env nav = mlp < in 2 out 2 >").errors == ["1:11: 'env' declaration needs a environment, but the value is a model"])
+        #expect(run("env nav = mlp < in 2 out 2 >").errors == ["1:11: 'env' declaration needs an environment, but the value is a model"])
         let checked = Checker.check(SourceFile(name: "rl.mq", text: "env nav = mlp < in 2 out 2 >\nenvs x = navigation2d < >"))
         #expect(checked.diagnostics.count == 2)
     }

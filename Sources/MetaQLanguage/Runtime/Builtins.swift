@@ -78,6 +78,18 @@ public enum Builtins {
     public static let functions: [String: BuiltinFunction] = Dictionary(
         uniqueKeysWithValues: (functionList + tensorFunctionList).map { ($0.doc.name, $0) })
 
+    /// The words that declare a name (`model net = ...`) and the category of value each
+    /// declares: the one list the checker, the interpreter and REPL completion read.
+    public static let declarationKinds: [(keyword: String, category: BlockSchema.Category)] = [
+        ("model", .model), ("tasks", .tasks), ("env", .environment), ("learner", .learner), ("stream", .stream),
+    ]
+
+    /// "model, tasks, env, learner or stream", for messages.
+    static var declarationKindList: String {
+        let words = declarationKinds.map(\.keyword)
+        return words.dropLast().joined(separator: ", ") + " or " + words.last!
+    }
+
     static func install(into env: Environment) {
         for (name, f) in functions {
             env.define(name, .function(Function(name: name, body: .builtin(f))))
