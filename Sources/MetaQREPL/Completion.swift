@@ -114,7 +114,7 @@ extension Completion {
 extension Completion {
     static let keywords = Keyword.allCases.map(\.rawValue)
     /// The words before a declaration's name (`model net = ...`).
-    static let declarationKinds = ["model", "tasks", "learner", "stream"]
+    static let declarationKinds = Builtins.declarationKinds.map(\.keyword)
     /// Keywords that can begin an expression.
     static let expressionWords = ["true", "false", "pi", "fn", "not"]
 

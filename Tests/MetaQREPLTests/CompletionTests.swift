@@ -69,7 +69,7 @@ import Testing
     @Test func sessionCommands() {
         #expect(Completion.candidates(for: ":he", names: names) == [":help"])
         #expect(Completion.candidates(for: ":t", names: names) == [":time", ":type"])
-        #expect(Completion.candidates(for: ":help mam", names: names) == ["maml"])
+        #expect(Completion.candidates(for: ":help mam", names: names) == ["maml", "maml_rl"])
         #expect(Completion.candidates(for: ":type al", names: names) == ["alpha"])
         #expect(Completion.candidates(for: ":type mlp < in 1 o", names: names) == ["out"])
         #expect(Completion.candidates(for: ":reset x", names: names).isEmpty)

@@ -72,11 +72,23 @@ public struct CommandBuiltin: @unchecked Sendable {
 /// REPL completion, `:help` and docs/LANGUAGE.md.
 public enum Builtins {
     public static let blocks: [String: BlockBuiltin] = Dictionary(
-        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + [scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
+        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + environmentBlocks + [mamlRLBlock, scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
     public static let commands: [String: CommandBuiltin] = Dictionary(
         uniqueKeysWithValues: (commandList + streamCommands + imageCommands).map { ($0.doc.name, $0) })
     public static let functions: [String: BuiltinFunction] = Dictionary(
         uniqueKeysWithValues: (functionList + tensorFunctionList).map { ($0.doc.name, $0) })
+
+    /// The words that declare a name (`model net = ...`) and the category of value each
+    /// declares: the one list the checker, the interpreter and REPL completion read.
+    public static let declarationKinds: [(keyword: String, category: BlockSchema.Category)] = [
+        ("model", .model), ("tasks", .tasks), ("env", .environment), ("learner", .learner), ("stream", .stream),
+    ]
+
+    /// "model, tasks, env, learner or stream", for messages.
+    static var declarationKindList: String {
+        let words = declarationKinds.map(\.keyword)
+        return words.dropLast().joined(separator: ", ") + " or " + words.last!
+    }
 
     static func install(into env: Environment) {
         for (name, f) in functions {

@@ -91,13 +91,14 @@ public struct Checker {
             check(value)
             define(name.name)
         case let .declaration(kind, name, value):
-            let kinds = ["model", "tasks", "learner", "stream"]
-            if !kinds.contains(kind.name) {
-                let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, learner or stream)"
+            let kinds = Builtins.declarationKinds.map(\.keyword)
+            let category = Builtins.declarationKinds.first { $0.keyword == kind.name }?.category
+            if category == nil {
+                let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (\(Builtins.declarationKindList))"
                 error("unknown declaration kind '\(kind.name)'\(hint)", kind.range)
             } else if case let .blockCall(head, _) = value.kind, let schema = Builtins.blocks[head.name]?.schema,
-                      schema.category.rawValue != kind.name {
-                error("'\(kind.name)' declaration needs a \(kind.name), but '\(head.name)' makes a \(schema.category.rawValue)", value.range)
+                      schema.category != category {
+                error("'\(kind.name)' declaration needs \(category == .environment ? "an" : "a") \(category!.rawValue), but '\(head.name)' makes a \(schema.category.rawValue)", value.range)
             }
             check(value)
             define(name.name)

@@ -28,8 +28,8 @@ extension Builtins {
             return .none
         },
         CommandBuiltin(
-            doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS < iters N log_every N checkpoint \"file.mqm\" every N resume BOOL >",
-                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, showing progress on standard error (a bar on a terminal, a line every few seconds otherwise). Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window), log_every (iterations per window).",
+            doc: FunctionDoc(name: "train", signature: "train LEARNER on TASKS | ENV < iters N log_every N checkpoint \"file.mqm\" every N resume BOOL >",
+                             summary: "Meta-trains a learner on tasks for a number of meta-iterations, showing progress on standard error (a bar on a terminal, a line every few seconds otherwise). Tasks are drawn from the learner's own generator (split from the session's when it is declared), so a run resumed from a checkpoint continues bit-identically. With 'checkpoint' the learner is saved every 'every' iterations and at the end; with 'resume true' a run whose checkpoint exists continues from it (iters counts the whole run). Returns a record: iterations, seconds, loss (mean of the last log window), losses (one mean per window), log_every (iterations per window). On an environment (a maml_rl learner) the loss is the outer PPO loss, and the record adds return_before and return_after (the mean episode return before and after the inner steps in the last window) and their lists per window; checkpoints and logs are not supported there yet.",
                              example: "train m on sine < iters 20000 checkpoint \"sine-run.mqm\" every 1000 resume true >"),
             options: BlockSchema("train", .command, summary: "Options of 'train'.", keys: [
                 KeySpec("iters", .count, default: "1000", "meta-iterations (with resume: of the whole run, counting those in the checkpoint)"),
@@ -45,8 +45,8 @@ extension Builtins {
             try interp.train(c)
         },
         CommandBuiltin(
-            doc: FunctionDoc(name: "eval", signature: "eval LEARNER on TASKS < tasks N support K query Q steps [..] >",
-                             summary: "Adapts on fresh tasks and reports the mean query score (MSE, or accuracy for classification) with its 95% confidence interval, per adaptation step count. Returns a report.",
+            doc: FunctionDoc(name: "eval", signature: "eval LEARNER on TASKS | ENV < tasks N support K query Q steps [..] >",
+                             summary: "Adapts on fresh tasks and reports the mean query score (MSE, or accuracy for classification) with its 95% confidence interval, per adaptation step count. On an environment (a maml_rl learner) the score is the average return per episode of each new task after each number of policy-gradient adaptation steps (default steps [0, 1, 2, 3]), each step on fresh episodes. Returns a report.",
                              example: "let r = eval m on sine < tasks 600 support 5 steps [1, 5, 10] >"),
             options: BlockSchema("eval", .command, summary: "Options of 'eval'.", keys: [
                 KeySpec("tasks", .positiveInt, default: "100", "fresh test tasks"),
@@ -159,6 +159,7 @@ extension Interpreter {
     }
 
     func train(_ c: CommandInvocation) throws -> Value {
+        if let (learner, _, engine) = try learnerAndEnvironment(c) { return try trainRL(c, learner: learner, engine: engine) }
         var (learner, tasks, engine) = try learnerAndTasks(c)
         let o = c.options
         var iterations = o.int("iters")
@@ -269,6 +270,7 @@ extension Interpreter {
     }
 
     func evaluate(_ c: CommandInvocation) throws -> Value {
+        if let (learner, _, engine) = try learnerAndEnvironment(c) { return try evaluateRL(c, learner: learner, engine: engine) }
         let (learner, tasks, engine) = try learnerAndTasks(c)
         let o = c.options
         let steps = o.ints("steps")

@@ -5,9 +5,10 @@ public enum Help {
         let blocks = Builtins.blocks.values.map(\.schema)
         func names(_ c: BlockSchema.Category) -> String { blocks.filter { $0.category == c }.map(\.name).sorted().joined(separator: ", ") }
         return """
-            Declarations:  model NAME = ...   tasks NAME = ...   learner NAME = ...   stream NAME = ...
+            Declarations:  model NAME = ...   tasks NAME = ...   env NAME = ...   learner NAME = ...   stream NAME = ...
             models:        \(names(.model))
             tasks:         \(names(.tasks))
+            environments:  \(names(.environment))
             streams:       \(names(.stream))
             learners:      \(names(.learner))
             commands:      \((Builtins.commandList + Builtins.streamCommands).map(\.doc.name).joined(separator: ", "))

@@ -265,19 +265,13 @@ public final class Interpreter {
     }
 
     private func checkDeclaration(kind: Identifier, value: Value, at range: SourceRange) throws {
-        let expected: String
-        switch kind.name {
-        case "model": expected = "model"
-        case "tasks": expected = "tasks"
-        case "learner": expected = "learner"
-        case "stream": expected = "stream"
-        default:
-            let kinds = ["model", "tasks", "learner", "stream"]
-            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (model, tasks, learner or stream)"
+        guard let expected = Builtins.declarationKinds.first(where: { $0.keyword == kind.name })?.category.rawValue else {
+            let kinds = Builtins.declarationKinds.map(\.keyword)
+            let hint = nearest(kind.name, in: kinds).map { "; did you mean '\($0)'?" } ?? " (\(Builtins.declarationKindList))"
             throw RuntimeError("unknown declaration kind '\(kind.name)'\(hint)", at: kind.range)
         }
         guard value.typeName == expected else {
-            throw RuntimeError("'\(kind.name)' declaration needs a \(expected), but the value is a \(value.typeName)", at: range)
+            throw RuntimeError("'\(kind.name)' declaration needs \(expected == "environment" ? "an" : "a") \(expected), but the value is a \(value.typeName)", at: range)
         }
     }
 

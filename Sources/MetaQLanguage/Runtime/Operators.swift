@@ -57,6 +57,7 @@ enum Operators {
         case let (.tasks(x), .tasks(y)): return x === y
         case let (.learner(x), .learner(y)): return x === y
         case let (.stream(x), .stream(y)): return x === y
+        case let (.environment(x), .environment(y)): return x === y
         case let (.function(x), .function(y)): return x === y
         case let (.tensor(x), .tensor(y)): return x === y || (x.shape == y.shape && x.scalars == y.scalars)
         default:

@@ -8,7 +8,7 @@ public enum Reference {
     public static func markdown() -> String {
         var out = [beginMarker, ""]
         let schemas = Builtins.blocks.values.map(\.schema)
-        for (category, title) in [(BlockSchema.Category.model, "Models"), (.layer, "Layers"), (.tasks, "Task distributions"), (.stream, "Task streams"), (.learner, "Learners")] {
+        for (category, title) in [(BlockSchema.Category.model, "Models"), (.layer, "Layers"), (.tasks, "Task distributions"), (.environment, "Environments (reinforcement learning)"), (.stream, "Task streams"), (.learner, "Learners")] {
             out.append("### \(title)\n")
             for schema in schemas.filter({ $0.category == category }).sorted(by: { $0.name < $1.name }) {
                 out.append(section(schema))

@@ -77,7 +77,7 @@ public struct KeySpec: Sendable {
 /// REPL completion, `:help` and the language reference.
 public struct BlockSchema: Sendable {
     public enum Category: String, Sendable, CaseIterable {
-        case model, tasks, learner, stream, command, option, layer
+        case model, tasks, learner, stream, command, option, layer, environment
     }
 
     public let name: String

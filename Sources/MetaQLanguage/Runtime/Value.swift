@@ -23,6 +23,8 @@ public enum Value: @unchecked Sendable {
     case stream(StreamValue)
     case lifelongReport(ContinualReport)
     case onlineReport(OnlineReport)
+    /// A reinforcement-learning environment family (`navigation2d < >`).
+    case environment(EnvironmentValue)
 
     /// The name of the value's type, as diagnostics and `:type` show it.
     public var typeName: String {
@@ -45,6 +47,7 @@ public enum Value: @unchecked Sendable {
         case .stream: "stream"
         case .lifelongReport: "lifelong report"
         case .onlineReport: "online report"
+        case .environment: "environment"
         }
     }
 
@@ -284,6 +287,11 @@ public final class LearnerValue: @unchecked Sendable {
     public private(set) var learner: LearnerEngine?
     /// Meta-iterations trained so far.
     public var iterations = 0
+    /// For a reinforcement learner (`maml_rl`): makes its engine learner when it first
+    /// meets an environment; nil for the others.
+    var makeRL: ((any MetaEnvironment) throws -> MAMLRL)?
+    /// The reinforcement learner, once made.
+    public private(set) var rlLearner: MAMLRL?
     /// The generator `train` and `meta_step` draw tasks from: split from the session's
     /// generator when the learner is declared, and saved in checkpoints, so that a run
     /// resumed from a checkpoint draws the same tasks as one that never stopped.
@@ -316,8 +324,26 @@ public final class LearnerValue: @unchecked Sendable {
         self.rng = checkpoint.generators[CheckpointAttribute.trainGenerator] ?? rng
     }
 
+    /// The reinforcement learner for `environment` (made on first use); its environment is
+    /// replaced by `environment`, which must have the same observations and actions.
+    func rlEngine(for environment: any MetaEnvironment) throws -> MAMLRL {
+        guard let makeRL else { throw LearnerMismatch(message: "'\(kind)' learns task batches, not environments; use 'maml_rl' with an environment") }
+        if let rlLearner {
+            guard rlLearner.environment.observationSize == environment.observationSize,
+                  rlLearner.environment.actionSpace == environment.actionSpace else {
+                throw LearnerMismatch(message: "this \(kind) learner was made for \(rlLearner.environment.name), whose observations and actions differ from \(environment.name)'s")
+            }
+            rlLearner.environment = environment
+            return rlLearner
+        }
+        let made = try makeRL(environment)
+        rlLearner = made
+        return made
+    }
+
     /// The engine learner for tasks scored with `loss`.
     func engine(for loss: LossKind) throws -> LearnerEngine {
+        if makeRL != nil { throw LearnerMismatch(message: "'\(kind)' learns environments (navigation2d, cartpole), not task batches") }
         if let learner {
             guard learner.loss == loss else {
                 throw LearnerMismatch(message: "this \(kind) learner was trained with \(learner.loss.rawValue) tasks; these tasks use \(loss.rawValue)")
@@ -331,6 +357,9 @@ public final class LearnerValue: @unchecked Sendable {
 
     /// The learner's whole state as a checkpoint.
     func checkpoint() throws(CheckpointError) -> Checkpoint {
+        if makeRL != nil {
+            throw CheckpointError(.unsupported, "the state of a \(kind) learner is not part of checkpoints yet; save its model instead (the Gaussian policy's log standard deviation is not in it)")
+        }
         guard let learner else {
             throw CheckpointError(.unsupported, "this \(kind) learner has not met any tasks yet, so its loss is unknown; train or evaluate it first, or save its model")
         }
@@ -389,6 +418,16 @@ extension ModelValue {
     }
 }
 
+/// An environment family declared in a script.
+public final class EnvironmentValue: @unchecked Sendable {
+    public let environment: any MetaEnvironment
+    public let summary: String
+    public init(environment: any MetaEnvironment, summary: String) {
+        self.environment = environment
+        self.summary = summary
+    }
+}
+
 /// A task stream declared in a script.
 public final class StreamValue: @unchecked Sendable {
     public let stream: TaskStream
@@ -432,6 +471,7 @@ extension Value {
         case let .stream(s): return "stream: \(s.stream.tasks.count) tasks, \(s.summary)"
         case let .lifelongReport(r): return r.table
         case let .onlineReport(r): return r.table
+        case let .environment(e): return "environment \(e.environment.name): \(e.summary)"
         }
     }
 
@@ -518,7 +558,7 @@ extension Value {
             return ["metric": r.metric, "proficiency": r.proficiency, "before": r.before, "after": r.after,
                     "steps_to_proficiency": r.stepsToProficiency, "scratch_steps_to_proficiency": r.scratchStepsToProficiency,
                     "scratch_after": r.scratchAfter, "seconds": r.seconds]
-        case .function, .model, .tasks, .learner, .stream: return displayText
+        case .function, .model, .tasks, .learner, .stream, .environment: return displayText
         }
     }
 }

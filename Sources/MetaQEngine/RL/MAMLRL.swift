@@ -1,0 +1,196 @@
+import Foundation
+
+/// How the inner loop's policy-gradient loss is formed.
+public enum PolicyGradientEstimator: String, Sendable, CaseIterable {
+    /// Loaded DiCE (Foerster et al. 2018; Farquhar et al. 2019): sum_t (box(L_t) - box(L_{t-1})) A_t
+    /// with L_t = sum_{t' <= t} log pi(a_t' | s_t') and box(x) = exp(x - stop(x)). Its value is 0
+    /// and its gradient the policy gradient sum_t grad log pi_t A_t; unlike the surrogate below,
+    /// its Hessian also holds the terms from the inner episodes' own dependence on the
+    /// parameters, so the second-order meta-gradient through it is unbiased.
+    case dice
+    /// The REINFORCE surrogate sum_t log pi_t A_t: the same gradient, but differentiating it
+    /// again drops the sampling terms (the meta-gradient of the original MAML-RL code).
+    case reinforce
+}
+
+/// The policy-gradient losses, as differentiable functions of per-task policy parameters.
+public enum PolicyGradient {
+    /// The upper-triangular ones [H, H]: x @ U is the running sum of x along its last axis.
+    static func runningSumMatrix(_ h: Int) -> Tensor {
+        Tensor.filled([h, h]) { p in
+            for s in 0..<h { for t in 0..<h { p[s * h + t] = s <= t ? 1 : 0 } }
+        }
+    }
+
+    /// The inner loss of each task [T]: minus the estimator's objective, averaged over the
+    /// task's valid steps. `logProbabilities` [T, E * H] come from the policy being adapted;
+    /// `advantages` and the mask are constants.
+    public static func innerLoss(
+        logProbabilities logp: Tensor, advantages: Tensor, mask: Tensor, episodes: Int, horizon: Int,
+        estimator: PolicyGradientEstimator
+    ) -> Tensor {
+        let t = logp.shape[0]
+        let counts = mask.sum(axis: 1).scalars.map { Swift.max($0, 1) }
+        let inverse = Tensor(shape: [t], values: counts.map { 1 / $0 })
+        let objective: Tensor
+        switch estimator {
+        case .reinforce:
+            objective = (logp * advantages * mask).sum(axis: 1)
+        case .dice:
+            let masked = (logp * mask).reshaped(to: [t * episodes, horizon])
+            let cumulative = masked.matmul(runningSumMatrix(horizon))
+            let before = cumulative - masked
+            let box = (cumulative - cumulative.detached()).exp() - (before - before.detached()).exp()
+            objective = (box.reshaped(to: [t, episodes * horizon]) * advantages * mask).sum(axis: 1)
+        }
+        return -(objective * inverse)
+    }
+
+    /// PPO's clipped surrogate of each task [T] (Schulman et al. 2017), negated: ratios
+    /// pi / pi_old of `logProbabilities` against the constant `oldLogProbabilities`.
+    public static func clippedLoss(
+        logProbabilities logp: Tensor, oldLogProbabilities old: Tensor, advantages: Tensor, mask: Tensor, clip: Float
+    ) -> Tensor {
+        let t = logp.shape[0]
+        let counts = mask.sum(axis: 1).scalars.map { Swift.max($0, 1) }
+        let inverse = Tensor(shape: [t], values: counts.map { 1 / $0 })
+        let ratio = (logp - old).exp()
+        let clipped = -(-ratio.maximum(Tensor(1 - clip))).maximum(Tensor(-(1 + clip)))
+        // min(a, b) = -max(-a, -b)
+        let surrogate = -(-(ratio * advantages)).maximum(-(clipped * advantages))
+        return -((surrogate * mask).sum(axis: 1) * inverse)
+    }
+}
+
+/// The result of one meta-iteration.
+public struct MetaRLStep: Sendable {
+    /// Mean return of the tasks' episodes before adaptation and after the inner steps.
+    public var returnBefore: Float
+    public var returnAfter: Float
+    /// The outer loss after the last outer epoch's update was computed (before it).
+    public var loss: Float
+}
+
+/// MAML for reinforcement learning (Finn et al. 2017, section 5.3): the inner loop adapts a
+/// policy to each task with `inner.steps` policy-gradient steps, each on `episodes` fresh
+/// episodes of the policy being adapted; the outer loop improves the post-adaptation return.
+///
+/// The outer optimiser here is PPO's clipped objective (Schulman et al. 2017), as in ProMP
+/// (Rothfuss et al. 2019), with `epochs` Adam steps per meta-iteration on the same episodes;
+/// the paper's TRPO is not implemented. With `firstOrder` off the meta-gradient
+/// differentiates through the inner policy-gradient steps (second order), and with the
+/// DiCE estimator (the default) that includes the inner episodes' dependence on the
+/// parameters. With `inner.steps` 0 it trains one policy on all tasks: the paper's
+/// "pretrained" baseline.
+public final class MAMLRL: @unchecked Sendable {
+    /// The environment episodes are drawn from (replaceable by one with the same
+    /// observations and actions: training and test task ranges may differ).
+    public var environment: any MetaEnvironment
+    public let policy: Policy
+    public var innerSteps: Int
+    public var innerRate: Float
+    public var firstOrder: Bool
+    public var estimator: PolicyGradientEstimator
+    public var episodes: Int
+    public var advantage: AdvantageEstimation
+    public var clip: Float
+    public var epochs: Int
+    public let optimizer: Optimizer
+
+    public init(environment: any MetaEnvironment, policy: Policy, innerSteps: Int = 1, innerRate: Float = 0.1,
+                firstOrder: Bool = false, estimator: PolicyGradientEstimator = .dice, episodes: Int = 20,
+                advantage: AdvantageEstimation = AdvantageEstimation(), clip: Float = 0.2, epochs: Int = 5,
+                optimizer: Optimizer) {
+        self.environment = environment
+        self.policy = policy
+        self.innerSteps = innerSteps
+        self.innerRate = innerRate
+        self.firstOrder = firstOrder
+        self.estimator = estimator
+        self.episodes = episodes
+        self.advantage = advantage
+        self.clip = clip
+        self.epochs = epochs
+        self.optimizer = optimizer
+    }
+
+    /// One inner policy-gradient step on episodes `episodes` (drawn with `parameters`):
+    /// `parameters - rate * grad(inner loss)`, per task. With `createGraph` the result is a
+    /// differentiable function of `parameters`.
+    public func adaptStep(_ parameters: [Tensor], on episodes: Trajectories, advantages: Tensor, createGraph: Bool) -> [Tensor] {
+        let fast = policy.perTask(parameters, tasks: episodes.tasks).map { $0.requiresGradient ? $0 : $0.requiringGradient() }
+        let logp = policy.logProbability(observations: episodes.observations, actions: episodes.actions, parameters: fast)
+        let loss = PolicyGradient.innerLoss(logProbabilities: logp, advantages: advantages, mask: episodes.maskTensor,
+                                            episodes: episodes.episodes, horizon: episodes.horizon, estimator: estimator).sum()
+        let steps = gradients(of: loss, with: fast, seed: Tensor(-innerRate), createGraph: createGraph)
+        return zip(fast, steps).map { $0 + $1 }
+    }
+
+    /// Episodes of every inner step and the ones after adaptation, with their advantages:
+    /// drawn with the current parameters, adapting without a graph.
+    func sampleEpisodes(tasks: Tensor, using rng: inout RandomGenerator) -> [(Trajectories, Tensor)] {
+        var params = policy.parameters.map { $0.detached() }
+        var drawn: [(Trajectories, Tensor)] = []
+        for step in 0...innerSteps {
+            let episodes = rollout(environment, policy: policy, parameters: params, taskParameters: tasks, episodes: self.episodes, using: &rng)
+            let adv = advantage.advantages(episodes)
+            drawn.append((episodes, adv))
+            if step < innerSteps { params = adaptStep(params, on: episodes, advantages: adv, createGraph: false).map { $0.detached() } }
+        }
+        return drawn
+    }
+
+    /// One meta-iteration on `tasks` new tasks.
+    @discardableResult
+    public func metaStep(tasks count: Int, using rng: inout RandomGenerator) -> MetaRLStep {
+        let tasks = environment.sampleTasks(count, using: &rng)
+        let drawn = sampleEpisodes(tasks: tasks, using: &rng)
+        let (final, finalAdvantages) = drawn[innerSteps]
+        let mask = final.maskTensor
+        var oldLogp: Tensor?
+        var lastLoss: Float = .nan
+        for _ in 0..<Swift.max(epochs, 1) {
+            var params = policy.parameters
+            for step in 0..<innerSteps {
+                params = adaptStep(params, on: drawn[step].0, advantages: drawn[step].1, createGraph: !firstOrder)
+            }
+            let logp = policy.logProbability(observations: final.observations, actions: final.actions,
+                                             parameters: policy.perTask(params, tasks: count))
+            let old = oldLogp ?? logp.detached()
+            oldLogp = old
+            let loss = PolicyGradient.clippedLoss(logProbabilities: logp, oldLogProbabilities: old, advantages: finalAdvantages,
+                                                  mask: mask, clip: clip).mean()
+            lastLoss = loss.scalar
+            let grads = gradients(of: loss, with: policy.parameters)
+            policy.parameters = optimizer.update(policy.parameters, gradients: grads)
+        }
+        func mean(_ xs: [Float]) -> Float { xs.reduce(0, +) / Float(Swift.max(xs.count, 1)) }
+        return MetaRLStep(returnBefore: mean(drawn[0].0.averageReturns), returnAfter: mean(final.averageReturns), loss: lastLoss)
+    }
+
+    /// The average return of each task's episodes after each of `steps` adaptation steps
+    /// (`result[i][t]`), on `tasks` new tasks run `batch` at a time. Every step adapts on
+    /// fresh episodes of the policy adapted so far; the learner does not change.
+    public func evaluate(tasks: Int, steps: [Int], batch: Int = 20, using rng: inout RandomGenerator,
+                         shouldStop: () -> Bool = { false }, progress: (Int, Int) -> Void = { _, _ in }) -> [[Float]] {
+        let last = steps.max() ?? 0
+        var scores = [[Float]](repeating: [], count: steps.count)
+        var done = 0
+        while done < tasks, !shouldStop() {
+            let n = Swift.min(batch, tasks - done)
+            let taskParameters = environment.sampleTasks(n, using: &rng)
+            var params = policy.parameters.map { $0.detached() }
+            for step in 0...last {
+                let episodes = rollout(environment, policy: policy, parameters: params, taskParameters: taskParameters,
+                                       episodes: self.episodes, using: &rng)
+                for (i, s) in steps.enumerated() where s == step { scores[i] += episodes.averageReturns }
+                if step < last {
+                    params = adaptStep(params, on: episodes, advantages: advantage.advantages(episodes), createGraph: false).map { $0.detached() }
+                }
+            }
+            done += n
+            progress(done, tasks)
+        }
+        return scores
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+
+/// A stochastic policy on any engine network: a Gaussian whose mean is the network's output
+/// and whose log standard deviation is a learned parameter of its own (one per action
+/// dimension, state-independent, as in the MAML paper), or a categorical distribution whose
+/// logits are the network's output.
+///
+/// The parameters are the network's, then (Gaussian) the log standard deviation; every
+/// function takes them explicitly, shared or with a leading task axis (fast weights), like
+/// ``Sequential/forward(_:parameters:tasks:)``.
+public final class Policy: @unchecked Sendable {
+    public enum Distribution: String, Sendable, CaseIterable {
+        case gaussian, categorical
+    }
+
+    public let network: Sequential
+    public let distribution: Distribution
+    /// Action dimensions (Gaussian) or number of actions (categorical).
+    public let actions: Int
+    public var parameters: [Tensor]
+
+    /// - Parameter initialStd: the Gaussian's starting standard deviation (ignored otherwise).
+    public init(network: Sequential, distribution: Distribution, actions: Int, initialStd: Float = 1) {
+        self.network = network
+        self.distribution = distribution
+        self.actions = actions
+        parameters = network.parameters
+        if distribution == .gaussian {
+            parameters.append(Tensor.full(Foundation.log(initialStd), shape: [actions]).requiringGradient())
+        }
+    }
+
+    /// The policy that fits `space`: Gaussian for continuous actions, categorical for discrete.
+    public convenience init(network: Sequential, for space: ActionSpace, initialStd: Float = 1) {
+        switch space {
+        case let .continuous(d, _, _): self.init(network: network, distribution: .gaussian, actions: d, initialStd: initialStd)
+        case let .discrete(n): self.init(network: network, distribution: .categorical, actions: n, initialStd: initialStd)
+        }
+    }
+
+    var networkParameterCount: Int { network.parameters.count }
+
+    /// Gives every parameter a leading task axis of extent `tasks` (those that have one are kept).
+    public func perTask(_ parameters: [Tensor], tasks: Int) -> [Tensor] {
+        let specs = network.parameterSpecs.map(\.shape) + (distribution == .gaussian ? [[actions]] : [])
+        return zip(parameters, specs).map { p, shape in p.rank == shape.count ? p.broadcast(to: [tasks] + shape) : p }
+    }
+
+    /// The network's output for observations [T, N, O] with per-task parameters: the mean
+    /// [T, N, A] or the logits [T, N, K].
+    public func head(_ observations: Tensor, parameters: [Tensor]) -> Tensor {
+        network.forward(observations, parameters: Array(parameters.prefix(networkParameterCount)), tasks: observations.shape[0])
+    }
+
+    /// log pi(a | s) [T, N] of actions [T, N, width] at observations [T, N, O], as a
+    /// differentiable function of per-task `parameters`.
+    public func logProbability(observations: Tensor, actions: Tensor, parameters: [Tensor]) -> Tensor {
+        let out = head(observations, parameters: parameters)
+        let (t, n) = (observations.shape[0], observations.shape[1])
+        switch distribution {
+        case .gaussian:
+            let logStd = parameters[networkParameterCount].reshaped(to: [t, 1, self.actions])
+            let z = (actions - out) * (-logStd).exp()
+            let perDimension = z * z * (-0.5) - logStd
+            return perDimension.sum(axis: 2) - 0.5 * Float(self.actions) * Foundation.log(2 * Float.pi)
+        case .categorical:
+            var oneHot = [Float](repeating: 0, count: t * n * self.actions)
+            let chosen = actions.scalars
+            for i in 0..<(t * n) { oneHot[i * self.actions + Swift.min(Swift.max(Int(chosen[i]), 0), self.actions - 1)] = 1 }
+            return (out.logSoftmax() * Tensor(shape: [t, n, self.actions], values: oneHot)).sum(axis: 2)
+        }
+    }
+
+    /// Draws actions [T, E, width] for observations [T, E, O] (no graph is recorded).
+    public func sample(observations: Tensor, parameters: [Tensor], using rng: inout RandomGenerator) -> Tensor {
+        let (t, e) = (observations.shape[0], observations.shape[1])
+        let out = head(observations, parameters: parameters.map { $0.detached() }).scalars
+        switch distribution {
+        case .gaussian:
+            let std = parameters[networkParameterCount].detached().scalars
+            let perTask = std.count == t * self.actions
+            var values = [Float](repeating: 0, count: t * e * self.actions)
+            for task in 0..<t {
+                for i in 0..<(e * self.actions) {
+                    let d = i % self.actions
+                    let s = Foundation.exp(std[perTask ? task * self.actions + d : d])
+                    values[task * e * self.actions + i] = out[task * e * self.actions + i] + s * rng.nextNormal()
+                }
+            }
+            return Tensor(shape: [t, e, self.actions], values: values)
+        case .categorical:
+            var values = [Float](repeating: 0, count: t * e)
+            for i in 0..<(t * e) {
+                let logits = out[(i * self.actions)..<((i + 1) * self.actions)]
+                let top = logits.max() ?? 0
+                let weights = logits.map { Foundation.exp($0 - top) }
+                var u = rng.nextFloat() * weights.reduce(0, +)
+                var choice = self.actions - 1
+                for (k, w) in weights.enumerated() {
+                    if u < w { choice = k; break }
+                    u -= w
+                }
+                values[i] = Float(choice)
+            }
+            return Tensor(shape: [t, e, 1], values: values)
+        }
+    }
+}
