@@ -274,8 +274,8 @@ extension Builtins {
             let fast: [Tensor]
             if let s = meta as? ScriptLearner {
                 fast = try s.adapt(split, from: start, steps: steps)
-            } else if let saved = meta as? CheckpointableLearner, let kind = Optional(saved.snapshot.configuration.kind), kind.adaptsParameters,
-                      case let .gradient(inner, rates)? = kind.adaptationRule(of: .meta(meta)) {
+            } else if let saved = meta as? CheckpointableLearner,
+                      case let .gradient(inner, rates)? = saved.snapshot.configuration.kind.adaptationRule(of: .meta(meta)) {
                 fast = inner.adapt(model: meta.model, loss: meta.loss, support: split, from: start, steps: steps, rates: rates, createGraph: false)
             } else {
                 throw RuntimeError("a \(l.kind) learner has no fast weights: it does not adapt parameters (these do: \(LearnerKind.names { $0.adaptsParameters }))", at: args[0].range)
