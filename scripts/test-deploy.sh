@@ -232,6 +232,44 @@ fi
 kill -TERM "$server_pid"; wait "$server_pid" || true
 server_pid=""
 
+# --- A learner from a module that ships with metaq (Matching Networks with full context,
+# written in metaq) deploys like a built-in classifier: metaq adapt and metaq serve rebuild it
+# from its checkpoint, label the queries of the two classes apart, and give probabilities. ---
+cat > matching.mq <<'EOF'
+import "metaq/matching"
+seed 5
+model embed = mlp < in 2 hidden [16] out 8 >
+tasks pairs = csv < path "classes.csv" classification true support 2 query 2 >
+learner mn = matching < model embed ways 2 fce true fce_steps 2 outer < lr 0.003 > >
+train mn on pairs < iters 40 >
+save mn to "matching.mqm"
+EOF
+if "$metaq" run matching.mq > matching.log 2>&1 \
+    && out=$("$metaq" adapt matching.mqm --support labelled.csv --query unlabelled.csv 2>&1) \
+    && [ "$(head -1 <<<"$out")" = "x1,x2,label,p0,p1" ] && [ "$(wc -l <<<"$out")" -eq 3 ] \
+    && [ "$(sed -n 2p <<<"$out" | cut -d, -f3)" = 0 ] && [ "$(sed -n 3p <<<"$out" | cut -d, -f3)" = 1 ]; then
+    pass "adapt: a Matching Network from metaq/matching labels the queries"
+else
+    fail "adapt: matching ($(cat matching.log; echo "${out:-}"))"
+fi
+"$metaq" serve matching.mqm --port 0 > serve-matching.log 2>&1 &
+server_pid=$!
+deadline=$((SECONDS + 60))
+until grep -q "^serving" serve-matching.log; do
+    [ $SECONDS -lt $deadline ] && kill -0 "$server_pid" 2>/dev/null || { cat serve-matching.log; break; }
+    sleep 0.1
+done
+url=$(grep -o 'http://127.0.0.1:[0-9]*' serve-matching.log | head -1)
+pairs='{"support": {"x": [[0.2, 1], [0.5, 1.5], [3.1, 1], [3.6, 1.2]], "y": [0, 0, 1, 1]}, "query": {"x": [[0.3, 1.1], [3.4, 1.3]]}}'
+if [ -n "$url" ] && [ "$(request -X POST -d "$pairs" "$url/v1/predict")" = 200 ] && grep -q '"labels":\[0,1\]' body.json \
+    && [ "$(request "$url/health")" = 200 ] && grep -q '"learner":"matching"' body.json; then
+    pass "serve: a Matching Network from metaq/matching"
+else
+    fail "serve: matching ($(cat serve-matching.log body.json 2>/dev/null))"
+fi
+kill -TERM "$server_pid"; wait "$server_pid" || true
+server_pid=""
+
 echo "deploy: $passes passed, $failures failed"
 
 # --- Python reads the checkpoint format. ---

@@ -84,6 +84,11 @@ public final class Environment: @unchecked Sendable {
         bindings[name] = Binding(value: value, isMutable: mutable, range: range)
     }
 
+    /// Binds every name of `other`'s own scope here, as `other` binds it.
+    func defineAll(_ other: Environment) {
+        for (name, binding) in other.bindings { bindings[name] = binding }
+    }
+
     func lookup(_ name: String) -> Value? {
         var scope: Environment? = self
         while let s = scope {

@@ -47,7 +47,14 @@ public final class BufferedOutput: OutputSink {
 /// ```
 public final class Interpreter {
     public let output: OutputSink
-    public let globals = Environment()
+    /// The builtin functions, the outermost scope: a script's `let log = ...` shadows `log`
+    /// in its own scope without changing what a module's functions see.
+    let builtins = Environment()
+    /// The scope of the script (and of the files it imports with `import "file.mq"`).
+    public let globals: Environment
+    /// The scopes of the modules that ship with metaq, by import path: each runs in a scope
+    /// of its own over the builtins, and an import binds its definitions in the importer's.
+    private var moduleScopes: [String: Environment] = [:]
     /// The session's random generator; `seed N` resets it.
     public var rng = RandomGenerator(seed: 0)
     /// Checked between training iterations; when it returns true the loop stops cleanly
@@ -87,7 +94,8 @@ public final class Interpreter {
 
     public init(output: OutputSink) {
         self.output = output
-        Builtins.install(into: globals)
+        globals = Environment(parent: builtins)
+        Builtins.install(into: builtins)
     }
 
     /// Parses and runs a whole file; returns the diagnostics (empty on success). An
@@ -181,6 +189,10 @@ public final class Interpreter {
     }
 
     func executeTopLevel(_ statements: [Statement]) throws {
+        try executeTopLevel(statements, in: globals)
+    }
+
+    private func executeTopLevel(_ statements: [Statement], in scope: Environment) throws {
         for statement in statements {
             if importing.isEmpty {
                 // Script learners made while this statement runs are keyed by it (ScriptSource).
@@ -191,10 +203,10 @@ public final class Interpreter {
                 // Definitions only: a statement that fails (it needed something that did not
                 // run) is skipped, as are task declarations (no data is loaded).
                 if case let .declaration(kind, _, _) = statement.kind, kind.name == "tasks" { continue }
-                _ = try? execute(applyingOverrides(statement), in: globals)
+                _ = try? execute(applyingOverrides(statement), in: scope)
                 continue
             }
-            switch try execute(applyingOverrides(statement), in: globals) {
+            switch try execute(applyingOverrides(statement), in: scope) {
             case .normal: continue
             case .breakLoop, .continueLoop: throw RuntimeError("'break' or 'continue' outside a loop", at: statement.range)
             case .returned: throw RuntimeError("'return' outside a function", at: statement.range)
@@ -257,7 +269,7 @@ public final class Interpreter {
         case .break: return .breakLoop
         case .continue: return .continueLoop
         case let .import(path):
-            try importFile(path, at: statement.range)
+            try importFile(path, at: statement.range, into: env)
         case let .expression(e):
             _ = try evaluate(e, in: env)
         }
@@ -314,9 +326,16 @@ public final class Interpreter {
         return (resolved as NSString).standardizingPath
     }
 
-    private func importFile(_ path: String, at range: SourceRange) throws {
+    /// Runs an imported file once. A file of the user's runs in the script's scope; a module
+    /// that ships with metaq runs in a scope of its own (so the names a script defines cannot
+    /// change what its functions call), and its definitions are bound in `env`.
+    private func importFile(_ path: String, at range: SourceRange, into env: Environment) throws {
         let shipped = ShippedModule.forImport(path)
         let standardized = shipped != nil ? path : resolvedImport(path, from: range)
+        if let scope = moduleScopes[standardized] {
+            env.defineAll(scope)
+            return
+        }
         if imported.contains(standardized) { return }
         guard !importing.contains(standardized) else {
             throw RuntimeError("import cycle: \((importing + [standardized]).joined(separator: " -> "))", at: range)
@@ -343,7 +362,14 @@ public final class Interpreter {
         }
         importing.append(standardized)
         defer { importing.removeLast() }
-        try executeTopLevel(program.statements)
+        if shipped != nil {
+            let scope = Environment(parent: builtins)
+            try executeTopLevel(program.statements, in: scope)
+            moduleScopes[standardized] = scope
+            env.defineAll(scope)
+        } else {
+            try executeTopLevel(program.statements, in: globals)
+        }
         imported.insert(standardized)
     }
 

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+import MetaQEngine
+import MetaQLanguage
+
+/// The seed articles' methods that ship with metaq as modules written in the language
+/// (`import "metaq/matching"`, `"metaq/meta_lstm"`, `"metaq/metagan"`): each learns on a small
+/// generated image dataset (accuracy on unseen classes well above chance and above the
+/// untrained learner's), is saved and loaded like a built-in learner, and reports clear errors.
+@Suite(.serialized) struct SeedMethodTests {
+    /// Gray 12 x 12 images, 8 per class, in class folders: 12 training classes under
+    /// DIR/train, 8 others under DIR/test. A class is a random binary pattern in the top half
+    /// (drawn faintly, with a little noise); the bottom half is loud noise that differs in
+    /// every image, so an untrained network's features mix the two and training has to learn
+    /// to look at the top.
+    private static let dataset: String = {
+        let dir = NSTemporaryDirectory() + "metaq-seed-methods-\(UUID().uuidString)"
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func uniform() -> Float {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Float(state >> 40) / Float(1 << 24)
+        }
+        for (split, classes) in [("train", 12), ("test", 8)] {
+            for c in 0..<classes {
+                let folder = "\(dir)/\(split)/c\(c)"
+                try! FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let pattern = (0..<72).map { _ in uniform() < 0.5 ? Float(0.65) : Float(0.35) }
+                for i in 0..<8 {
+                    let pixels = (0..<144).map { p in p < 72 ? pattern[p] + 0.1 * (uniform() - 0.5) : uniform() }
+                    let image = ColorImage(width: 12, height: 12, channels: 1, pixels: pixels)
+                    try! Data(image.pngData()).write(to: URL(fileURLWithPath: "\(folder)/\(i).png"))
+                }
+            }
+        }
+        return dir
+    }()
+
+    private func run(_ text: String) -> (output: [String], errors: [String]) {
+        let output = BufferedOutput()
+        let dir = Self.dataset
+        let source = SourceFile(name: dir + "/main.mq", text: text.replacingOccurrences(of: "DIR", with: dir))
+        let diagnostics = Interpreter(output: output).run(source)
+        return (output.lines, diagnostics.map(\.message))
+    }
+
+    /// The script's tasks and models, then `LEARNER` trained for `iters` episodes: prints the
+    /// accuracy on 60 test tasks before and after.
+    private func accuracies(_ learner: String, iters: Int, steps: Int = 0, imports: String) throws -> (before: Double, after: Double) {
+        let result = run("""
+            \(imports)
+            seed 3
+            tasks train = images < root "DIR" split "train" size 12 channels 1 ways 3 support 1 query 4 >
+            tasks test = images < root "DIR" split "test" size 12 channels 1 ways 3 support 1 query 4 >
+            model embed = sequential < in [12, 12, 1] layers [flatten < >, dense < out 64 >, relu, dense < out 32 >] >
+            model classifier = sequential < in [12, 12, 1] layers [flatten < >, dense < out 64 >, relu, dense < out 3 >] >
+            learner l = \(learner)
+            let before = eval l on test < tasks 60 steps [\(steps)] >
+            print before.means[0]
+            train l on train < iters \(iters) >
+            let after = eval l on test < tasks 60 steps [\(steps)] >
+            print after.means[0]
+            """)
+        #expect(result.errors == [], "\(learner): \(result.errors)")
+        let values = result.output.compactMap(Double.init)
+        try #require(values.count == 2, "\(learner): \(result.output)")
+        return (values[0], values[1])
+    }
+
+    /// Chance is 1/3: a learner that learned is well above it and above where it started.
+    private func expectLearning(_ learner: String, iters: Int, steps: Int = 0, imports: String) throws {
+        let (before, after) = try accuracies(learner, iters: iters, steps: steps, imports: imports)
+        #expect(after > 0.6, "\(learner): \(before) -> \(after)")
+        #expect(after > before + 0.08, "\(learner): \(before) -> \(after)")
+    }
+
+    @Test func matchingNetworksLearn() throws {
+        try expectLearning("matching < model embed ways 3 outer < lr 0.003 > >", iters: 150, imports: #"import "metaq/matching""#)
+    }
+
+    @Test func matchingNetworksWithFullContextLearn() throws {
+        try expectLearning("matching < model embed ways 3 fce true fce_steps 2 outer < lr 0.003 > >", iters: 150, imports: #"import "metaq/matching""#)
+    }
+
+    @Test func metaLSTMLearns() throws {
+        try expectLearning("meta_lstm < model classifier steps 3 outer < lr 0.003 > >", iters: 150, imports: #"import "metaq/meta_lstm""#)
+    }
+
+    @Test func metaGANOverMAMLLearns() throws {
+        try expectLearning(#"metagan < model classifier ways 3 base "maml" fakes 2 noise 8 hidden 32 inner < steps 1 lr 0.4 > outer < lr 0.003 > >"#,
+                           iters: 150, steps: 1, imports: #"import "metaq/metagan""#)
+    }
+
+    @Test func metaGANOverProtoNetLearns() throws {
+        try expectLearning(#"metagan < model embed ways 3 base "protonet" fakes 2 noise 8 hidden 32 outer < lr 0.003 > >"#,
+                           iters: 150, imports: #"import "metaq/metagan""#)
+    }
+
+    /// A module's learner is checkpointed and resumed exactly, and `load` rebuilds it in a
+    /// fresh session (from the script saved in its checkpoint, which imports the module).
+    @Test func aModuleLearnerResumesExactlyAndLoads() throws {
+        let path = Self.dataset + "/mn-\(UUID().uuidString).mqm"
+        func script(iters: Int, resume: Bool) -> String {
+            """
+            import "metaq/matching"
+            seed 4
+            tasks train = images < root "DIR" split "train" size 12 channels 1 ways 3 support 1 query 2 >
+            tasks test = images < root "DIR" split "test" size 12 channels 1 ways 3 support 1 query 2 >
+            model embed = sequential < in [12, 12, 1] layers [flatten < >, dense < out 16 >, relu, dense < out 8 >] >
+            learner l = matching < model embed ways 3 fce true fce_steps 1 >
+            let log = train l on train < iters \(iters) checkpoint "\(path)" every 3 resume \(resume) >
+            print log.loss
+            print l.extras.att.wx.values
+            seed 8
+            let r = eval l on test < tasks 10 steps [0] >
+            print r.means
+            """
+        }
+        let whole = run(script(iters: 6, resume: false))
+        #expect(whole.errors == [], "\(whole.errors)")
+        try FileManager.default.removeItem(atPath: path)
+        let first = run(script(iters: 3, resume: false))
+        let resumed = run(script(iters: 6, resume: true))
+        #expect(first.errors == [] && resumed.errors == [], "\(first.errors) \(resumed.errors)")
+        #expect(resumed.output.first == "resuming from \(path) at iteration 3")
+        #expect(Array(resumed.output.dropFirst()) == whole.output, "the loss, the LSTM weights and the scores, resumed or not")
+        let loaded = run("""
+            let l = load("\(path)")
+            print l
+            tasks test = images < root "DIR" split "test" size 12 channels 1 ways 3 support 1 query 2 >
+            seed 8
+            let r = eval l on test < tasks 10 steps [0] >
+            print r.means
+            """)
+        #expect(loaded.errors == [], "\(loaded.errors)")
+        #expect(loaded.output.first?.contains("matching") == true, "\(loaded.output)")
+        #expect(loaded.output.last == whole.output.last)
+    }
+
+    /// Each module is under 150 lines, and the table of docs/LANGUAGE.md gives its length.
+    @Test func modulesAreShortAndTheDocsSayHowShort() throws {
+        let docs = try String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("docs/LANGUAGE.md").path, encoding: .utf8)
+        for module in ShippedModule.all {
+            let lines = module.source.split(separator: "\n", omittingEmptySubsequences: false).count - (module.source.hasSuffix("\n") ? 1 : 0)
+            #expect(lines < 150, "\(module.path): \(lines) lines")
+            let row = docs.split(separator: "\n").first { $0.hasPrefix("| `\(module.path)` |") }
+            #expect(row?.hasSuffix("| \(lines) |") == true, "\(module.path) has \(lines) lines; docs/LANGUAGE.md says: \(row ?? "nothing")")
+        }
+    }
+
+    @Test func clearErrors() {
+        func error(_ text: String) -> String { run(text).errors.first ?? "no error" }
+        let model = "model embed = sequential < in [12, 12, 1] layers [flatten < >, dense < out 16 >, relu, dense < out 8 >] >\n"
+        #expect(error(#"import "metaq/matchin""#).contains("no module named 'metaq/matchin'; did you mean 'metaq/matching'?"))
+        #expect(error(#"import "metaq/matching""# + "\n" + model + "learner l = matching < model embed ways 3 fce_stpes 2 >")
+            .contains("unknown key 'fce_stpes'"))
+        #expect(error(#"import "metaq/matching""# + "\n" + model + "learner l = matching < model embed >").contains("'ways'"))
+        #expect(error(#"import "metaq/metagan""# + "\n" + model + #"learner l = metagan < model embed ways 3 base "reptile" >"#)
+            .contains("key 'base' of 'metagan' must be maml or protonet, got reptile"))
+    }
+}
