@@ -45,8 +45,8 @@ public final class Reptile: MetaLearner {
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
-        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
-            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false)
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n, first in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false, firstStep: first)
         }
     }
 }
@@ -78,8 +78,8 @@ public final class PretrainedBaseline: MetaLearner {
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
-        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
-            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false)
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n, first in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false, firstStep: first)
         }
     }
 }
