@@ -120,6 +120,25 @@ struct TrainingLayerScriptTests {
         #expect(result.lines.last == "true")
     }
 
+    @Test("net(x, params, step: i) picks per-step batch norm's row i; bad steps are errors")
+    func modelCallsAtAStep() {
+        let result = runScript("""
+            model net = sequential < in [3] layers [dense < out 4 >, batchnorm < per_step 2 >, tanh] >
+            let g = generator(1)
+            let x = randn(g, [5, 3])
+            let at0 = grad(fn(p) -> sum(net(x, p, step: 0) * net(x, p, step: 0)), net.params)
+            print float(sum(abs(slice(at0["1.scale"], 0, 0, 1)))) > 0
+            print float(sum(abs(slice(at0["1.scale"], 0, 1, 2))))
+            let last = grad(fn(p) -> sum(net(x, p) * net(x, p)), net.params)
+            print float(sum(abs(slice(last["1.scale"], 0, 0, 1))))
+            print net(x, step: -1)
+            """, in: NSTemporaryDirectory())
+        #expect(result.lines == ["true", "0.0", "0.0"], "\(result.lines)")
+        #expect(result.errors.count == 1 && result.errors[0].contains("'step'"), "\(result.errors)")
+        let other = runScript("model net = mlp < in 1 hidden [4] out 1 >\nprint net(zeros([2, 1]), stage: 1)\n", in: NSTemporaryDirectory())
+        #expect(other.errors == ["a model takes no argument named 'stage' (only 'step')"], "\(other.errors)")
+    }
+
     @Test("an LSTM learns a generated sequence task with grad and net(x, params) over a task axis")
     func lstmLearnsASequenceTask() {
         // Each task: sequences of 6 numbers; the target is the task's weight times their sum.
