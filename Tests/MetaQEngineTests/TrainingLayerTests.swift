@@ -189,6 +189,20 @@ struct TrainingLayerTests {
         }
     }
 
+    @Test("evaluation that continues adapting takes the later steps' rates and rows: steps [1, 3] ends where [3] does")
+    func evaluationContinuesAtTheRightStep() throws {
+        var rng = RandomGenerator(seed: 8)
+        let net = Sequential(layers: [.linear(inputs: 1, outputs: 8), .module(AnyLayer(StepBatchNorm(channels: 8, steps: 3))), .activation(.tanh),
+                                      .linear(inputs: 8, outputs: 1)], using: &rng)
+        let maml = MAML(model: net, loss: .meanSquaredError, inner: InnerLoop(steps: 3, learningRate: 0.01, stepLearningRates: [0.05, 0.2, 0.01]),
+                        optimizer: SGD(learningRate: 0.1))
+        var data = RandomGenerator(seed: 9)
+        let batch = try RegressionTasks.sinusoid().sample(tasks: 4, support: 6, query: 6, using: &data)
+        let continued = maml.evaluate(batch, steps: [1, 3])[1]
+        let direct = maml.evaluate(batch, steps: [3])[0]
+        #expect(zip(continued, direct).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) }, "\(continued) vs \(direct)")
+    }
+
     // MARK: Checkpoints
 
     @Test("dropout and per-step batch norm round-trip through checkpoints; a bad rate is an error")

@@ -31,9 +31,10 @@ public struct InnerLoop: Codable, Equatable, Sendable {
     /// (shared, or already per task). Parameters that do not adapt stay shared (no task axis).
     /// `rates` gives per-parameter learning-rate tensors (Meta-SGD) in place of the scalar.
     /// With `createGraph` the result is a differentiable function of `parameters` and `rates`.
-    /// Step i's forward pass runs at inner step `firstStep + i` (``ForwardContext/innerStep``:
-    /// MAML++'s per-step batch norm picks its weights by it; evaluation that continues
-    /// adapting from an earlier step count passes that count).
+    /// Step i is inner step `firstStep + i`: its learning rate is that step's, and its forward
+    /// pass runs at that step (``ForwardContext/innerStep``: MAML++'s per-step batch norm picks
+    /// its weights by it). Evaluation that continues adapting from an earlier step count passes
+    /// that count, so `steps: [1, 3]` scores after 3 steps what `steps: [3]` scores.
     public func adapt(
         model: Sequential, loss: LossKind, support: Split, from parameters: [Tensor], steps: Int,
         rates: [Tensor]? = nil, createGraph: Bool, firstStep: Int = 0
@@ -62,7 +63,7 @@ public struct InnerLoop: Codable, Equatable, Sendable {
                 // (gradients are linear in the seed), so the update is an addition, whose
                 // derivative rule passes gradients through: the second-order pass then has no
                 // scaling of a parameter-sized gradient per step and parameter.
-                let steps = gradients(of: total, with: wanted, seed: Tensor(-rate(at: step)), createGraph: createGraph)
+                let steps = gradients(of: total, with: wanted, seed: Tensor(-rate(at: firstStep + step)), createGraph: createGraph)
                 for (d, i) in zip(steps, adaptedIndices) { fast[i] = fast[i] + d }
             }
         }
