@@ -77,6 +77,35 @@ struct TrainingLayerScriptTests {
         #expect(try bits(dir + "/plain.mqm") != bits(dir + "/straight.mqm"))
     }
 
+    @Test("a learner with dropout and per-step batch norm saves, loads and evaluates as before")
+    func saveAndLoad() throws {
+        let dir = scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = runScript("""
+            seed 2
+            model net = sequential < in [1] layers [dense < out 16 >, batchnorm < per_step 2 >, relu, dropout < rate 0.2 >, dense < out 1 >] >
+            tasks sine = sinusoid < support 5 query 5 >
+            learner m = maml < model net inner < steps 2 lr 0.01 > outer < batch 4 > >
+            train m on sine < iters 10 >
+            save m to "DIR/m.mqm"
+            seed 9
+            let r = eval m on sine < tasks 20 steps [0, 2] >
+            print r
+            """, in: dir)
+        #expect(first.errors.isEmpty, "\(first.errors)")
+        let second = runScript("""
+            tasks sine = sinusoid < support 5 query 5 >
+            let m = load("DIR/m.mqm")
+            print m.model
+            seed 9
+            let r = eval m on sine < tasks 20 steps [0, 2] >
+            print r
+            """, in: dir)
+        #expect(second.errors.isEmpty, "\(second.errors)")
+        #expect(second.lines.first == "model sequential: linear(1->16) -> batchnorm(16, per step 2) -> relu -> dropout(0.2) -> linear(16->1) (113 parameters)", "\(second.lines)")
+        #expect(Array(second.lines.dropFirst()) == Array(first.lines.suffix(second.lines.count - 1)), "\(first.lines) vs \(second.lines)")
+    }
+
     @Test("resnet12's dropout key adds dropout after each stage")
     func resnet12Dropout() {
         let result = runScript("""
