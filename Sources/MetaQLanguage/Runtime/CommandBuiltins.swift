@@ -153,12 +153,14 @@ extension Interpreter {
         // depend on the number of processes.
         let training = ForwardContext.training(key: ~stepSeed, taskOffset: DataParallel.share(of: batch, rank: group.rank, size: group.size).lowerBound)
         do {
-            return try ForwardContext.with(training) { () throws -> Float in try DataParallel.metaStep(engine, group: group, tasks: batch, stepSeed: stepSeed) { share, seed in
-                TaskBatch.concatenate(try share.map { i in
-                    var g = DataParallel.taskGenerator(stepSeed: seed, index: i)
-                    return try tasks.distribution.sample(tasks: 1, support: tasks.support, query: tasks.query, using: &g)
-                })
-            } }
+            return try ForwardContext.with(training) { () throws -> Float in
+                try DataParallel.metaStep(engine, group: group, tasks: batch, stepSeed: stepSeed) { share, seed in
+                    TaskBatch.concatenate(try share.map { i in
+                        var g = DataParallel.taskGenerator(stepSeed: seed, index: i)
+                        return try tasks.distribution.sample(tasks: 1, support: tasks.support, query: tasks.query, using: &g)
+                    })
+                }
+            }
         } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError("\(error)", at: range)
         }
