@@ -30,6 +30,12 @@ expect() {
 }
 
 root=$(pwd)
+# Copies of fixtures, outside $work (examples may write only under out/): the decoded-image
+# cache of 'images' and 'omniglot' tasks is written into the dataset's folder.
+inputs=$(mktemp -d)
+trap 'rm -rf "$work" "$inputs"' EXIT
+cp -r "$root/$fixtures/omniglot" "$inputs/omniglot"
+rm -rf "$inputs/omniglot/.metaq-cache"
 for example in examples/*.mq examples/algorithms/*.mq benchmarks/*.mq; do
     expect "check $example" "ok$" "$root/$metaq" check "$root/$example"
 done
@@ -39,13 +45,9 @@ printf 'print load("out/sine.mqm")\n' > "$work/show.mq"
 expect "examples/sine.mq saves its learner" "^learner maml on model mlp .* 200 meta-iterations trained" "$root/$metaq" run show.mq
 expect "examples/sine.mq adapts" "^ +10 +[0-9.]+ " "$root/$metaq" run "$root/examples/sine.mq" --set iters=200 --set test_tasks=20
 expect "examples/omniglot.mq (fixture)" "3-way 1-shot accuracy on unseen alphabets:" \
-    "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" --set ways=3 \
+    "$root/$metaq" run "$root/examples/omniglot.mq" --set train_root="$inputs/omniglot" --set test_root="$inputs/omniglot" --set ways=3 \
     --set iters=5 --set test_tasks=10 --set embed.filters=8 --set train.query=2 --set test.query=2 \
     --set 'test_alphabets=["Latin"]'
-# A copy of the fixture, outside $work (examples may write only under out/): the
-# decoded-image cache is written into the dataset's folder.
-inputs=$(mktemp -d)
-trap 'rm -rf "$work" "$inputs"' EXIT
 cp -r "$root/$fixtures/mini-imagenet" "$inputs/mini-imagenet"
 # Fixed episodes as images, from the fixture's test images: 2 episodes of its 3 test classes,
 # 1 support and 2 query images each.
@@ -73,14 +75,14 @@ expect "examples/lifelong.mq writes CSV and SVG" "^seed,method,acc,bwt,fwt" cat 
 svgok() { python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$1" && rsvg-convert -f png "$1" | wc -c | grep -qv "^0$" && echo "svg ok"; }
 expect "examples/lifelong.mq SVG parses and renders" "^svg ok$" svgok out/lifelong-decayed-maml.svg
 expect "examples/lifelong-omniglot.mq (fixture)" "protomem: ACC [0-9.]+% ± [0-9.]+  BWT" \
-    "$root/$metaq" run "$root/examples/lifelong-omniglot.mq" --set root="$root/$fixtures/omniglot" --set seeds=[1] \
+    "$root/$metaq" run "$root/examples/lifelong-omniglot.mq" --set root="$inputs/omniglot" --set seeds=[1] \
     --set steps=3 --set filters=4 --set ways=2 --set pool=2 --set query=1
 expect "examples/online.mq" "mean steps to proficiency, first half" \
     "$root/$metaq" run "$root/examples/online.mq" --set tasks_in_stream=4 --set meta_steps=3
 expect "examples/online.mq JSON" '"steps_to_proficiency"' cat out/online.json
 expect "examples/online.mq SVG parses and renders" "^svg ok$" svgok out/online.svg
 expect "examples/layers.mq (fixture)" "ResNet-12, ProtoNet \(accuracy\): [0-9.]+" \
-    "$root/$metaq" run "$root/examples/layers.mq" --set root="$root/$fixtures/omniglot" --set ways=2 --set iters=8 --set test_tasks=4 \
+    "$root/$metaq" run "$root/examples/layers.mq" --set root="$inputs/omniglot" --set ways=2 --set iters=8 --set test_tasks=4 \
     --set filters=4 --set 'widths=[4, 4, 8, 8]' --set train.query=1
 # Progress: a run whose standard error is not a terminal prints plain progress lines (every
 # METAQ_PROGRESS_SECONDS, 5 by default; 0 here: at every update, so the check does not
@@ -101,7 +103,7 @@ expect "examples/algorithms/mamlpp.mq" "learned inner rates of the last layer's 
 expect "examples/algorithms/custom-inner.mq" "step 40  query L1 [0-9.]+  \|fast - params\| [0-9.]+  \|meta-gradient\| [0-9.]+" \
     "$root/$metaq" run "$root/examples/algorithms/custom-inner.mq" --set iters=40 --set every=20
 expect "examples/algorithms/matching.mq (fixture)" "matching networks \([0-9.]+ s\): [0-9.]+% ± [0-9.]+" \
-    "$root/$metaq" run "$root/examples/algorithms/matching.mq" --set train_root="$root/$fixtures/omniglot" --set test_root="$root/$fixtures/omniglot" \
+    "$root/$metaq" run "$root/examples/algorithms/matching.mq" --set train_root="$inputs/omniglot" --set test_root="$inputs/omniglot" \
     --set ways=3 --set iters=5 --set test_tasks=10 --set filters=8 --set train.query=2 --set test.query=2 --set 'test_alphabets=["Latin"]'
 # Meta-RL: a few meta-iterations of MAML-RL, the pretrained and random baselines on 2D
 # navigation, then cart-pole (the 2x100 policy of the paper, few iterations and test tasks).

@@ -33,9 +33,11 @@ import Testing
         }
     }
 
-    private func maml() -> MAML {
+    private func maml(dropout: Bool = false) -> MAML {
         var rng = RandomGenerator(seed: 3)
-        return MAML(model: Sequential.mlp(sizes: [1, 16, 1], using: &rng), loss: .meanSquaredError,
+        let layers: [Layer] = [.linear(inputs: 1, outputs: 16), .activation(.relu)]
+            + (dropout ? [.module(AnyLayer(Dropout(rate: 0.25)))] : []) + [.linear(inputs: 16, outputs: 1)]
+        return MAML(model: Sequential(layers: layers, using: &rng), loss: .meanSquaredError,
                     inner: InnerLoop(steps: 1, learningRate: 0.01), optimizer: Adam(learningRate: 1e-2))
     }
 
@@ -47,26 +49,34 @@ import Testing
         })
     }
 
-    @Test func twoRanksSummedEqualOneProcess() throws {
+    /// With dropout, each rank's tasks keep their place in the batch (the training context's
+    /// task offset, as `train` sets it under mpirun), so the ranks draw the masks one process draws.
+    @Test(arguments: [false, true])
+    func twoRanksSummedEqualOneProcess(dropout: Bool) throws {
         let tasks = 7
-        let single = maml(), rank0 = maml(), rank1 = maml()
+        let single = maml(dropout: dropout), rank0 = maml(dropout: dropout), rank1 = maml(dropout: dropout)
         for step in 0..<5 {
             let seed = UInt64(100 + step)
+            func training<R>(offset: Int, _ body: () throws -> R) rethrows -> R {
+                try ForwardContext.with(.training(key: ~seed, taskOffset: offset)) { try body() }
+            }
             // One process: the whole batch.
-            let expected = single.metaStep(try batch(0..<tasks, seed: seed))
+            let expected = try training(offset: 0) { single.metaStep(try batch(0..<tasks, seed: seed)) }
             // Rank 1's contributions (its own update is not looked at: its parameters would
             // be rank 0's on a real run, so it starts each step from a copy of them).
             rank1.model.parameters = rank0.model.parameters
             try rank1.optimizer.restore(rank0.optimizer.state)
             let one = StandIn(rank: 1, size: 2)
-            _ = try DataParallel.metaStep(rank1, group: one, tasks: tasks, stepSeed: seed) { try batch($0, seed: $1) }
+            _ = try training(offset: 3) { try DataParallel.metaStep(rank1, group: one, tasks: tasks, stepSeed: seed) { try batch($0, seed: $1) } }
             // Rank 0 gets rank 1's contributions added: the sums of a real run.
             let zero = StandIn(rank: 0, size: 2)
             zero.addFloats = one.floats
             zero.addDoubles = one.doubles
-            let loss = try DataParallel.metaStep(rank0, group: zero, tasks: tasks, stepSeed: seed) { range, s in
-                #expect(range == 0..<3)
-                return try batch(range, seed: s)
+            let loss = try training(offset: 0) {
+                try DataParallel.metaStep(rank0, group: zero, tasks: tasks, stepSeed: seed) { range, s in
+                    #expect(range == 0..<3)
+                    return try batch(range, seed: s)
+                }
             }
             #expect(one.floats.count == 1 && one.doubles.count == 1, "one gradient sum and one loss sum per step")
             #expect(abs(loss - expected) <= 1e-5 * abs(expected))

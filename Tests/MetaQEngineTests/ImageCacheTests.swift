@@ -229,3 +229,84 @@ extension ImageCacheOutcome {
         }
     }
 }
+
+/// The Omniglot loader (``ImageFolderDataset``) through the same cache.
+@Suite struct OmniglotCacheTests {
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/omniglot").path
+
+    /// A copy of the Omniglot fixture in a fresh folder (so the test can change images).
+    static func copyOfFixture() throws -> String {
+        let root = temporaryFolder() + "/omniglot"
+        try FileManager.default.createDirectory(atPath: (root as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: fixture, toPath: root)
+        try? FileManager.default.removeItem(atPath: root + "/.metaq-cache")
+        return root
+    }
+
+    static func allPixels(_ data: ImageFolderDataset) -> [Float] {
+        (0..<data.classCount).flatMap { c in (0..<data.imageCount(ofClass: c)).flatMap { Array(data.pixels(ofClass: c, image: $0)) } }
+    }
+
+    @Test func writesThenMapsTheSameImagesAndRebuildsWhenAnImageChanges() throws {
+        let root = try Self.copyOfFixture()
+        let parent = (root as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let cacheFolder = parent + "/cache"
+        let first = try ImageFolderDataset(root: root, imageSize: 12, cache: .folder(cacheFolder))
+        guard case let .written(path) = first.cacheOutcome else { Issue.record("written expected, got \(first.cacheOutcome)"); return }
+        #expect((path as NSString).lastPathComponent.hasPrefix("omniglot-omniglot-12x1-"))
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue == 64 + first.totalImageCount * 144 * 4)
+        let second = try ImageFolderDataset(root: root, imageSize: 12, cache: .folder(cacheFolder))
+        #expect(second.cacheOutcome == .loaded(path))
+        #expect(second.alphabets == first.alphabets && second.classCount == first.classCount)
+        let mappedEqualsDecoded = Self.allPixels(second) == Self.allPixels(first)
+        #expect(mappedEqualsDecoded)
+        let uncached = try ImageFolderDataset(root: root, imageSize: 12)
+        let uncachedEqualsDecoded = uncached.cacheOutcome == .off && Self.allPixels(uncached) == Self.allPixels(first)
+        #expect(uncachedEqualsDecoded)
+        // Rotated copies read the mapped pixels as they read decoded ones.
+        var a = [Float](repeating: 0, count: 144), b = [Float](repeating: 0, count: 144)
+        a.withUnsafeMutableBufferPointer { uncached.copyImage(ofClass: 1, image: 0, quarterTurns: 1, into: $0) }
+        b.withUnsafeMutableBufferPointer { second.copyImage(ofClass: 1, image: 0, quarterTurns: 1, into: $0) }
+        #expect(a == b)
+        // Without inversion, or at another size, the pixels differ: other files.
+        let raw = try ImageFolderDataset(root: root, imageSize: 12, invert: false, cache: .folder(cacheFolder))
+        guard case let .written(rawPath) = raw.cacheOutcome else { Issue.record("written expected, got \(raw.cacheOutcome)"); return }
+        #expect(rawPath != path)
+        let inverted = zip(Self.allPixels(raw), Self.allPixels(first)).allSatisfy { abs($0 + $1 - 1) < 1e-6 }
+        #expect(inverted)
+        // An image replaced by another: the cache is rebuilt with the new pixels.
+        let alphabet = first.alphabet(ofClass: 0), character = first.character(ofClass: 0)
+        let images = try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(alphabet)/\(character)").sorted()
+        let other = "\(root)/\(first.alphabet(ofClass: 1))/\(first.character(ofClass: 1))"
+        let replacement = try FileManager.default.contentsOfDirectory(atPath: other).sorted()[0]
+        let target = "\(root)/\(alphabet)/\(character)/\(images[0])"
+        try FileManager.default.removeItem(atPath: target)
+        try FileManager.default.copyItem(atPath: "\(other)/\(replacement)", toPath: target)
+        try touch(target, secondsAgo: 5)
+        let changed = try ImageFolderDataset(root: root, imageSize: 12, cache: .folder(cacheFolder))
+        #expect(changed.cacheOutcome == .written(path))
+        #expect(Array(changed.pixels(ofClass: 0, image: 0)) == Array(uncached.pixels(ofClass: 1, image: 0)))
+        let changedDiffers = Self.allPixels(changed) != Self.allPixels(first)
+        #expect(changedDiffers)
+    }
+
+    @Test func automaticCacheLivesInTheRootAndIsNotAnAlphabet() throws {
+        let root = try Self.copyOfFixture()
+        defer { try? FileManager.default.removeItem(atPath: (root as NSString).deletingLastPathComponent) }
+        let first = try ImageFolderDataset(root: root, imageSize: 10, cache: .automatic)
+        guard case let .written(path) = first.cacheOutcome else { Issue.record("written expected, got \(first.cacheOutcome)"); return }
+        #expect(path.hasPrefix(root + "/.metaq-cache/"))
+        let second = try ImageFolderDataset(root: root, imageSize: 10, cache: .automatic)
+        #expect(second.cacheOutcome == .loaded(path))
+        #expect(second.alphabets == first.alphabets)
+        // A damaged file is rebuilt, not read.
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: 100)
+        try handle.close()
+        let third = try ImageFolderDataset(root: root, imageSize: 10, cache: .automatic)
+        #expect(third.cacheOutcome == .written(path))
+        let rebuiltEqualsDecoded = Self.allPixels(third) == Self.allPixels(first)
+        #expect(rebuiltEqualsDecoded)
+    }
+}

@@ -70,6 +70,33 @@ struct ScriptLearnerTests {
         #expect(s.lossCache.states.values.contains { if case .trusted = $0 { true } else { false } })
     }
 
+    @Test("a script learner's model with dropout: masks in training, the compiled form trusted (both runs draw the same masks)")
+    func scriptLearnerWithDropout() throws {
+        func text(_ rate: String) -> String {
+            """
+            seed 7
+            model net = sequential < in [1] layers [dense < out 32 >, relu, dropout < rate \(rate) >, dense < out 1 >] >
+            tasks sine = sinusoid < support 10 query 10 >
+            \(Self.maml.replacingOccurrences(of: "STEPS", with: "1"))
+            learner mine = custom < model net loss meta_loss adapt adapt outer < batch 8 > >
+            let a = train mine on sine < iters 12 log_every 1 >
+            print a.losses[11]
+            """
+        }
+        let (lines, errors, interpreter) = Self.run(text("0.5"))
+        #expect(errors.isEmpty, "\(errors)")
+        guard case let .learner(l)? = interpreter.globals.lookup("mine"), case let .meta(s as ScriptLearner)? = l.learner else {
+            Issue.record("no script learner")
+            return
+        }
+        #expect(s.interpretedBecause == nil)
+        #expect(s.lossCache.states.values.contains { if case .trusted = $0 { true } else { false } })
+        let again = Self.run(text("0.5"))
+        #expect(again.lines == lines, "the same seed gives the same run")
+        let plain = Self.run(text("0"))
+        #expect(plain.errors.isEmpty && plain.lines != lines, "dropout changes training: \(plain.lines) vs \(lines)")
+    }
+
     @Test("a function that decides from tensor values is interpreted on every call, with the same results")
     func dataDependentFunctionsAreInterpreted() throws {
         let text = """

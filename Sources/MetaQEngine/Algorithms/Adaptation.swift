@@ -31,9 +31,13 @@ public struct InnerLoop: Codable, Equatable, Sendable {
     /// (shared, or already per task). Parameters that do not adapt stay shared (no task axis).
     /// `rates` gives per-parameter learning-rate tensors (Meta-SGD) in place of the scalar.
     /// With `createGraph` the result is a differentiable function of `parameters` and `rates`.
+    /// Step i is inner step `firstStep + i`: its learning rate is that step's, and its forward
+    /// pass runs at that step (``ForwardContext/innerStep``: MAML++'s per-step batch norm picks
+    /// its weights by it). Evaluation that continues adapting from an earlier step count passes
+    /// that count, so `steps: [1, 3]` scores after 3 steps what `steps: [3]` scores.
     public func adapt(
         model: Sequential, loss: LossKind, support: Split, from parameters: [Tensor], steps: Int,
-        rates: [Tensor]? = nil, createGraph: Bool
+        rates: [Tensor]? = nil, createGraph: Bool, firstStep: Int = 0
     ) -> [Tensor] {
         let tasks = support.taskCount
         var fast = parameters
@@ -46,8 +50,10 @@ public struct InnerLoop: Codable, Equatable, Sendable {
         }
         let adaptedIndices = fast.indices.filter(isAdapted)
         for step in 0..<steps {
-            let predictions = model.forward(support.inputs, parameters: fast, tasks: tasks)
-            let total = loss.perTask(predictions, support.targets).sum()
+            let context = ForwardContext.current.atStep(firstStep + step)
+            let total = ForwardContext.with(context) {
+                loss.perTask(model.forward(support.inputs, parameters: fast, tasks: tasks), support.targets).sum()
+            }
             let wanted = adaptedIndices.map { fast[$0] }
             if let rates {
                 let grads = gradients(of: total, with: wanted, createGraph: createGraph)
@@ -57,7 +63,7 @@ public struct InnerLoop: Codable, Equatable, Sendable {
                 // (gradients are linear in the seed), so the update is an addition, whose
                 // derivative rule passes gradients through: the second-order pass then has no
                 // scaling of a parameter-sized gradient per step and parameter.
-                let steps = gradients(of: total, with: wanted, seed: Tensor(-rate(at: step)), createGraph: createGraph)
+                let steps = gradients(of: total, with: wanted, seed: Tensor(-rate(at: firstStep + step)), createGraph: createGraph)
                 for (d, i) in zip(steps, adaptedIndices) { fast[i] = fast[i] + d }
             }
         }
@@ -70,7 +76,7 @@ public struct InnerLoop: Codable, Equatable, Sendable {
 /// after `steps[i]` steps.
 func evaluateByAdapting(
     model: Sequential, loss: LossKind, batch: TaskBatch, steps: [Int],
-    adapt: (_ support: Split, _ from: [Tensor], _ steps: Int) -> [Tensor]
+    adapt: (_ support: Split, _ from: [Tensor], _ steps: Int, _ firstStep: Int) -> [Tensor]
 ) -> [[Float]] {
     let tasks = batch.taskCount
     var fast = model.parameters.map { $0.detached() }
@@ -78,7 +84,7 @@ func evaluateByAdapting(
     var scores: [Int: [Float]] = [:]
     for target in Set(steps).sorted() {
         if target > taken {
-            fast = adapt(batch.support, fast, target - taken).map { $0.detached() }
+            fast = adapt(batch.support, fast, target - taken, taken).map { $0.detached() }
             taken = target
         }
         let predictions = model.forward(batch.query.inputs, parameters: fast, tasks: tasks)
@@ -100,11 +106,11 @@ extension TaskBatch {
     }
 
     /// Calls `body` with the tasks of `range` as consecutive batches of at most `size` tasks.
-    func forEachGroup(of range: Range<Int>, tasksPerGroup size: Int, _ body: (TaskBatch) -> Void) {
+    func forEachGroup(of range: Range<Int>, tasksPerGroup size: Int, _ body: (_ first: Int, TaskBatch) -> Void) {
         var start = range.lowerBound
         while start < range.upperBound {
             let end = min(start + size, range.upperBound)
-            body(tasks(start..<end))
+            body(start, tasks(start..<end))
             start = end
         }
     }
@@ -143,11 +149,13 @@ func summedLossGradients(
 ) -> (loss: Float, gradients: [Tensor]) {
     let t = batch.taskCount
     let groupSize = batch.tasksPerGroup(elements: groupElements)
+    // The workers run under the caller's context, each group at its tasks' place in the batch.
+    let context = ForwardContext.current
     let shares = Parallel.mapShares(t, shares: min(threads, t / minimumTasksPerWorker)) { range -> (Float, [Tensor]) in
         var loss: Float = 0
         var total: [Tensor]? = nil
-        batch.forEachGroup(of: range, tasksPerGroup: groupSize) { group in
-            let value = objective(group, parameters)
+        batch.forEachGroup(of: range, tasksPerGroup: groupSize) { first, group in
+            let value = ForwardContext.with(context.offset(by: first)) { objective(group, parameters) }
             let grads = gradients(of: value, with: parameters)
             loss += value.scalar
             total = total.map { zip($0, grads).map { $0 + $1 } } ?? grads

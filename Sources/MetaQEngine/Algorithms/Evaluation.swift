@@ -112,7 +112,7 @@ extension MetaLearner {
         if groupSize >= t { return evaluate(batch, steps: steps) }
         let shares = Parallel.mapShares(t, shares: evaluatesConcurrently ? min(threads, t) : 1) { range -> [[Float]] in
             var scores = [[Float]](repeating: [], count: steps.count)
-            batch.forEachGroup(of: range, tasksPerGroup: groupSize) { group in
+            batch.forEachGroup(of: range, tasksPerGroup: groupSize) { _, group in
                 for (i, part) in evaluate(group, steps: steps).enumerated() { scores[i] += part }
             }
             return scores

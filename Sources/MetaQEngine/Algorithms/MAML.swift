@@ -82,8 +82,8 @@ public final class MAML: MetaLearner {
     }
 
     /// Per-task fast weights after `steps` inner steps on `support` from `parameters`.
-    public func adapt(_ support: Split, from parameters: [Tensor], steps: Int, createGraph: Bool) -> [Tensor] {
-        inner.adapt(model: model, loss: loss, support: support, from: parameters, steps: steps, createGraph: createGraph)
+    public func adapt(_ support: Split, from parameters: [Tensor], steps: Int, createGraph: Bool, firstStep: Int = 0) -> [Tensor] {
+        inner.adapt(model: model, loss: loss, support: support, from: parameters, steps: steps, createGraph: createGraph, firstStep: firstStep)
     }
 
     /// The mean query loss over the batch after adaptation, as a differentiable function of
@@ -108,13 +108,18 @@ public final class MAML: MetaLearner {
     /// rebuilt for that one step.
     func checkpointedMetaGradient(_ batch: TaskBatch, parameters: [Tensor]) -> (loss: Float, gradients: [Tensor]) {
         let tasks = batch.taskCount
-        func supportLoss(_ p: [Tensor]) -> Tensor {
-            loss.perTask(model.forward(batch.support.inputs, parameters: p, tasks: tasks), batch.support.targets).sum()
+        // Each step's forward pass at its inner step, the same passes (and dropout masks) when
+        // a step's graph is rebuilt in the backward pass.
+        let context = ForwardContext.current
+        func supportLoss(_ p: [Tensor], step: Int) -> Tensor {
+            ForwardContext.with(context.atStep(step)) {
+                loss.perTask(model.forward(batch.support.inputs, parameters: p, tasks: tasks), batch.support.targets).sum()
+            }
         }
         var trajectory = [model.perTask(parameters.map { $0.detached() }, tasks: tasks)]
         for step in 0..<inner.steps {
             let p = trajectory[step].map { $0.requiringGradient() }
-            let g = gradients(of: supportLoss(p), with: p)
+            let g = gradients(of: supportLoss(p, step: step), with: p)
             trajectory.append(zip(trajectory[step], g).map { $0.subtracting($1, scaledBy: inner.rate(at: step)) })
         }
         let final = trajectory[inner.steps].map { $0.requiringGradient() }
@@ -123,7 +128,7 @@ public final class MAML: MetaLearner {
         if !firstOrder {
             for step in stride(from: inner.steps - 1, through: 0, by: -1) {
                 let p = trajectory[step].map { $0.requiringGradient() }
-                let g = gradients(of: supportLoss(p), with: p, createGraph: true)
+                let g = gradients(of: supportLoss(p, step: step), with: p, createGraph: true)
                 var inner = Tensor(0)
                 for (gi, vi) in zip(g, v) { inner = inner + (gi * vi).sum() }
                 let hv = gradients(of: inner, with: p)
@@ -148,8 +153,8 @@ public final class MAML: MetaLearner {
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
-        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
-            adapt(support, from: params, steps: n, createGraph: false)
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n, first in
+            adapt(support, from: params, steps: n, createGraph: false, firstStep: first)
         }
     }
 }

@@ -52,8 +52,8 @@ public final class MetaSGD: MetaLearner {
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
         let rates = learningRates.map { $0.detached() }
-        return evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
-            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, rates: rates, createGraph: false)
+        return evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n, first in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, rates: rates, createGraph: false, firstStep: first)
         }
     }
 }

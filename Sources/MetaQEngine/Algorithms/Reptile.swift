@@ -30,11 +30,15 @@ public final class Reptile: MetaLearner {
     public func metaStep(_ batch: TaskBatch) -> Float {
         let groups = batched ? [batch] : (0..<batch.taskCount).map { batch.task($0) }
         var total: Float = 0
-        for group in groups {
+        let context = ForwardContext.current
+        for (i, group) in groups.enumerated() {
             let start = model.parameters.map { $0.detached() }
-            let adapted = inner.adapt(model: model, loss: loss, support: group.support, from: start,
-                                      steps: inner.steps, createGraph: false).map { $0.detached() }
-            let predictions = model.forward(group.query.inputs, parameters: adapted, tasks: group.taskCount)
+            // One task at a time keeps each task's place in the batch (its dropout masks).
+            let (adapted, predictions) = ForwardContext.with(context.offset(by: batched ? 0 : i)) {
+                let adapted = inner.adapt(model: model, loss: loss, support: group.support, from: start,
+                                          steps: inner.steps, createGraph: false).map { $0.detached() }
+                return (adapted, model.forward(group.query.inputs, parameters: adapted, tasks: group.taskCount))
+            }
             total += loss.perTask(predictions, group.query.targets).sum().scalar
             let direction = zip(start, adapted).map { theta, phi in
                 phi.rank > theta.rank ? theta - phi.mean(axis: 0) : theta - phi
@@ -45,8 +49,8 @@ public final class Reptile: MetaLearner {
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
-        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
-            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false)
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n, first in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false, firstStep: first)
         }
     }
 }
@@ -78,8 +82,8 @@ public final class PretrainedBaseline: MetaLearner {
     }
 
     public func evaluate(_ batch: TaskBatch, steps: [Int]) -> [[Float]] {
-        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n in
-            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false)
+        evaluateByAdapting(model: model, loss: loss, batch: batch, steps: steps) { support, params, n, first in
+            inner.adapt(model: model, loss: loss, support: support, from: params, steps: n, createGraph: false, firstStep: first)
         }
     }
 }

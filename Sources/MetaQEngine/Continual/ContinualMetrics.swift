@@ -91,7 +91,9 @@ public func learnStream(
     var matrix: [[Double]] = []
     for task in stream.tasks {
         if shouldStop() { break }
-        learner.learn(task, using: &rng)
+        // A training pass (dropout active), keyed by the generator without drawing from it.
+        var keys = rng
+        ForwardContext.with(.training(key: keys.next())) { learner.learn(task, using: &rng) }
         matrix.append(learner.score(stream.tasks, adaptation: adaptation).map(Double.init))
         progress(matrix.count, stream.tasks.count)
     }
@@ -182,7 +184,8 @@ public func onlineMetaLearning(
         if seen.count > buffer { seen.removeFirst() }
         for _ in 0..<metaSteps {
             let episodes = (0..<metaBatch).map { _ in seen[rng.nextInt(below: seen.count)].pool.episode(support: support, query: query, using: &rng) }
-            learner.metaStep(TaskBatch.concatenate(episodes))
+            var keys = rng
+            ForwardContext.with(.training(key: keys.next())) { _ = learner.metaStep(TaskBatch.concatenate(episodes)) }
         }
         progress(report.before.count, stream.tasks.count)
     }

@@ -67,6 +67,7 @@ extension LayerModule {
 public enum LayerRegistry {
     public static let kinds: [any LayerModule.Type] = [
         LayerNorm.self, AveragePool.self, GlobalAveragePool.self, LayerSequence.self, Residual.self, LSTMLayer.self,
+        Dropout.self, StepBatchNorm.self,
     ]
 
     static let byKind: [String: any LayerModule.Type] = Dictionary(uniqueKeysWithValues: kinds.map { ($0.kind, $0) })

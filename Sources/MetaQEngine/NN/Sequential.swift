@@ -127,8 +127,9 @@ extension Sequential {
     /// The four residual stages of the ResNet-12 of MetaOptNet and TADAM, for images of
     /// `channels` channels: each stage three 3x3 convolutions with batch norm and leaky ReLU
     /// (none after the third batch norm), a 1x1 convolution with batch norm as the shortcut,
-    /// then leaky ReLU and a 2x2 max-pool; each stage one nested layer.
-    public static func resnet12Stages(widths: [Int], channels: Int) -> [Layer] {
+    /// then leaky ReLU and a 2x2 max-pool (and dropout of `dropout` after it, when above 0);
+    /// each stage one nested layer.
+    public static func resnet12Stages(widths: [Int], channels: Int, dropout: Float = 0) -> [Layer] {
         var layers: [Layer] = []
         var c = channels
         for w in widths {
@@ -138,8 +139,9 @@ extension Sequential {
             let body: [Layer] = [conv(c, 3), .batchNorm(channels: w), .activation(.leakyRelu),
                                  conv(w, 3), .batchNorm(channels: w), .activation(.leakyRelu),
                                  conv(w, 3), .batchNorm(channels: w)]
-            let stage: [Layer] = [.module(AnyLayer(Residual(body: body, shortcut: [conv(c, 1), .batchNorm(channels: w)]))),
+            var stage: [Layer] = [.module(AnyLayer(Residual(body: body, shortcut: [conv(c, 1), .batchNorm(channels: w)]))),
                                   .activation(.leakyRelu), .maxPool2d(size: 2)]
+            if dropout > 0 { stage.append(.module(AnyLayer(Dropout(rate: dropout)))) }
             layers.append(.module(AnyLayer(LayerSequence(stage))))
             c = w
         }

@@ -110,10 +110,13 @@ struct ImageCacheFile {
     let digest: UInt64
 
     /// Digest of everything the cached floats depend on.
+    /// `variant` names a loader whose pixels differ for the same files (Omniglot's inverted
+    /// strokes); empty for ``ImageDataset``.
     static func digest(source: String, files: [(className: String, name: String, path: String)],
-                       imageSize: Int, channels: Int, mean: [Float], std: [Float]) -> UInt64 {
+                       imageSize: Int, channels: Int, mean: [Float], std: [Float], variant: String = "") -> UInt64 {
         var hash = Hash()
         hash.add("metaq image cache \(version)\n\(source)\n\(imageSize) \(channels) \(mean.map(\.bitPattern)) \(std.map(\.bitPattern))\n")
+        if !variant.isEmpty { hash.add("variant \(variant)\n") }
         for file in files {
             var info = stat()
             let found = stat(file.path, &info) == 0
@@ -133,11 +136,13 @@ struct ImageCacheFile {
     }
 
     /// The file name for a dataset read from `source` with these settings.
-    static func name(source: String, imageSize: Int, channels: Int, mean: [Float], std: [Float]) -> String {
+    static func name(source: String, imageSize: Int, channels: Int, mean: [Float], std: [Float], variant: String = "") -> String {
         var hash = Hash()
         hash.add("\(absolute(source))\n\(imageSize) \(channels) \(mean.map(\.bitPattern)) \(std.map(\.bitPattern))")
+        if !variant.isEmpty { hash.add("\nvariant \(variant)") }
         let base = (source as NSString).lastPathComponent.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }
-        return "\(base.prefix(40))-\(imageSize)x\(channels)-\(String(hash.value, radix: 16)).cache"
+        let tag = variant.isEmpty ? "" : "-" + variant.filter { $0.isLetter || $0.isNumber }
+        return "\(base.prefix(40))\(tag)-\(imageSize)x\(channels)-\(String(hash.value, radix: 16)).cache"
     }
 
     static func absolute(_ path: String) -> String {

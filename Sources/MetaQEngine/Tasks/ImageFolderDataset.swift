@@ -8,7 +8,9 @@ import Foundation
 /// indices are the same on every machine. Hidden entries (names starting with ".") and files
 /// other than `*.png` are ignored. Every image is decoded once, in parallel, resized to
 /// `imageSize` x `imageSize` by area averaging (see `GrayImage.resized(width:height:)`), and
-/// stored in one contiguous buffer.
+/// stored in one contiguous buffer; with a `cache` (see ``ImageCache``, shared with
+/// ``ImageDataset``) that buffer is written to a cache file on the first load and mapped from
+/// it on later loads, rebuilt when an image is added, removed, renamed or changed.
 ///
 /// ```swift
 /// let omniglot = try ImageFolderDataset(root: "omniglot/images_background")
@@ -27,8 +29,12 @@ public final class ImageFolderDataset: Sendable {
     private let classNames: [(alphabet: String, character: String)]
     /// Index of each class's first image among all images, plus a final entry for the total.
     private let classStarts: [Int]
-    /// All images, each `pixelsPerImage` floats, class by class.
-    private let storage: [Float]
+    /// All images, each `pixelsPerImage` floats, class by class: decoded, or mapped from a cache file.
+    private let storage: ImagePixels
+    /// Where decoded images are cached between runs (see ``ImageCache``).
+    public let cache: ImageCache
+    /// What this load did with the cache: mapped a cache file, wrote one, or neither.
+    public let cacheOutcome: ImageCacheOutcome
 
     /// Loads every image under `root`.
     ///
@@ -39,10 +45,13 @@ public final class ImageFolderDataset: Sendable {
     /// let omniglot = try ImageFolderDataset(root: "images_background", imageSize: 28)
     /// ```
     ///
+    /// The automatic cache folder is `ROOT/.metaq-cache` (or the user's, when ROOT cannot be
+    /// written); a cache that cannot be written is not an error (`cacheOutcome` says why).
+    ///
     /// - Throws: `DataError.missingFolder` if `root` is not a folder, `DataError.noImages` if
     ///   it holds no PNG images in the layout, `DataError.invalidPNG` or
     ///   `DataError.unreadableFile` naming the first image (in sorted order) that fails.
-    public init(root: String, imageSize: Int = 28, invert: Bool = true) throws {
+    public init(root: String, imageSize: Int = 28, invert: Bool = true, cache: ImageCache = .off) throws {
         precondition(imageSize > 0, "imageSize must be positive, got \(imageSize)")
         guard Self.isFolder(root) else { throw DataError.missingFolder(root) }
 
@@ -50,6 +59,7 @@ public final class ImageFolderDataset: Sendable {
         var classNames: [(alphabet: String, character: String)] = []
         var classStarts = [0]
         var files: [String] = []
+        var listed: [(className: String, name: String, path: String)] = []
         for alphabet in alphabets {
             let alphabetPath = Self.join(root, alphabet)
             let characters = try Self.entries(of: alphabetPath)
@@ -59,6 +69,7 @@ public final class ImageFolderDataset: Sendable {
                 let images = try Self.entries(of: characterPath).filter { $0.lowercased().hasSuffix(".png") }
                 classNames.append((alphabet, character))
                 files += images.map { Self.join(characterPath, $0) }
+                listed += images.map { (className: alphabet + "/" + character, name: $0, path: Self.join(characterPath, $0)) }
                 classStarts.append(files.count)
             }
         }
@@ -69,7 +80,42 @@ public final class ImageFolderDataset: Sendable {
         self.alphabets = alphabets
         self.classNames = classNames
         self.classStarts = classStarts
-        self.storage = try Self.loadImages(files, size: imageSize, invert: invert)
+        self.cache = cache
+        let perImage = imageSize * imageSize
+        let load = {
+            try ImagePixels(count: files.count * perImage) { try Self.loadImages(files, size: imageSize, invert: invert, into: $0) }
+        }
+        if case .off = cache {
+            self.storage = try load()
+            self.cacheOutcome = .off
+            return
+        }
+        // The Omniglot layout and its inversion make their own cache file: a class-folders
+        // load of the same folder (`images`) never reads this one.
+        let variant = "omniglot" + (invert ? "" : " raw")
+        let name = ImageCacheFile.name(source: root, imageSize: imageSize, channels: 1, mean: [0], std: [1], variant: variant)
+        let digest = ImageCacheFile.digest(source: ImageCacheFile.absolute(root), files: listed,
+                                           imageSize: imageSize, channels: 1, mean: [0], std: [1], variant: variant)
+        for existing in cache.existingFiles(named: name, datasetFolder: root) {
+            if let mapped = ImageCacheFile(path: existing, digest: digest).map(images: files.count, valuesPerImage: perImage) {
+                self.storage = mapped
+                self.cacheOutcome = .loaded(existing)
+                return
+            }
+        }
+        let pixels = try load()
+        self.storage = pixels
+        switch cache.writableFolder(datasetFolder: root) {
+        case .failure(let failure):
+            self.cacheOutcome = .unwritable(failure.reason)
+        case .success(let folder):
+            let path = Self.join(folder, name)
+            if let reason = ImageCacheFile(path: path, digest: digest).write(pixels.values, images: files.count, valuesPerImage: perImage) {
+                self.cacheOutcome = .unwritable(reason)
+            } else {
+                self.cacheOutcome = .written(path)
+            }
+        }
     }
 
     /// The number of classes (character folders).
@@ -108,7 +154,7 @@ public final class ImageFolderDataset: Sendable {
     /// ```
     public func pixels(ofClass classIndex: Int, image: Int) -> ArraySlice<Float> {
         let start = offset(ofClass: classIndex, image: image)
-        return storage[start..<start + pixelsPerImage]
+        return ArraySlice(storage.values[start..<start + pixelsPerImage])
     }
 
     /// Writes image `image` of class `classIndex`, rotated counterclockwise by
@@ -133,8 +179,8 @@ public final class ImageFolderDataset: Sendable {
                      "destination holds \(destination.count) floats, an image needs \(pixelsPerImage)")
         let start = offset(ofClass: classIndex, image: image)
         let n = imageSize
-        storage.withUnsafeBufferPointer { all in
-            let source = all.baseAddress! + start
+        do {
+            let source = storage.values.baseAddress! + start
             // Destination (row, column) reads source (sourceRow, sourceColumn).
             switch ((quarterTurns % 4) + 4) % 4 {
             case 0:
@@ -187,9 +233,9 @@ public final class ImageFolderDataset: Sendable {
         return (classStarts[classIndex] + image) * pixelsPerImage
     }
 
-    /// Decodes, inverts if asked and resizes `files` in parallel into one buffer, in order.
-    private static func loadImages(_ files: [String], size: Int, invert: Bool) throws -> [Float] {
-        try decodeInParallel(files, floatsPerImage: size * size) { index, destination in
+    /// Decodes, inverts if asked and resizes `files` in parallel into `storage`, in order.
+    private static func loadImages(_ files: [String], size: Int, invert: Bool, into storage: UnsafeMutableBufferPointer<Float>) throws {
+        try decodeInParallel(files, floatsPerImage: size * size, into: storage) { index, destination in
             let image = try GrayImage.decodePNG(readFile(files[index]), source: files[index]).resized(width: size, height: size)
             image.pixels.withUnsafeBufferPointer { pixels in
                 for offset in pixels.indices {

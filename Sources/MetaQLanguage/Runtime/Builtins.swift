@@ -244,7 +244,7 @@ extension Builtins {
         },
         BlockBuiltin(schema: BlockSchema(
             "omniglot", .tasks,
-            summary: "N-way K-shot classification over images in the Omniglot layout ROOT/<alphabet>/<character>/<image>.png, resized to size x size.",
+            summary: "N-way K-shot classification over images in the Omniglot layout ROOT/<alphabet>/<character>/<image>.png, resized to size x size. The first load decodes every image and writes the results to one cache file (in ROOT/.metaq-cache, or ~/.cache/metaq/images when ROOT is not writable, or 'cache_dir'), as 'images' does; later loads with the same size map that file instead of decoding, and it is rebuilt when an image is added, removed, renamed or changed or the file is damaged.",
             keys: [
                 KeySpec("root", .string, default: nil, "the folder of alphabet folders"),
                 KeySpec("ways", .int(min: 2, max: 10_000), default: "5", "classes per task"),
@@ -257,14 +257,17 @@ extension Builtins {
                 KeySpec("shift", .number(min: 0, max: 64), default: "0", "augmentation: random translation of up to this many pixels along each axis"),
                 KeySpec("angle", .number(min: 0, max: 180), default: "0", "augmentation: random rotation of up to this many degrees either way"),
                 KeySpec("zoom", .number(min: 0, max: 0.9), default: "0", "augmentation: random scaling by a factor in 1 - zoom .. 1 + zoom"),
+                KeySpec("cache", .bool, default: "true", "keep the decoded images in a cache file, mapped into memory on later loads (false: decode every time, write nothing)"),
+                .optional("cache_dir", .string, "the cache folder (default ROOT/.metaq-cache, or ~/.cache/metaq/images if that cannot be written)"),
             ],
             example: "tasks train = omniglot < root \"data/images_background\" ways 5 support 1 query 15 rotations true >")) { b, interp in
             let root = b.string("root")!
             let size = b.int("size")
-            let cacheKey = "\(root)#\(size)"
+            let cache = try imageCache(b)
+            let cacheKey = "\(root)#\(size)#\(cache)"
             let data: ImageFolderDataset
             if let cached = interp.datasets[cacheKey] { data = cached } else {
-                do { data = try ImageFolderDataset(root: root, imageSize: size) } catch { throw b.error("\(error)", key: "root") }
+                do { data = try ImageFolderDataset(root: root, imageSize: size, cache: cache) } catch { throw b.error("\(error)", key: "root") }
                 interp.datasets[cacheKey] = data
             }
             var d: ImageClassificationTasks
@@ -276,7 +279,7 @@ extension Builtins {
             let augmentation = ImageAugmentation(shift: Float(b.number("shift")), angle: Float(b.number("angle")), zoom: Float(b.number("zoom")))
             if !augmentation.isIdentity { d.augmentation = augmentation }
             return .tasks(TasksValue(distribution: d, kind: "omniglot", support: b.int("support"), query: b.int("query"),
-                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(d.classCount) classes from \(b.strings("alphabets")?.count ?? data.alphabets.count) alphabets in \(root)" + (d.augmentation.map { ", augmented (shift \(Value.format(Double($0.shift))), angle \(Value.format(Double($0.angle))), zoom \(Value.format(Double($0.zoom))))" } ?? "")))
+                                     summary: "\(b.int("ways"))-way \(b.int("support"))-shot, \(d.classCount) classes from \(b.strings("alphabets")?.count ?? data.alphabets.count) alphabets in \(root)\(cacheNote(data.cacheOutcome))" + (d.augmentation.map { ", augmented (shift \(Value.format(Double($0.shift))), angle \(Value.format(Double($0.angle))), zoom \(Value.format(Double($0.zoom))))" } ?? "")))
         },
         BlockBuiltin(schema: BlockSchema(
             "csv", .tasks,

@@ -136,7 +136,10 @@ extension Interpreter {
                 throw RuntimeError("\(error)", at: range)
             }
             learner.rng = generator
-            return engine.metaStep(b)
+            // A training pass (dropout active), with a key that follows from the learner's
+            // generator, which checkpoints keep: a resumed run draws the same masks.
+            var keys = generator
+            return ForwardContext.with(.training(key: keys.next())) { engine.metaStep(b) }
         }
         if let reason = DataParallel.unsupported(engine) {
             throw RuntimeError("'\(learner.kind)' cannot be trained across \(group.size) processes: \(reason)", at: range)
@@ -146,12 +149,17 @@ extension Interpreter {
         }
         let stepSeed = generator.next()
         learner.rng = generator
+        // Every rank's tasks keep their place in the whole batch: the dropout masks do not
+        // depend on the number of processes.
+        let training = ForwardContext.training(key: ~stepSeed, taskOffset: DataParallel.share(of: batch, rank: group.rank, size: group.size).lowerBound)
         do {
-            return try DataParallel.metaStep(engine, group: group, tasks: batch, stepSeed: stepSeed) { share, seed in
-                TaskBatch.concatenate(try share.map { i in
-                    var g = DataParallel.taskGenerator(stepSeed: seed, index: i)
-                    return try tasks.distribution.sample(tasks: 1, support: tasks.support, query: tasks.query, using: &g)
-                })
+            return try ForwardContext.with(training) { () throws -> Float in
+                try DataParallel.metaStep(engine, group: group, tasks: batch, stepSeed: stepSeed) { share, seed in
+                    TaskBatch.concatenate(try share.map { i in
+                        var g = DataParallel.taskGenerator(stepSeed: seed, index: i)
+                        return try tasks.distribution.sample(tasks: 1, support: tasks.support, query: tasks.query, using: &g)
+                    })
+                }
             }
         } catch let e as RuntimeError { throw e } catch {
             throw RuntimeError("\(error)", at: range)

@@ -56,16 +56,7 @@ extension Builtins {
                 }
                 layout = ("folders", root)
             }
-            let cache: ImageCache
-            if !b.bool("cache") {
-                if b.keyRanges["cache_dir"] != nil { throw b.error("'cache_dir' cannot be given with 'cache false'", key: "cache_dir") }
-                cache = .off
-            } else if let folder = b.string("cache_dir") {
-                guard !folder.isEmpty else { throw b.error("'cache_dir' must name a folder", key: "cache_dir") }
-                cache = .folder(folder)
-            } else {
-                cache = .automatic
-            }
+            let cache = try imageCache(b)
             let images = b.string("images")!
             let imagesFolder = images.hasPrefix("/") ? images : join(root, images)
             let cacheKey = "\(layout.kind)#\(layout.path)#\(imagesFolder)#\(size)#\(channels)#\(mean ?? [])#\(std ?? [])"
@@ -125,8 +116,20 @@ extension Builtins {
         },
     ]
 
+    /// The 'cache' and 'cache_dir' keys of a block that loads images (images, omniglot).
+    static func imageCache(_ b: ValidatedBlock) throws -> ImageCache {
+        if !b.bool("cache") {
+            if b.keyRanges["cache_dir"] != nil { throw b.error("'cache_dir' cannot be given with 'cache false'", key: "cache_dir") }
+            return .off
+        } else if let folder = b.string("cache_dir") {
+            guard !folder.isEmpty else { throw b.error("'cache_dir' must name a folder", key: "cache_dir") }
+            return .folder(folder)
+        }
+        return .automatic
+    }
+
     /// How a dataset's images were loaded, for its summary.
-    private static func cacheNote(_ outcome: ImageCacheOutcome) -> String {
+    static func cacheNote(_ outcome: ImageCacheOutcome) -> String {
         switch outcome {
         case .off: ""
         case .loaded(let path): "; mapped from the cache \(path)"

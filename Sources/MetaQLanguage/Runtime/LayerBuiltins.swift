@@ -33,8 +33,12 @@ extension Builtins {
                           KeySpec("stride", .int(min: 1, max: 64), default: "1", "stride"),
                           KeySpec("pad", .int(min: 0, max: 64), default: "0", "zero padding on each side")],
                    example: "conv < out 64 kernel 3 pad 1 >"),
-        layerBlock("batchnorm", "Batch normalisation over every axis but the channels, with the batch's statistics (transductive, as in the MAML and ProtoNet reference code), then a learned scale and shift.",
-                   keys: [], example: "batchnorm < >"),
+        layerBlock("batchnorm", "Batch normalisation over every axis but the channels, with the batch's statistics (transductive, as in the MAML and ProtoNet reference code), then a learned scale and shift. With 'per_step N', MAML++'s per-step weights and biases (Antoniou et al. 2019): N rows of scale and shift, inner-loop step k of maml, anil, metasgd and reptile using row min(k, N - 1) and every other pass (the query set after adapting, protonet, net(x)) the last row.",
+                   keys: [.optional("per_step", .int(min: 1, max: InnerLoop.maximumSteps), "per-step scale and shift for this many inner steps (MAML++)")],
+                   example: "batchnorm < per_step 5 >"),
+        layerBlock("dropout", "Dropout: in meta-training passes each element is zeroed with probability rate and the others scaled by 1/(1 - rate); the identity when evaluating, adapting (metaq adapt, serve) or calling net(x). The masks follow from the learner's seed and iteration, so a resumed run draws what the uninterrupted one drew.",
+                   keys: [KeySpec("rate", .number(min: 0, max: 0.99), default: "0.5", "the probability of zeroing an element")],
+                   example: "dropout < rate 0.2 >"),
         layerBlock("layernorm", "Layer normalisation over the last axis, then a learned scale and shift.", keys: [], example: "layernorm < >"),
         layerBlock("maxpool", "Max-pooling over size x size windows with stride size.",
                    keys: [KeySpec("size", .int(min: 1, max: 64), default: "2", "window side")], example: "maxpool < size 2 >"),
@@ -103,7 +107,13 @@ extension Builtins {
             case "conv":
                 guard input.count == 3 else { throw RuntimeError("conv expects [height, width, channels] images, got \(input)", at: range) }
                 return try check(.conv2d(inChannels: input[2], outChannels: int("out"), kernel: int("kernel"), stride: int("stride"), padding: int("pad")))
-            case "batchnorm": return try check(.batchNorm(channels: last()))
+            case "batchnorm":
+                if case let .int(steps)? = r["per_step"] { return try check(.module(AnyLayer(StepBatchNorm(channels: last(), steps: steps)))) }
+                return try check(.batchNorm(channels: last()))
+            case "dropout":
+                let rate: Double = switch r["rate"] { case let .int(i)?: Double(i); case let .float(f)?: f; default: 0.5 }
+                guard rate >= 0, rate < 1 else { throw RuntimeError("a dropout rate must be in 0 ..< 1, got \(Value.format(rate))", at: range) }
+                return try check(.module(AnyLayer(Dropout(rate: Float(rate)))))
             case "layernorm": return try check(.module(AnyLayer(LayerNorm(features: last()))))
             case "maxpool": return try check(.maxPool2d(size: int("size")))
             case "avgpool": return try check(.module(AnyLayer(AveragePool(size: int("size")))))
@@ -153,6 +163,7 @@ extension Builtins {
                 KeySpec("channels", .size, default: "3", "input channels"),
                 KeySpec("widths", .intList, default: "[64, 160, 320, 640]", "the four stages' widths"),
                 KeySpec("pool", .choice(["avg", "flatten"]), default: "avg", "global average pooling or flattening after the last stage"),
+                KeySpec("dropout", .number(min: 0, max: 0.99), default: "0", "dropout rate at the end of each stage, active in meta-training only (MetaOptNet uses 0.1, with DropBlock in its last two stages)"),
                 .optional("out", .size, "classes of the linear classifier; omit for an embedding network (ProtoNet)"),
             ],
             example: "model embed = resnet12 < size 84 channels 3 widths [64, 160, 320, 640] >")) { b, interp in
@@ -161,7 +172,7 @@ extension Builtins {
                 throw b.error("'widths' needs four widths in 1...4096", key: "widths")
             }
             let input = [b.int("size"), b.int("size"), b.int("channels")]
-            var layers = Sequential.resnet12Stages(widths: widths, channels: b.int("channels"))
+            var layers = Sequential.resnet12Stages(widths: widths, channels: b.int("channels"), dropout: Float(b.number("dropout")))
             layers.append(b.string("pool") == "avg" ? .module(AnyLayer(GlobalAveragePool())) : .flatten)
             let features: [Int]
             do throws(ShapeError) { features = try LayerStack(layers).outputShape(for: input) } catch {

@@ -142,11 +142,13 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
         if groups.allSatisfy({ $0.allSatisfy { lossCache.trusted($0.key) != nil } }) {
             // Every share replays its compiled form on its own thread.
             let traces = groups.map { $0.map { lossCache.trusted($0.key)! } }
+            let context = ForwardContext.current
             let outcomes = Parallel.mapShares(t, shares: shares) { r -> Result<(Float, [Tensor]), Error> in
                 let w = ranges.firstIndex(of: r)!
                 return Result {
                     accumulate(try zip(groups[w], traces[w]).map { group, trace in
-                        let value = trace.outputTree.rebuild(try trace.replay(group.leaves))
+                        let leaves = try ForwardContext.with(context.offset(by: group.range.lowerBound)) { try trace.replay(group.leaves) }
+                        let value = trace.outputTree.rebuild(leaves)
                         let total = try summed(value, tasks: group.range.count)
                         return (total.scalar, gradients(of: total, with: all))
                     })
@@ -158,7 +160,9 @@ final class ScriptLearner: MetaLearner, CheckpointableLearner, @unchecked Sendab
             defer { interpreter.differentiationDepth -= 1 }
             for share in groups {
                 results.append(accumulate(try share.map { group in
-                    let value = try interpreter.callCompiled(lossFunction, group.values, cache: lossCache, at: range)
+                    let value = try ForwardContext.with(ForwardContext.current.offset(by: group.range.lowerBound)) {
+                        try interpreter.callCompiled(lossFunction, group.values, cache: lossCache, at: range)
+                    }
                     let total = try summed(value, tasks: group.range.count)
                     return (total.scalar, gradients(of: total, with: all))
                 }))

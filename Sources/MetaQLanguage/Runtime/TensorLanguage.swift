@@ -114,6 +114,19 @@ extension Interpreter {
     /// given ones. With per-task parameters (a leading task axis, as `per_task` makes them)
     /// `x` is `[tasks, examples, ...]` and the whole batch runs as one computation.
     func callModel(_ m: ModelValue, _ args: [(String?, Value, SourceRange)], at range: SourceRange) throws -> Value {
+        // `step: k`: the pass runs at inner-loop step k (per-step batch norm's row k).
+        var args = args
+        var step: Int?
+        if let i = args.firstIndex(where: { $0.0 == "step" }) {
+            guard case let .int(k) = args[i].1, k >= 0 else {
+                throw RuntimeError("a model's 'step' is an inner-loop step, a whole number >= 0, got \(args[i].1.nestedText)", at: args[i].2)
+            }
+            step = k
+            args.remove(at: i)
+        }
+        if let other = args.first(where: { $0.0 != nil }) {
+            throw RuntimeError("a model takes no argument named '\(other.0!)' (only 'step')", at: other.2)
+        }
         guard (1...2).contains(args.count) else { throw RuntimeError("a model takes its input and optionally parameters, got \(args.count) arguments", at: range) }
         let x = try Operators.tensor(args[0].1, at: args[0].2)
         let network = m.network
@@ -146,7 +159,9 @@ extension Interpreter {
         let own = args.count == 1
         let count = params.count
         return .tensor(try tensorOperation("model", [x] + params, at: range) { ts in
-            network.forward(ts[0], parameters: own ? network.parameters : Array(ts[1...count]), tasks: tasks)
+            let run = { network.forward(ts[0], parameters: own ? network.parameters : Array(ts[1...count]), tasks: tasks) }
+            guard let step else { return run() }
+            return ForwardContext.with(ForwardContext.current.atStep(step), run)
         })
     }
 

@@ -251,19 +251,25 @@ extension Interpreter {
         var leaves: [Tensor] = []
         let trees = arguments.map { TensorTree.flatten($0, into: &leaves) }
         let key = TraceCache.key(.list(trees), leaves)
+        // Each run (interpreted or replayed) under the caller's forward context with its
+        // dropout calls numbered from 0: both runs of a second call draw the same masks.
+        let context = ForwardContext.current
         func interpret() throws -> Value {
-            try call(f, arguments: arguments.map { (nil, $0, range) }, at: range)
+            try ForwardContext.with(context) { try call(f, arguments: arguments.map { (nil, $0, range) }, at: range) }
+        }
+        func replay(_ trace: Trace) throws -> [Tensor] {
+            try ForwardContext.with(context) { try trace.replay(leaves) }
         }
         switch cache.state(key) {
         case let .trusted(trace)?:
-            return try trace.outputTree.rebuild(trace.replay(leaves))
+            return try trace.outputTree.rebuild(replay(trace))
         case .interpreted?:
             return try interpret()
         case let .traced(trace)?:
             let expected = try interpret()
             var want: [Tensor] = []
             let tree = TensorTree.flatten(expected, into: &want)
-            let got = try trace.replay(leaves)
+            let got = try replay(trace)
             if tree.signature == trace.outputTree.signature && got.count == want.count
                 && zip(got, want).allSatisfy({ $0.shape == $1.shape && $0.scalars.elementsEqual($1.scalars) { $0.bitPattern == $1.bitPattern } }) {
                 cache.set(key, .trusted(trace))
