@@ -2,7 +2,8 @@
 # Installs what is missing, builds, runs the whole test suite, then every example with small
 # settings (scripts/check-examples.sh), the REPL in a pseudo-terminal (scripts/test-repl.py),
 # the end-to-end checks of checkpoints and deployment (scripts/test-deploy.sh, with its
-# Python part scripts/test-safetensors.py), every kind of plot (scripts/check-plots.sh), the
+# Python part scripts/test-safetensors.py), the learning checks of the methods written as
+# metaq modules (scripts/test-seed-methods.sh), every kind of plot (scripts/check-plots.sh), the
 # Jupyter kernel running a notebook under nbclient (scripts/test-jupyter.sh), parameter sweeps
 # (scripts/test-sweep.sh), data-parallel training under Open MPI (scripts/test-mpi.sh), and the
 # fuzzer that runs programs (scripts/fuzz-run.py). Ends with one line: "tests: N passed, M failed".
@@ -25,6 +26,8 @@ scripts/test-repl.py "$metaq" 2>&1 | tee -a "$log"
 repl=${PIPESTATUS[0]}
 scripts/test-deploy.sh "$metaq" 2>&1 | tee -a "$log"
 deploy=${PIPESTATUS[0]}
+scripts/test-seed-methods.sh "$metaq" 2>&1 | tee -a "$log"
+seedmethods=${PIPESTATUS[0]}
 scripts/check-plots.sh "$metaq" 2>&1 | tee -a "$log"
 plots=${PIPESTATUS[0]}
 scripts/test-jupyter.sh "$metaq" 2>&1 | tee -a "$log"
@@ -47,11 +50,11 @@ failed=$(grep -E "^✘ Test .* failed after" "$log" | grep -vc "^✘ Test run wi
 if [ "$status" -eq 0 ]; then failed=0; fi
 passes=$(( ${total:-0} - failed ))
 failures=$failed
-for name in examples repl deploy safetensors plots jupyter tensorboard sweep mpi fuzz; do
+for name in examples repl deploy safetensors seed-methods plots jupyter tensorboard sweep mpi fuzz; do
     line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1 || true)
     if [ -z "$line" ]; then failures=$((failures + 1)); continue; fi
-    passes=$(( passes + $(sed -E 's/^[a-z]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
+    passes=$(( passes + $(sed -E 's/^[a-z-]+: ([0-9]+) passed.*/\1/' <<<"$line") ))
     failures=$(( failures + $(sed -E 's/.*, ([0-9]+) failed/\1/' <<<"$line") ))
 done
 echo "tests: $passes passed, $failures failed"
-[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$plots" -eq 0 ] && [ "$jupyter" -eq 0 ] && [ "$tensorboard" -eq 0 ] && [ "$sweep" -eq 0 ] && [ "$mpi" -eq 0 ] && [ "$fuzz" -eq 0 ]
+[ "$status" -eq 0 ] && [ "$examples" -eq 0 ] && [ "$repl" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$seedmethods" -eq 0 ] && [ "$plots" -eq 0 ] && [ "$jupyter" -eq 0 ] && [ "$tensorboard" -eq 0 ] && [ "$sweep" -eq 0 ] && [ "$mpi" -eq 0 ] && [ "$fuzz" -eq 0 ]

@@ -482,6 +482,12 @@ public enum Primitives {
                       return x.normalized(overAxes: [x.rank - 1])
                   },
                   sample: { rng in [randomTensor([3, 4], &rng)] }),
+        Primitive(name: "lstm_gates", parameters: [PrimitiveParameter("z", .tensor), PrimitiveParameter("c", .tensor)],
+                  summary: "An LSTM step's gates, fused: from pre-activations z [..., 4H] (input, forget, cell, output) and the cell state c [..., H], the new hidden and cell states side by side [..., 2H]: c' = sigmoid(f) c + sigmoid(i) tanh(g), h' = sigmoid(o) tanh(c').",
+                  rule: "fused kernel; differentiable operations when a graph is built", reads: "inputs", differentiation: .anyOrder, composite: false,
+                  example: "lstm_gates(x @ wx + h @ wh + b, c)", scalar: nil,
+                  apply: { a throws(ShapeError) in try a[0].tensor!.lstmGates(cell: a[1].tensor!) },
+                  sample: { rng in [randomTensor([3, 8], &rng, low: -2, high: 2), randomTensor([3, 2], &rng)] }),
     ]
 
     static let constants: [Primitive] = [

@@ -259,6 +259,10 @@ public struct LSTMLayer: LayerModule {
     public static func cell(_ x: Tensor, _ h: Tensor, _ c: Tensor, weightIH: Tensor, weightHH: Tensor, bias: Tensor, hidden: Int) -> (Tensor, Tensor) {
         let gates = x.matmul(weightIH) + h.matmul(weightHH) + bias
         let axis = gates.rank - 1
+        if let state = try? gates.lstmGates(cell: c) {
+            return (state.slice(axis: axis, 0..<hidden), state.slice(axis: axis, hidden..<2 * hidden))
+        }
+        // A cell state that broadcasts against the gates: the same step, unfused.
         let i = gates.slice(axis: axis, 0..<hidden).sigmoid()
         let f = gates.slice(axis: axis, hidden..<2 * hidden).sigmoid()
         let g = gates.slice(axis: axis, 2 * hidden..<3 * hidden).tanh()
