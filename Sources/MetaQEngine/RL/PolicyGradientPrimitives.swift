@@ -3,8 +3,11 @@ import Foundation
 // The policy-gradient pieces as rows of the primitive table, so that a meta-RL algorithm can
 // be written in the language (`rollout` draws the episodes; these score them): the
 // log-probability of actions under a Gaussian or categorical policy, and the per-task
-// REINFORCE, loaded-DiCE and PPO losses that `maml_rl` itself uses. All are composed of
-// differentiable operations, so they may sit inside another `grad` (second-order MAML-RL).
+// REINFORCE and PPO losses that `maml_rl` itself uses. All are composed of differentiable
+// operations, so they may sit inside another `grad` (second-order MAML-RL). The loaded-DiCE
+// loss is not a row: its value is 0 whatever the policy, so its gradient (the policy gradient)
+// is not the derivative of its value and the table's finite-difference checks do not apply;
+// the language has it as a function (`dice_loss`), checked against its closed form.
 
 extension Primitives {
     /// The log-std broadcast against a mean [..., A]: [A] as [1, ..., 1, A]; [T, A] (per-task
@@ -21,7 +24,7 @@ extension Primitives {
     }
 
     /// Checks the [T, N] tensors of a per-task policy-gradient loss.
-    static func checkEpisodes(_ op: String, _ named: [(String, Tensor)]) throws(ShapeError) {
+    public static func checkEpisodes(_ op: String, _ named: [(String, Tensor)]) throws(ShapeError) {
         let first = named[0].1
         guard first.rank == 2 else { throw ShapeError("\(op): \(named[0].0) must be [tasks, steps], got \(first.shape)") }
         for (name, t) in named.dropFirst() where t.shape != first.shape {
@@ -31,7 +34,7 @@ extension Primitives {
 
     static let reinforcement: [Primitive] = [
         Primitive(name: "gaussian_log_prob", parameters: [PrimitiveParameter("mean", .tensor), PrimitiveParameter("log_std", .tensor), PrimitiveParameter("actions", .tensor)],
-                  summary: "log pi(a | s) of actions [..., A] under a diagonal Gaussian policy with a mean [..., A] (the policy network's output) and a log standard deviation [A], or [T, A] per task for a mean [T, ...]; gives [...] (summed over the action axis).",
+                  summary: "The log-probability log pi(a; s) of actions [..., A] under a diagonal Gaussian policy with a mean [..., A] (the policy network's output) and a log standard deviation [A], or [T, A] per task for a mean [T, ...]; gives [...] (summed over the action axis).",
                   rule: "composed: sum(-(a - mean)^2 / (2 e^(2 log_std)) - log_std - log(2 pi) / 2)", reads: "its parts'", differentiation: .anyOrder, composite: true,
                   example: "gaussian_log_prob(net(tr.observations, p), log_std, tr.actions)", scalar: nil,
                   apply: { a throws(ShapeError) in
@@ -48,7 +51,7 @@ extension Primitives {
                        .tensor(Tensor.uniform([2, 3, 2], low: -1, high: 1, using: &rng))]
                   }),
         Primitive(name: "categorical_log_prob", parameters: [PrimitiveParameter("logits", .tensor), PrimitiveParameter("actions", .labels)],
-                  summary: "log pi(a | s) of integer actions [...] (or [..., 1], as 'rollout' gives them) under a categorical policy with logits [..., K]; gives [...].",
+                  summary: "The log-probability log pi(a; s) of integer actions [...] (or [..., 1], as 'rollout' gives them) under a categorical policy with logits [..., K]; gives [...].",
                   rule: "composed: sum(one_hot(a) * log_softmax(logits))", reads: "its parts'", differentiation: .anyOrder, composite: true,
                   example: "categorical_log_prob(net(tr.observations, p), tr.actions)", scalar: nil,
                   apply: { a throws(ShapeError) in
@@ -69,7 +72,7 @@ extension Primitives {
                   },
                   sample: { rng in [.tensor(Tensor.uniform([2, 3, 4], low: -1, high: 1, using: &rng)), .tensor(Tensor(shape: [2, 3], values: [0, 3, 1, 2, 2, 0]))] }),
         Primitive(name: "pg_loss", parameters: [PrimitiveParameter("logp", .tensor), PrimitiveParameter("advantages", .tensor), PrimitiveParameter("mask", .mask)],
-                  summary: "The REINFORCE surrogate of each task, negated: -sum(logp * advantages * mask) / sum(mask) over the steps of log-probabilities, advantages and the episodes' mask, all [T, steps] (as 'rollout' and 'advantages' give them); gives [T]. Its gradient is the policy gradient; differentiated again it omits the episodes' own dependence on the policy (use dice_loss for that).",
+                  summary: "The REINFORCE surrogate of each task, negated: -sum(logp * advantages * mask) / sum(mask) over the steps of log-probabilities, advantages and the episodes' mask, all [T, steps] (as 'rollout' and 'advantages' give them); gives [T]. Its gradient is the policy gradient; differentiated again it omits the episodes' own dependence on the policy (the language's dice_loss includes it).",
                   rule: "composed: -sum(logp * A * m) / n per task", reads: "its parts'", differentiation: .anyOrder, composite: true,
                   example: "mean(pg_loss(logp, adv, tr.mask))", scalar: nil,
                   apply: { a throws(ShapeError) in
@@ -81,25 +84,6 @@ extension Primitives {
                   sample: { rng in
                       [.tensor(Tensor.uniform([2, 6], low: -1, high: 1, using: &rng)), .tensor(Tensor.uniform([2, 6], low: -1, high: 1, using: &rng)),
                        .tensor(Tensor(shape: [2, 6], values: [1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1]))]
-                  }),
-        Primitive(name: "dice_loss", parameters: [PrimitiveParameter("logp", .tensor), PrimitiveParameter("advantages", .tensor), PrimitiveParameter("mask", .mask),
-                                                  PrimitiveParameter("horizon", .int)],
-                  summary: "The loaded-DiCE policy-gradient loss of each task (Foerster et al. 2018, Farquhar et al. 2019), negated: -sum_t (e^(L_t - stop(L_t)) - e^(L_(t-1) - stop(L_(t-1)))) A_t m_t / sum(m), L_t the running sum of logp within each episode of 'horizon' steps (the steps axis holds whole episodes). Its value is 0, its gradient the policy gradient, and its second derivative includes the episodes' dependence on the policy: the unbiased inner loss of second-order MAML-RL, as maml_rl's 'estimator dice'.",
-                  rule: "composed: DiCE's magic box over running sums (exp, matmul)", reads: "its parts'", differentiation: .anyOrder, composite: true,
-                  example: "sum(dice_loss(logp, adv, tr.mask, tr.horizon))", scalar: nil,
-                  apply: { a throws(ShapeError) in
-                      let (logp, adv, mask) = (a[0].tensor!, a[1].tensor!, a[2].tensor!)
-                      guard case let .int(h) = a[3] else { throw ShapeError("dice_loss: the horizon must be an int") }
-                      try checkEpisodes("dice_loss", [("logp", logp), ("advantages", adv), ("mask", mask)])
-                      guard h >= 1, h <= 100_000, logp.shape[1] % h == 0 else {
-                          throw ShapeError("dice_loss: \(logp.shape[1]) steps are not whole episodes of horizon \(h)")
-                      }
-                      return PolicyGradient.innerLoss(logProbabilities: logp, advantages: adv, mask: mask.detached(), episodes: logp.shape[1] / h,
-                                                      horizon: h, estimator: .dice)
-                  },
-                  sample: { rng in
-                      [.tensor(Tensor.uniform([2, 6], low: -1, high: 0, using: &rng)), .tensor(Tensor.uniform([2, 6], low: -1, high: 1, using: &rng)),
-                       .tensor(Tensor(shape: [2, 6], values: [1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1])), .int(3)]
                   }),
         Primitive(name: "ppo_loss", parameters: [PrimitiveParameter("logp", .tensor), PrimitiveParameter("old_logp", .tensor), PrimitiveParameter("advantages", .tensor),
                                                  PrimitiveParameter("mask", .mask), PrimitiveParameter("clip", .number, default: .number(0.2), "0.2")],

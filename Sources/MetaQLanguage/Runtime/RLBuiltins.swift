@@ -344,6 +344,27 @@ extension Builtins {
             }
             return .tensor(estimation.advantages(tr))
         },
+        function("dice_loss", "dice_loss(logp, advantages, mask, horizon)",
+                 "The loaded-DiCE policy-gradient loss of each task (Foerster et al. 2018, Farquhar et al. 2019), negated: -sum_t (e^(L_t - stop(L_t)) - e^(L_(t-1) - stop(L_(t-1)))) A_t m_t / sum(m) over [T, steps] tensors, L_t the running sum of logp within each episode of 'horizon' steps (the steps hold whole episodes, as 'rollout' gives them). Its value is 0 and its gradient the policy gradient (pg_loss's), and differentiated again it includes the episodes' own dependence on the policy: the unbiased inner loss of second-order MAML-RL, maml_rl's 'estimator dice'. Gives [T].",
+                 "sum(dice_loss(logp, adv, tr.mask, tr.horizon))", arity: 4...4) { args, range, interp in
+            try arity("dice_loss", args, 4...4, range)
+            var tensors: [Tensor] = []
+            for (i, name) in ["logp", "advantages", "mask"].enumerated() {
+                guard case let .tensor(t) = args[i].value else {
+                    throw RuntimeError("'dice_loss' needs \(name) as a tensor [tasks, steps], got a \(args[i].value.typeName)", at: args[i].range)
+                }
+                tensors.append(t)
+            }
+            guard case let .int(h) = args[3].value, h >= 1, h <= 100_000 else {
+                throw RuntimeError("'dice_loss' needs the episodes' horizon as an int in 1...100000, got \(args[3].value.nestedText)", at: args[3].range)
+            }
+            return .tensor(try interp.tensorOperation("dice_loss", tensors, at: range) { ts throws(ShapeError) in
+                try Primitives.checkEpisodes("dice_loss", [("logp", ts[0]), ("advantages", ts[1]), ("mask", ts[2])])
+                guard ts[0].shape[1] % h == 0 else { throw ShapeError("dice_loss: \(ts[0].shape[1]) steps are not whole episodes of horizon \(h)") }
+                return PolicyGradient.innerLoss(logProbabilities: ts[0], advantages: ts[1].detached(), mask: ts[2].detached(),
+                                                episodes: ts[0].shape[1] / h, horizon: h, estimator: .dice)
+            })
+        },
         function("discounted_returns", "discounted_returns(episodes, gamma = 0.99)",
                  "The discounted return-to-go [T, E*H] of every step of episodes from 'rollout' (0 after an episode ends). A constant.",
                  "let g = discounted_returns(tr, 0.9)", arity: 1...2) { args, range, _ in
