@@ -112,6 +112,9 @@ expect "examples/meta-rl.mq" "cart-pole return after 0 and 1 adaptation steps:" 
 expect "examples/meta-rl.mq writes CSV" "^steps,return,ci95,tasks" head -1 out/meta-rl-maml.csv
 expect "examples/meta-rl.mq reports the return after 3 steps" "^3,-[0-9.]+,[0-9.]+,10$" tail -1 out/meta-rl-maml.csv
 expect "examples/meta-rl.mq compares with the baselines" "^random,-[0-9.]+,-[0-9.]+,[0-9.]+$" tail -1 out/meta-rl-summary.csv
+expect "examples/meta-rl.mq plots the return per adaptation step" "<svg" head -c 300 out/meta-rl-returns.svg
+printf 'env nav = navigation2d < horizon 10 >\nlet m = load("out/meta-rl-maml.mqm")\nprint m.kind\nlet r = eval m on nav < tasks 2 steps [0, 1] >\nprint r.rows[1].steps\n' > "$work/out/load-rl.mq"
+expect "examples/meta-rl.mq saves a learner that loads and adapts" "^1$" "$root/$metaq" run out/load-rl.mq
 expect "metaq run --json" '"type":"report"' "$root/$metaq" run --json "$root/examples/sine.mq" --set iters=20 --set test_tasks=5
 
 # status NAME EXPECTED COMMAND...: runs COMMAND in $work, requires exit status EXPECTED and,

@@ -264,6 +264,8 @@ struct CheckpointTests {
             ReptileSettings(inner: inner, batched: false), PretrainedSettings(inner: inner), PrototypicalSettings(distance: .cosine),
             PrototypeMemorySettings(distance: .euclidean, budget: 5, transferWeight: 0.5, steps: 2, support: 1, query: 3),
             FineTuningSettings(steps: 2, batch: 4), ScriptSettings(extras: 2),
+            MAMLRLSettings(innerSteps: 1, innerRate: 0.1, firstOrder: false, estimator: .dice, episodes: 20, gamma: 0.99, lambda: 1,
+                           normalize: true, clip: 0.2, epochs: 5, distribution: "gaussian", actions: 2, environment: "navigation2d"),
         ]
         #expect(Set(settings.map { type(of: $0).kind.key }) == Set(LearnerKind.all.map(\.key)), "a test value for every kind")
         for value in settings {

@@ -218,4 +218,47 @@ import Testing
         #expect(mean(after[1]) > mean(after[0]) + 2)
         #expect(mean(after[1]) > mean(before[0]) + 5)
     }
+
+    /// The policy's network parameters live in its network (so the model value a script made
+    /// it from sees training), and a maml_rl checkpoint holds the network, the log std, Adam's
+    /// state and the settings: decoded, it rebuilds the same learner.
+    @Test func policyParametersAndCheckpointRoundTrip() throws {
+        var rng = RandomGenerator(seed: 3)
+        let nav = Navigation2D(horizon: 6)
+        let net = Sequential.mlp(sizes: [2, 8, 2], using: &rng)
+        let policy = Policy(network: net, for: nav.actionSpace, initialStd: 0.5)
+        let maml = MAMLRL(environment: nav, policy: policy, innerSteps: 1, innerRate: 0.1, estimator: .reinforce, episodes: 3,
+                          clip: 0.3, epochs: 2, optimizer: Adam(learningRate: 0.01))
+        for _ in 0..<2 { maml.metaStep(tasks: 3, using: &rng) }
+        #expect(net.parameters.map(\.scalars) == Array(policy.parameters.prefix(net.parameters.count)).map(\.scalars))
+        #expect(policy.logStd?.scalars != [log(0.5), log(0.5)])          // trained
+        let bytes = try Checkpoint(learner: maml, step: 2).encoded()
+        let decoded = try Checkpoint.decode(bytes)
+        guard case let .reinforcement(copy)? = try decoded.makeLearner() else {
+            Issue.record("not restored as a reinforcement learner")
+            return
+        }
+        #expect(copy.settings == maml.settings)
+        #expect(copy.settings.clip == 0.3 && copy.settings.estimator == .reinforce && copy.settings.environment == "navigation2d")
+        #expect(copy.policy.parameters.map(\.scalars) == maml.policy.parameters.map(\.scalars))
+        #expect(copy.optimizer.state == maml.optimizer.state)
+        // The environment is not part of the learner: the restored one has a default
+        // navigation2d until it is given one. On the same environment both continue identically.
+        #expect(copy.environment.horizon == 100)
+        copy.environment = nav
+        var a = RandomGenerator(seed: 9), b = RandomGenerator(seed: 9)
+        maml.metaStep(tasks: 3, using: &a)
+        copy.metaStep(tasks: 3, using: &b)
+        #expect(copy.policy.parameters.map(\.scalars) == maml.policy.parameters.map(\.scalars))
+        // Settings that do not fit are refused with a reason, not a trap.
+        var bad = maml.snapshot
+        bad.configuration = LearnerConfiguration(MAMLRLSettings(
+            innerSteps: 1, innerRate: 0.1, firstOrder: false, estimator: .dice, episodes: 3, gamma: 0.99, lambda: 1, normalize: true,
+            clip: 0.2, epochs: 1, distribution: "categorical", actions: 2, environment: "navigation2d"))
+        #expect(throws: CheckpointError.self) { _ = try bad.makeLearner(model: Sequential(layers: net.layers, parameters: net.parameters)) }
+        bad.configuration = LearnerConfiguration(MAMLRLSettings(
+            innerSteps: 1, innerRate: 0.1, firstOrder: false, estimator: .dice, episodes: 3, gamma: 0.99, lambda: 1, normalize: true,
+            clip: 0.2, epochs: 1, distribution: "gaussian", actions: 2, environment: "navigation9d"))
+        #expect(throws: CheckpointError.self) { _ = try bad.makeLearner(model: Sequential(layers: net.layers, parameters: net.parameters)) }
+    }
 }

@@ -120,6 +120,23 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         }
     }
 
+    /// Episodes from rollout in navigation2d: one path per task (its first episode) and its goal.
+    @Test func trajectoriesWithTheirGoals() {
+        let p = plots("""
+            env nav = navigation2d < horizon 15 >
+            model net = mlp < in 2 out 2 >
+            let g = generator(2)
+            let goals = env_tasks(nav, 3, g)
+            let tr = rollout(nav, fn(o) -> net(o) * 0 + 0.2, goals, 2, g, full([2], -3))
+            plot tr to "DIR/paths.svg"
+            """, ["paths"])
+        guard let paths = p["paths"] else { return }
+        #expect(paths.texts().contains("trajectories and goals"))
+        #expect(paths.all("polyline").count >= 3)
+        #expect(paths.texts().contains("task 2"))
+        #expect(paths.texts().contains { $0.contains("the first episode of each of the 3 tasks") })
+    }
+
     @Test func numbersRecordsAndLists() {
         let p = plots("""
             plot [3, 1, 4, 1, 5] to "DIR/list.svg"

@@ -43,6 +43,8 @@ public struct LearnerKind: Sendable {
         case taskBatches
         /// A stream of tasks, one after another (`lifelong`).
         case stream
+        /// Episodes of an environment family (`train m on nav`).
+        case environments
     }
 
     /// The name metaq writes and the language declares (`maml`).
@@ -95,6 +97,7 @@ public struct LearnerKind: Sendable {
         PrototypeMemorySettings.kind,
         FineTuningSettings.kind,
         ScriptSettings.kind,
+        MAMLRLSettings.kind,
     ]
 
     /// The kind a name or alias names.

@@ -150,7 +150,7 @@ private func binaryShapes(_ a: Tensor, _ b: Tensor, _ op: String) throws(ShapeEr
 
 /// The table.
 public enum Primitives {
-    public static let table: [Primitive] = elementwise + arithmetic + reductions + layout + neural + constants
+    public static let table: [Primitive] = elementwise + arithmetic + reductions + layout + neural + reinforcement + constants
 
     public static let byName: [String: Primitive] = Dictionary(uniqueKeysWithValues: table.map { ($0.name, $0) })
 

@@ -95,6 +95,8 @@ public protocol CheckpointableLearner: AnyObject {
 public enum RestoredLearner {
     case meta(MetaLearner)
     case continual(ContinualLearner)
+    /// A reinforcement learner (`maml_rl`), trained on an environment.
+    case reinforcement(MAMLRL)
 }
 
 extension LearnerSnapshot {

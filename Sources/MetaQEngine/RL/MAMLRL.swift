@@ -1,7 +1,7 @@
 import Foundation
 
 /// How the inner loop's policy-gradient loss is formed.
-public enum PolicyGradientEstimator: String, Sendable, CaseIterable {
+public enum PolicyGradientEstimator: String, Codable, Sendable, CaseIterable {
     /// Loaded DiCE (Foerster et al. 2018; Farquhar et al. 2019): sum_t (box(L_t) - box(L_{t-1})) A_t
     /// with L_t = sum_{t' <= t} log pi(a_t' | s_t') and box(x) = exp(x - stop(x)). Its value is 0
     /// and its gradient the policy gradient sum_t grad log pi_t A_t; unlike the surrogate below,
@@ -95,7 +95,7 @@ public final class MAMLRL: @unchecked Sendable {
     public var advantage: AdvantageEstimation
     public var clip: Float
     public var epochs: Int
-    public let optimizer: Optimizer
+    public var optimizer: Optimizer
 
     public init(environment: any MetaEnvironment, policy: Policy, innerSteps: Int = 1, innerRate: Float = 0.1,
                 firstOrder: Bool = false, estimator: PolicyGradientEstimator = .dice, episodes: Int = 20,
@@ -192,5 +192,77 @@ public final class MAMLRL: @unchecked Sendable {
             progress(done, tasks)
         }
         return scores
+    }
+}
+
+// MARK: Registry row and checkpoints
+
+/// The settings of a `maml_rl` learner in a checkpoint. The environment is not part of the
+/// learner: a restored learner takes the one it is trained or evaluated on (same observations
+/// and actions), and until then a default one of the family it was trained on.
+public struct MAMLRLSettings: LearnerSettings, Equatable {
+    public var innerSteps: Int
+    public var innerRate: Float
+    public var firstOrder: Bool
+    public var estimator: PolicyGradientEstimator
+    public var episodes: Int
+    public var gamma: Float
+    public var lambda: Float
+    public var normalize: Bool
+    public var clip: Float
+    public var epochs: Int
+    /// gaussian or categorical, and the action dimensions or number of actions.
+    public var distribution: String
+    public var actions: Int
+    /// The environment family it was made for (a registry name).
+    public var environment: String
+
+    public static let kind = LearnerKind(
+        "maml_rl", key: "maml_rl", settings: MAMLRLSettings.self, training: .environments,
+        summary: "MAML for reinforcement learning: policy-gradient inner steps, PPO outer loop, on an environment family.",
+        adaptation: nil)
+
+    public func makeLearner(from snapshot: LearnerSnapshot, model: Sequential, optimizer: Optimizer) throws(CheckpointError) -> RestoredLearner {
+        func inconsistent(_ m: String) -> CheckpointError { CheckpointError(.inconsistent, m) }
+        guard innerSteps >= 0, innerSteps <= 100 else { throw inconsistent("inner loop of \(innerSteps) steps (0...100)") }
+        guard innerRate.isFinite, innerRate >= 0 else { throw inconsistent("inner learning rate \(innerRate) is not a non-negative number") }
+        guard episodes >= 1, episodes <= 10_000, epochs >= 1, epochs <= 1000 else { throw inconsistent("episodes \(episodes) or epochs \(epochs) out of range") }
+        guard gamma >= 0, gamma <= 1, lambda >= 0, lambda <= 1, clip > 0, clip <= 10 else { throw inconsistent("gamma, lambda or clip out of range") }
+        guard let kind = EnvironmentRegistry.byName[environment], let env = try? kind.make([:]) else {
+            throw inconsistent("unknown environment family '\(environment)' (known: \(EnvironmentRegistry.kinds.map(\.name).joined(separator: ", ")))")
+        }
+        let expected: Policy.Distribution = if case .continuous = env.actionSpace { .gaussian } else { .categorical }
+        guard let dist = Policy.Distribution(rawValue: distribution), dist == expected, actions == env.actionSpace.policyOutputs else {
+            throw inconsistent("a \(distribution) policy with \(actions) actions does not fit \(environment)")
+        }
+        var out: [Int] = []
+        do throws(ShapeError) { out = try model.outputShape(for: [env.observationSize]) } catch {
+            throw inconsistent("the policy network does not take \(environment)'s observations: \(error.message)")
+        }
+        guard out == [actions] else { throw inconsistent("the policy network outputs \(out), not \(actions) values") }
+        let policy = Policy(network: model, distribution: dist, actions: actions)
+        if dist == .gaussian { policy.logStd = try snapshot.tensor("log_std", shape: [actions]).requiringGradient() }
+        let learner = MAMLRL(environment: env, policy: policy, innerSteps: innerSteps, innerRate: innerRate, firstOrder: firstOrder,
+                             estimator: estimator, episodes: episodes,
+                             advantage: AdvantageEstimation(gamma: gamma, lambda: lambda, normalize: normalize),
+                             clip: clip, epochs: epochs, optimizer: optimizer)
+        return .reinforcement(learner)
+    }
+}
+
+extension MAMLRL: CheckpointableLearner {
+    public var model: Sequential { policy.network }
+
+    public var settings: MAMLRLSettings {
+        MAMLRLSettings(innerSteps: innerSteps, innerRate: innerRate, firstOrder: firstOrder, estimator: estimator, episodes: episodes,
+                       gamma: advantage.gamma, lambda: advantage.lambda, normalize: advantage.normalize, clip: clip, epochs: epochs,
+                       distribution: policy.distribution.rawValue, actions: policy.actions, environment: environment.name)
+    }
+
+    public var snapshot: LearnerSnapshot {
+        // The loss field is for task learners; a policy is scored by its returns.
+        LearnerSnapshot(configuration: LearnerConfiguration(settings), loss: .meanSquaredError, optimizer: optimizer.state,
+                        optimized: model.parameterSpecs.map(\.name) + (policy.logStd == nil ? [] : ["log_std"]),
+                        tensors: policy.logStd.map { ["log_std": $0.detached()] } ?? [:])
     }
 }

@@ -17,16 +17,26 @@ public final class Policy: @unchecked Sendable {
     public let distribution: Distribution
     /// Action dimensions (Gaussian) or number of actions (categorical).
     public let actions: Int
-    public var parameters: [Tensor]
+    /// The Gaussian's log standard deviation [actions]; nil for a categorical policy.
+    public var logStd: Tensor?
+
+    /// The network's parameters (kept in the network, so that the model the policy was made
+    /// from sees them), then the Gaussian's log standard deviation.
+    public var parameters: [Tensor] {
+        get { network.parameters + (logStd.map { [$0] } ?? []) }
+        set {
+            network.parameters = Array(newValue.prefix(network.parameters.count))
+            if distribution == .gaussian { logStd = newValue[network.parameters.count] }
+        }
+    }
 
     /// - Parameter initialStd: the Gaussian's starting standard deviation (ignored otherwise).
     public init(network: Sequential, distribution: Distribution, actions: Int, initialStd: Float = 1) {
         self.network = network
         self.distribution = distribution
         self.actions = actions
-        parameters = network.parameters
         if distribution == .gaussian {
-            parameters.append(Tensor.full(Foundation.log(initialStd), shape: [actions]).requiringGradient())
+            logStd = Tensor.full(Foundation.log(initialStd), shape: [actions]).requiringGradient()
         }
     }
 
@@ -73,36 +83,43 @@ public final class Policy: @unchecked Sendable {
 
     /// Draws actions [T, E, width] for observations [T, E, O] (no graph is recorded).
     public func sample(observations: Tensor, parameters: [Tensor], using rng: inout RandomGenerator) -> Tensor {
-        let (t, e) = (observations.shape[0], observations.shape[1])
-        let out = head(observations, parameters: parameters.map { $0.detached() }).scalars
-        switch distribution {
-        case .gaussian:
-            let std = parameters[networkParameterCount].detached().scalars
-            let perTask = std.count == t * self.actions
-            var values = [Float](repeating: 0, count: t * e * self.actions)
+        let out = head(observations, parameters: parameters.map { $0.detached() })
+        let logStd = distribution == .gaussian ? parameters[networkParameterCount].detached() : nil
+        return Policy.sampleActions(output: out, logStd: logStd, using: &rng)
+    }
+
+    /// Draws actions from a policy's output [T, E, A]: a Gaussian around it with standard
+    /// deviation e^logStd (`logStd` [A] or [T, A]), or, without `logStd`, one action index
+    /// per row from the logits (a width-1 action [T, E, 1]). The shapes are the caller's to check.
+    public static func sampleActions(output: Tensor, logStd: Tensor?, using rng: inout RandomGenerator) -> Tensor {
+        let (t, e, actions) = (output.shape[0], output.shape[1], output.shape[2])
+        let out = output.scalars
+        if let logStd {
+            let std = logStd.scalars
+            let perTask = std.count == t * actions
+            var values = [Float](repeating: 0, count: t * e * actions)
             for task in 0..<t {
-                for i in 0..<(e * self.actions) {
-                    let d = i % self.actions
-                    let s = Foundation.exp(std[perTask ? task * self.actions + d : d])
-                    values[task * e * self.actions + i] = out[task * e * self.actions + i] + s * rng.nextNormal()
+                for i in 0..<(e * actions) {
+                    let d = i % actions
+                    let s = Foundation.exp(std[perTask ? task * actions + d : d])
+                    values[task * e * actions + i] = out[task * e * actions + i] + s * rng.nextNormal()
                 }
             }
-            return Tensor(shape: [t, e, self.actions], values: values)
-        case .categorical:
-            var values = [Float](repeating: 0, count: t * e)
-            for i in 0..<(t * e) {
-                let logits = out[(i * self.actions)..<((i + 1) * self.actions)]
-                let top = logits.max() ?? 0
-                let weights = logits.map { Foundation.exp($0 - top) }
-                var u = rng.nextFloat() * weights.reduce(0, +)
-                var choice = self.actions - 1
-                for (k, w) in weights.enumerated() {
-                    if u < w { choice = k; break }
-                    u -= w
-                }
-                values[i] = Float(choice)
-            }
-            return Tensor(shape: [t, e, 1], values: values)
+            return Tensor(shape: [t, e, actions], values: values)
         }
+        var values = [Float](repeating: 0, count: t * e)
+        for i in 0..<(t * e) {
+            let logits = out[(i * actions)..<((i + 1) * actions)]
+            let top = logits.max() ?? 0
+            let weights = logits.map { Foundation.exp($0 - top) }
+            var u = rng.nextFloat() * weights.reduce(0, +)
+            var choice = actions - 1
+            for (k, w) in weights.enumerated() {
+                if u < w { choice = k; break }
+                u -= w
+            }
+            values[i] = Float(choice)
+        }
+        return Tensor(shape: [t, e, 1], values: values)
     }
 }

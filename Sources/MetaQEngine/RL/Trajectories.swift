@@ -17,6 +17,18 @@ public struct Trajectories: Sendable {
     /// The task parameters [T, P] (goals, masses).
     public let taskParameters: Tensor
 
+    public init(tasks: Int, episodes: Int, horizon: Int, observations: Tensor, actions: Tensor, rewards: [Float], mask: [Float],
+                taskParameters: Tensor) {
+        self.tasks = tasks
+        self.episodes = episodes
+        self.horizon = horizon
+        self.observations = observations
+        self.actions = actions
+        self.rewards = rewards
+        self.mask = mask
+        self.taskParameters = taskParameters
+    }
+
     public var maskTensor: Tensor { Tensor(shape: [tasks, episodes * horizon], values: mask) }
 
     /// The undiscounted return of each episode, [T][E].
@@ -39,9 +51,20 @@ public func rollout(
     _ environment: any MetaEnvironment, policy: Policy, parameters: [Tensor], taskParameters: Tensor,
     episodes: Int, using rng: inout RandomGenerator
 ) -> Trajectories {
+    let params = policy.perTask(parameters.map { $0.detached() }, tasks: taskParameters.shape[0])
+    return rollout(environment, taskParameters: taskParameters, episodes: episodes, using: &rng) { obs, rng in
+        policy.sample(observations: obs, parameters: params, using: &rng)
+    }
+}
+
+/// Runs `episodes` episodes of each task of `taskParameters`, all tasks and episodes stepped
+/// together, with actions [T, E, width] chosen by `act` from observations [T, E, O].
+public func rollout(
+    _ environment: any MetaEnvironment, taskParameters: Tensor, episodes: Int, using rng: inout RandomGenerator,
+    act: (Tensor, inout RandomGenerator) throws -> Tensor
+) rethrows -> Trajectories {
     let t = taskParameters.shape[0], h = environment.horizon
     let o = environment.observationSize, w = environment.actionSpace.width
-    let params = policy.perTask(parameters.map { $0.detached() }, tasks: t)
     var state = environment.reset(tasks: taskParameters, episodes: episodes, using: &rng)
     var observations = [Float](repeating: 0, count: t * episodes * h * o)
     var actions = [Float](repeating: 0, count: t * episodes * h * w)
@@ -51,7 +74,7 @@ public func rollout(
     for step in 0..<h {
         guard alive.contains(true) else { break }
         let obs = environment.observe(state, tasks: taskParameters)
-        let act = policy.sample(observations: obs, parameters: params, using: &rng)
+        let act = try act(obs, &rng)
         let result = environment.step(state, actions: act, tasks: taskParameters)
         let (os, acts, rs, ds) = (obs.scalars, act.scalars, result.rewards.scalars, result.done.scalars)
         for i in 0..<(t * episodes) where alive[i] {

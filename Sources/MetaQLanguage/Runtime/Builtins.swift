@@ -76,7 +76,7 @@ public enum Builtins {
     public static let commands: [String: CommandBuiltin] = Dictionary(
         uniqueKeysWithValues: (commandList + streamCommands + imageCommands).map { ($0.doc.name, $0) })
     public static let functions: [String: BuiltinFunction] = Dictionary(
-        uniqueKeysWithValues: (functionList + tensorFunctionList).map { ($0.doc.name, $0) })
+        uniqueKeysWithValues: (functionList + tensorFunctionList + rlFunctionList).map { ($0.doc.name, $0) })
 
     /// The words that declare a name (`model net = ...`) and the category of value each
     /// declares: the one list the checker, the interpreter and REPL completion read.

@@ -138,7 +138,11 @@ extension Builtins {
                     return .model(ModelValue(network: checkpoint.makeModel(), kind: checkpoint.attributes[CheckpointAttribute.model] ?? "model",
                                              inputShape: checkpoint.inputShape))
                 }
-                return .learner(LearnerValue(restoring: checkpoint, engine: LearnerEngine(restored), rng: interp.rng.split()))
+                if case let .reinforcement(rl) = restored {
+                    return .learner(LearnerValue(restoring: checkpoint, reinforcement: rl, rng: interp.rng.split()))
+                }
+                guard let engine = LearnerEngine(restored) else { throw CheckpointError(.unsupported, "it holds a learner of an unknown kind") }
+                return .learner(LearnerValue(restoring: checkpoint, engine: engine, rng: interp.rng.split()))
             } catch {
                 throw RuntimeError("cannot load: \(error.message(about: path))", at: args[0].range)
             }

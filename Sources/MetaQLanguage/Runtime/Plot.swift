@@ -320,6 +320,7 @@ enum Plot {
             throw PlotError("a list of \(items[0].typeName)s (it draws lists of numbers, records, eval reports or training logs)")
         case let .record(record):
             if let grid = try ImageGrid.record(record) { return grid }
+            if let paths = trajectories(record) { return paths }
             if let log = logsOf([("", value)]) { return training(log) }
             let fields = record.fields
             if fields.isEmpty { throw PlotError("an empty record") }
@@ -439,6 +440,33 @@ enum Plot {
     /// A list of records: the first field numeric in every record is x, the other numeric
     /// fields are lines against it (with a single numeric field, it is drawn against the index).
     /// When x is not in increasing order the records are points, not lines: a scatter plot.
+    /// Episodes from `rollout` in a 2D environment (observations [T, E*H, 2], goals
+    /// `task_params` [T, 2]): the first episode of each of the first few tasks as a path, in
+    /// the colour of its goal, drawn as a cross. Nil for any other record.
+    static func trajectories(_ r: Record) -> String? {
+        guard case let .tensor(obs)? = r["observations"], case let .tensor(mask)? = r["mask"], case let .tensor(goals)? = r["task_params"],
+              case let .int(tasks)? = r["tasks"], case let .int(horizon)? = r["horizon"], case let .int(episodes)? = r["episodes"],
+              tasks >= 1, horizon >= 1, episodes >= 1, obs.rank == 3, obs.shape == [tasks, episodes * horizon, 2],
+              mask.shape == [tasks, episodes * horizon], goals.shape == [tasks, 2] else { return nil }
+        let shown = min(tasks, 6)
+        let (o, m, g) = (obs.scalars, mask.scalars, goals.scalars)
+        var chart = Chart(title: "trajectories and goals", xLabel: "x", yLabel: "y")
+        for t in 0..<shown {
+            let color = SVG.color(t, of: shown)
+            var points: [(x: Double, y: Double)] = []
+            for step in 0..<horizon {
+                let i = t * episodes * horizon + step
+                guard m[i] != 0 else { break }
+                points.append((Double(o[i * 2]), Double(o[i * 2 + 1])))
+            }
+            chart.series.append(Series(name: "task \(t)", points: points, color: color, width: 1.5, markers: false))
+            chart.series.append(Series(name: "goal \(t)", points: [(Double(g[t * 2]), Double(g[t * 2 + 1]))], color: color,
+                                       scatter: true, marker: .cross, inLegend: false))
+        }
+        chart.notes.append("the first episode of \(shown == tasks ? "each of the \(tasks)" : "\(shown) of the \(tasks)") task\(tasks == 1 ? "" : "s"); crosses: the goals")
+        return chart.render()
+    }
+
     static func recordsChart(_ items: [Value]) throws -> String? {
         var records: [Record] = []
         for v in items { guard case let .record(r) = v else { return nil }; records.append(r) }

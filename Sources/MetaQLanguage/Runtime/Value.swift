@@ -244,10 +244,13 @@ public enum LearnerEngine {
     case meta(MetaLearner)
     case continual(ContinualLearner)
 
-    init(_ restored: RestoredLearner) {
+    /// The engine of a restored task-batch or stream learner; nil for a reinforcement
+    /// learner, which a LearnerValue holds apart (`rlLearner`).
+    init?(_ restored: RestoredLearner) {
         switch restored {
         case let .meta(m): self = .meta(m)
         case let .continual(c): self = .continual(c)
+        case .reinforcement: return nil
         }
     }
 
@@ -324,6 +327,22 @@ public final class LearnerValue: @unchecked Sendable {
         self.rng = checkpoint.generators[CheckpointAttribute.trainGenerator] ?? rng
     }
 
+    /// A reinforcement learner (`maml_rl`) loaded from a checkpoint: it trains and evaluates
+    /// on any environment with the observations and actions of the one it was saved with.
+    init(restoring checkpoint: Checkpoint, reinforcement engine: MAMLRL, rng: RandomGenerator) {
+        kind = checkpoint.attributes[CheckpointAttribute.learner] ?? "maml_rl"
+        model = ModelValue(network: engine.policy.network, kind: checkpoint.attributes[CheckpointAttribute.model] ?? "model",
+                           inputShape: checkpoint.inputShape)
+        options = Record()
+        metaBatch = checkpoint.attributes[CheckpointAttribute.metaBatch].flatMap { Int($0) }.map { max($0, 1) } ?? 1
+        isContinual = false
+        make = { _ in throw LearnerMismatch(message: "'maml_rl' learns environments (navigation2d, cartpole), not task batches") }
+        makeRL = { _ in engine }
+        rlLearner = engine
+        iterations = checkpoint.step
+        self.rng = checkpoint.generators[CheckpointAttribute.trainGenerator] ?? rng
+    }
+
     /// The reinforcement learner for `environment` (made on first use); its environment is
     /// replaced by `environment`, which must have the same observations and actions.
     func rlEngine(for environment: any MetaEnvironment) throws -> MAMLRL {
@@ -358,7 +377,12 @@ public final class LearnerValue: @unchecked Sendable {
     /// The learner's whole state as a checkpoint.
     func checkpoint() throws(CheckpointError) -> Checkpoint {
         if makeRL != nil {
-            throw CheckpointError(.unsupported, "the state of a \(kind) learner is not part of checkpoints yet; save its model instead (the Gaussian policy's log standard deviation is not in it)")
+            guard let rlLearner else {
+                throw CheckpointError(.unsupported, "this \(kind) learner has not met an environment yet, so its policy is not made; train or evaluate it on one first, or save its model")
+            }
+            return Checkpoint(learner: rlLearner, inputShape: model.inputShape, generators: [CheckpointAttribute.trainGenerator: rng], step: iterations,
+                              attributes: [CheckpointAttribute.learner: kind, CheckpointAttribute.model: model.kind,
+                                           CheckpointAttribute.metaBatch: String(metaBatch)])
         }
         guard let learner else {
             throw CheckpointError(.unsupported, "this \(kind) learner has not met any tasks yet, so its loss is unknown; train or evaluate it first, or save its model")
@@ -390,6 +414,19 @@ public final class LearnerValue: @unchecked Sendable {
         guard checkpoint.layers == model.network.layers else {
             throw CheckpointError(.inconsistent, "its model's layers differ from this learner's model")
         }
+        if let rlLearner {
+            guard case let .reinforcement(saved) = try snapshot.makeLearner(model: Sequential(layers: checkpoint.layers, parameters: checkpoint.parameters)) else {
+                throw CheckpointError(.inconsistent, "it does not hold a reinforcement learner")
+            }
+            guard saved.settings.distribution == rlLearner.settings.distribution, saved.policy.actions == rlLearner.policy.actions else {
+                throw CheckpointError(.inconsistent, "its policy (\(saved.settings.distribution), \(saved.policy.actions) actions) differs from this learner's")
+            }
+            rlLearner.policy.parameters = saved.policy.parameters.map { $0.requiringGradient() }
+            rlLearner.optimizer = saved.optimizer
+            iterations = checkpoint.step
+            if let generator = checkpoint.generators[CheckpointAttribute.trainGenerator] { rng = generator }
+            return
+        }
         if case let .meta(script as ScriptLearner)? = learner {
             try script.restore(snapshot, parameters: checkpoint.parameters, step: checkpoint.step)
             iterations = checkpoint.step
@@ -397,7 +434,10 @@ public final class LearnerValue: @unchecked Sendable {
             return
         }
         model.network.parameters = checkpoint.parameters.map { $0.requiringGradient() }
-        learner = LearnerEngine(try snapshot.makeLearner(model: model.network))
+        guard let restored = LearnerEngine(try snapshot.makeLearner(model: model.network)) else {
+            throw CheckpointError(.inconsistent, "it holds a reinforcement learner, not a \(kind) learner")
+        }
+        learner = restored
         iterations = checkpoint.step
         if let saved = checkpoint.generators[CheckpointAttribute.trainGenerator] { rng = saved }
     }
