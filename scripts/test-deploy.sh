@@ -23,6 +23,19 @@ failures=0
 pass() { echo "ok   $1"; passes=$((passes + 1)); }
 fail() { echo "FAIL $1"; failures=$((failures + 1)); }
 
+# start_server CHECKPOINT LOG: starts metaq serve on a free port, waits (up to 60 s) until it
+# says it is serving, and sets server_pid and url (empty if it never started).
+start_server() {
+    "$metaq" serve "$1" --port 0 > "$2" 2>&1 &
+    server_pid=$!
+    local deadline=$((SECONDS + 60))
+    until grep -q "^serving" "$2"; do
+        [ $SECONDS -lt $deadline ] && kill -0 "$server_pid" 2>/dev/null || { cat "$2"; break; }
+        sleep 0.1
+    done
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$2" | head -1)
+}
+
 # --- A process killed while saving leaves the previous checkpoint intact. ---
 cat > save-loop.mq <<'EOF'
 seed 1
@@ -146,14 +159,7 @@ else
     fail "adapt with a classifier: $out"
 fi
 
-"$metaq" serve sine.mqm --port 0 > serve.log 2>&1 &
-server_pid=$!
-deadline=$((SECONDS + 60))
-until grep -q "^serving" serve.log; do
-    [ $SECONDS -lt $deadline ] && kill -0 "$server_pid" 2>/dev/null || { cat serve.log; break; }
-    sleep 0.1
-done
-url=$(grep -o 'http://127.0.0.1:[0-9]*' serve.log | head -1)
+start_server sine.mqm serve.log
 request() { curl -s -o body.json -w '%{http_code}' "$@"; }
 if [ -n "$url" ] && [ "$(request "$url/health")" = 200 ] && grep -q '"status":"ok"' body.json; then
     pass "serve: health"
@@ -215,14 +221,7 @@ if "$metaq" run script-learner.mq > script-train.log 2>&1 \
 else
     fail "adapt: script learner ($(cat script-train.log mine.csv ref.csv 2>/dev/null | tail -12))"
 fi
-"$metaq" serve mine.mqm --port 0 > serve-script.log 2>&1 &
-server_pid=$!
-deadline=$((SECONDS + 60))
-until grep -q "^serving" serve-script.log; do
-    [ $SECONDS -lt $deadline ] && kill -0 "$server_pid" 2>/dev/null || { cat serve-script.log; break; }
-    sleep 0.1
-done
-url=$(grep -o 'http://127.0.0.1:[0-9]*' serve-script.log | head -1)
+start_server mine.mqm serve-script.log
 if [ -n "$url" ] && [ "$(request -X POST -d "$good" "$url/v1/predict")" = 200 ] && grep -Eq '"predictions":\[[-0-9.e]+,[-0-9.e]+\]' body.json \
     && [ "$(request "$url/health")" = 200 ] && grep -q '"learner":"custom"' body.json && grep -q '"default_steps":5' body.json; then
     pass "serve: a script learner"
@@ -252,14 +251,7 @@ if "$metaq" run matching.mq > matching.log 2>&1 \
 else
     fail "adapt: matching ($(cat matching.log; echo "${out:-}"))"
 fi
-"$metaq" serve matching.mqm --port 0 > serve-matching.log 2>&1 &
-server_pid=$!
-deadline=$((SECONDS + 60))
-until grep -q "^serving" serve-matching.log; do
-    [ $SECONDS -lt $deadline ] && kill -0 "$server_pid" 2>/dev/null || { cat serve-matching.log; break; }
-    sleep 0.1
-done
-url=$(grep -o 'http://127.0.0.1:[0-9]*' serve-matching.log | head -1)
+start_server matching.mqm serve-matching.log
 pairs='{"support": {"x": [[0.2, 1], [0.5, 1.5], [3.1, 1], [3.6, 1.2]], "y": [0, 0, 1, 1]}, "query": {"x": [[0.3, 1.1], [3.4, 1.3]]}}'
 if [ -n "$url" ] && [ "$(request -X POST -d "$pairs" "$url/v1/predict")" = 200 ] && grep -q '"predictions":\[0,1\]' body.json \
     && [ "$(request "$url/health")" = 200 ] && grep -q '"task":"classification"' body.json; then

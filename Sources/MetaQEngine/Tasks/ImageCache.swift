@@ -280,6 +280,30 @@ extension ImageCache {
         return .failure(ImageCacheFailure(reason: reasons.joined(separator: "; ")))
     }
 
+    /// The pixels of a dataset through the cache: a current cache file named `name` (its
+    /// digest matching) mapped from the first candidate folder that has one, or else the
+    /// pixels `load` decodes, written to the first writable candidate folder.
+    func pixels(named name: String, digest: UInt64, datasetFolder: String, images: Int, valuesPerImage: Int,
+                load: () throws -> ImagePixels) rethrows -> (ImagePixels, ImageCacheOutcome) {
+        // A stale file in the dataset's folder must not hide a current one in the user's folder.
+        for existing in existingFiles(named: name, datasetFolder: datasetFolder) {
+            if let mapped = ImageCacheFile(path: existing, digest: digest).map(images: images, valuesPerImage: valuesPerImage) {
+                return (mapped, .loaded(existing))
+            }
+        }
+        let pixels = try load()
+        switch writableFolder(datasetFolder: datasetFolder) {
+        case .failure(let failure):
+            return (pixels, .unwritable(failure.reason))
+        case .success(let folder):
+            let path = ImageDataset.join(folder, name)
+            if let reason = ImageCacheFile(path: path, digest: digest).write(pixels.values, images: images, valuesPerImage: valuesPerImage) {
+                return (pixels, .unwritable(reason))
+            }
+            return (pixels, .written(path))
+        }
+    }
+
     /// The existing cache files named `name` in the candidate folders, in their order.
     func existingFiles(named name: String, datasetFolder: String) -> [String] {
         candidateFolders(datasetFolder: datasetFolder)

@@ -159,27 +159,8 @@ public final class ImageDataset: Sendable {
         let listed = classes.flatMap { c in c.files.map { (className: c.name, name: $0.name, path: $0.path) } }
         let digest = ImageCacheFile.digest(source: ImageCacheFile.absolute(source), files: listed,
                                            imageSize: imageSize, channels: channels, mean: mean, std: std)
-        // A stale file in the dataset's folder must not hide a current one in the user's folder.
-        for existing in cache.existingFiles(named: name, datasetFolder: cacheBeside) {
-            if let mapped = ImageCacheFile(path: existing, digest: digest).map(images: files.count, valuesPerImage: perImage) {
-                self.storage = mapped
-                self.cacheOutcome = .loaded(existing)
-                return
-            }
-        }
-        let pixels = try load()
-        self.storage = pixels
-        switch cache.writableFolder(datasetFolder: cacheBeside) {
-        case .failure(let failure):
-            self.cacheOutcome = .unwritable(failure.reason)
-        case .success(let folder):
-            let path = Self.join(folder, name)
-            if let reason = ImageCacheFile(path: path, digest: digest).write(pixels.values, images: files.count, valuesPerImage: perImage) {
-                self.cacheOutcome = .unwritable(reason)
-            } else {
-                self.cacheOutcome = .written(path)
-            }
-        }
+        (storage, cacheOutcome) = try cache.pixels(named: name, digest: digest, datasetFolder: cacheBeside, images: files.count,
+                                                   valuesPerImage: perImage, load: load)
     }
 
     public var classCount: Int { classNames.count }

@@ -96,26 +96,8 @@ public final class ImageFolderDataset: Sendable {
         let name = ImageCacheFile.name(source: root, imageSize: imageSize, channels: 1, mean: [0], std: [1], variant: variant)
         let digest = ImageCacheFile.digest(source: ImageCacheFile.absolute(root), files: listed,
                                            imageSize: imageSize, channels: 1, mean: [0], std: [1], variant: variant)
-        for existing in cache.existingFiles(named: name, datasetFolder: root) {
-            if let mapped = ImageCacheFile(path: existing, digest: digest).map(images: files.count, valuesPerImage: perImage) {
-                self.storage = mapped
-                self.cacheOutcome = .loaded(existing)
-                return
-            }
-        }
-        let pixels = try load()
-        self.storage = pixels
-        switch cache.writableFolder(datasetFolder: root) {
-        case .failure(let failure):
-            self.cacheOutcome = .unwritable(failure.reason)
-        case .success(let folder):
-            let path = Self.join(folder, name)
-            if let reason = ImageCacheFile(path: path, digest: digest).write(pixels.values, images: files.count, valuesPerImage: perImage) {
-                self.cacheOutcome = .unwritable(reason)
-            } else {
-                self.cacheOutcome = .written(path)
-            }
-        }
+        (storage, cacheOutcome) = try cache.pixels(named: name, digest: digest, datasetFolder: root, images: files.count,
+                                                   valuesPerImage: perImage, load: load)
     }
 
     /// The number of classes (character folders).

@@ -31,13 +31,9 @@ extension Tensor {
             for r in range {
                 let z = zp + r * width, c = cp + r * hidden, o = op + r * 2 * hidden
                 for k in 0..<hidden {
-                    let i = 1 / (1 + Foundation.exp(-z[k]))
-                    let f = 1 / (1 + Foundation.exp(-z[hidden + k]))
-                    let g = Foundation.tanh(z[2 * hidden + k])
-                    let og = 1 / (1 + Foundation.exp(-z[3 * hidden + k]))
-                    let c2 = f * c[k] + i * g
-                    o[k] = og * Foundation.tanh(c2)
-                    o[hidden + k] = c2
+                    let gate = LSTMGateValues(z, c, k, hidden)
+                    o[k] = gate.o * gate.tanhCell
+                    o[hidden + k] = gate.cell
                 }
             }
         }
@@ -53,13 +49,8 @@ extension Tensor {
                         let z = zp + r * width, c = cp + r * hidden, g = gp + r * 2 * hidden
                         let dzr = dzp + r * width, dcr = dcp + r * hidden
                         for k in 0..<hidden {
-                            let i = 1 / (1 + Foundation.exp(-z[k]))
-                            let f = 1 / (1 + Foundation.exp(-z[hidden + k]))
-                            let cg = Foundation.tanh(z[2 * hidden + k])
-                            let og = 1 / (1 + Foundation.exp(-z[3 * hidden + k]))
-                            let c2 = f * c[k] + i * cg
-                            let t = Foundation.tanh(c2)
-                            let dh = g[k]
+                            let (gate, dh) = (LSTMGateValues(z, c, k, hidden), g[k])
+                            let (i, f, cg, og, t) = (gate.i, gate.f, gate.g, gate.o, gate.tanhCell)
                             let dc2 = g[hidden + k] + dh * og * (1 - t * t)
                             dzr[k] = dc2 * cg * i * (1 - i)
                             dzr[hidden + k] = dc2 * c[k] * f * (1 - f)
@@ -83,5 +74,21 @@ extension Tensor {
                                          dh * t * og * (1 - og)], axis: axis)
             return [dz, dc2 * f]
         }
+    }
+}
+
+/// One cell's gate activations and new cell state, from its row of pre-activations `z`
+/// (input, forget, cell, output blocks of `hidden`) and its old cell state `c[k]`.
+private struct LSTMGateValues {
+    let i: Float, f: Float, g: Float, o: Float, cell: Float, tanhCell: Float
+
+    @inline(__always)
+    init(_ z: UnsafeMutablePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ k: Int, _ hidden: Int) {
+        i = 1 / (1 + Foundation.exp(-z[k]))
+        f = 1 / (1 + Foundation.exp(-z[hidden + k]))
+        g = Foundation.tanh(z[2 * hidden + k])
+        o = 1 / (1 + Foundation.exp(-z[3 * hidden + k]))
+        cell = f * c[k] + i * g
+        tanhCell = Foundation.tanh(cell)
     }
 }
