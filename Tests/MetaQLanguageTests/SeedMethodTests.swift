@@ -97,6 +97,43 @@ import MetaQLanguage
         }
     }
 
+    /// A module's functions call the builtins, whatever names the importing script defines:
+    /// `unit_rows` (metaq/nn) calls sqrt, which the script has bound to a number.
+    @Test func aScriptsNamesDoNotChangeWhatAModuleCalls() {
+        let result = run("""
+            import "metaq/nn"
+            let sqrt = 3
+            let log = "not a function"
+            print unit_rows(ones([1, 4])).values
+            print sqrt
+            """)
+        #expect(result.errors == [], "\(result.errors)")
+        #expect(result.output == ["[0.5, 0.5, 0.5, 0.5]", "3"], "\(result.output)")
+    }
+
+    /// `meta_lstm < loss "mse" >` learns a regression: the error on new sinusoids after its
+    /// updates falls with meta-training.
+    @Test func metaLSTMLearnsARegression() throws {
+        let result = run("""
+            import "metaq/meta_lstm"
+            seed 2
+            tasks sine = sinusoid < support 5 query 10 >
+            model net = mlp < in 1 hidden [32] out 1 >
+            learner l = meta_lstm < model net steps 3 hidden 4 init_lr 0.05 loss "mse" outer < lr 0.01 batch 4 > >
+            seed 5
+            let before = eval l on sine < tasks 40 steps [3] >
+            print before.means[0]
+            train l on sine < iters 400 >
+            seed 5
+            let after = eval l on sine < tasks 40 steps [3] >
+            print after.means[0]
+            """)
+        #expect(result.errors == [], "\(result.errors)")
+        let values = result.output.compactMap(Double.init)
+        try #require(values.count == 2, "\(result.output)")
+        #expect(values[1] < 0.8 * values[0], "MSE before and after meta-training: \(values)")
+    }
+
     @Test func clearErrors() {
         func error(_ text: String) -> String { run(text).errors.first ?? "no error" }
         let model = "model embed = sequential < in [12, 12, 1] layers [flatten < >, dense < out 16 >, relu, dense < out 8 >] >\n"
@@ -106,6 +143,9 @@ import MetaQLanguage
         #expect(error(#"import "metaq/matching""# + "\n" + model + "learner l = matching < model embed >").contains("'ways'"))
         #expect(error(#"import "metaq/meta_lstm""# + "\n" + model + #"learner l = meta_lstm < model embed loss "l1" >"#)
             .contains("key 'loss' of 'meta_lstm' must be cross_entropy or mse, got l1"))
+        #expect(error("print lstm_gates(zeros([2, 8]), zeros([2, 3]))")
+            .contains("lstm_gates: the cell state must be [2, 2] for gates [2, 8], got [2, 3]"))
+        #expect(error("print lstm_gates(zeros([2, 7]), zeros([2, 2]))").contains("lstm_gates: the gates need a last axis of 4 x hidden, got [2, 7]"))
         #expect(error(#"import "metaq/metagan""# + "\n" + model + #"learner l = metagan < model embed ways 3 base "reptile" >"#)
             .contains("key 'base' of 'metagan' must be maml or protonet, got reptile"))
     }

@@ -158,9 +158,7 @@ public struct Checker {
         let text: String
         if let (name, module) = shipped {
             guard let module else {
-                let names = ShippedModule.all.map(\.name)
-                let hint = nearest(name, in: names).map { "; did you mean 'metaq/\($0)'?" } ?? ""
-                error("no module named '\(path)'\(hint) (metaq ships: \(names.map { "metaq/" + $0 }.joined(separator: ", ")))", range)
+                error(ShippedModule.unknownModuleMessage(path, name: name), range)
                 return
             }
             text = module.source

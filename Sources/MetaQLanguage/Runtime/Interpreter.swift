@@ -344,9 +344,7 @@ public final class Interpreter {
         if let (name, module) = shipped {
             // A module that ships with metaq, by name.
             guard let module else {
-                let names = ShippedModule.all.map(\.name)
-                let hint = nearest(name, in: names).map { "; did you mean 'metaq/\($0)'?" } ?? ""
-                throw RuntimeError("no module named '\(path)'\(hint) (metaq ships: \(names.map { "metaq/" + $0 }.joined(separator: ", ")))", at: range)
+                throw RuntimeError(ShippedModule.unknownModuleMessage(path, name: name), at: range)
             }
             text = module.source
         } else {

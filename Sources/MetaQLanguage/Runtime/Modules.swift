@@ -50,6 +50,14 @@ public struct ShippedModule: Sendable {
 
     public static func named(_ name: String) -> ShippedModule? { all.first { $0.name == name } }
 
+    /// The error for `import "metaq/NAME"` when no module NAME ships: the nearest name, and
+    /// the list of those that do (the checker and the interpreter both report it).
+    static func unknownModuleMessage(_ path: String, name: String) -> String {
+        let names = all.map(\.name)
+        let hint = nearest(name, in: names).map { "; did you mean '\(prefix)\($0)'?" } ?? ""
+        return "no module named '\(path)'\(hint) (metaq ships: \(names.map { prefix + $0 }.joined(separator: ", ")))"
+    }
+
     /// The module an import path names, if it starts with `metaq/`.
     static func forImport(_ path: String) -> (name: String, module: ShippedModule?)? {
         guard path.hasPrefix(prefix) else { return nil }
