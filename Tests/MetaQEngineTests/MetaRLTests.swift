@@ -9,7 +9,7 @@ import Testing
         var rng = RandomGenerator(seed: 1)
         let s0 = nav.reset(tasks: goals, episodes: 1, using: &rng)
         #expect(s0.shape == [2, 1, 2] && s0.scalars == [0, 0, 0, 0])
-        let step = nav.step(s0, actions: Tensor(shape: [2, 1, 2], values: [0.5, -0.05, 0.005, 0]), tasks: goals)
+        let step = nav.step(s0, actions: Tensor(shape: [2, 1, 2], values: [0.5, -0.05, 0.005, 0]), tasks: goals, using: &rng)
         #expect(step.states.scalars == [0.1, -0.05, 0.005, 0])
         #expect(abs(step.rewards.scalars[0] + 0.25) < 1e-6)       // sqrt(0.2^2 + 0.15^2)
         #expect(abs(step.rewards.scalars[1]) < 1e-6)
@@ -26,7 +26,8 @@ import Testing
         // Gym's defaults: pole mass 0.1, half-length 0.5, cart mass 1.
         let task = Tensor([[0.1, 0.5, 1.0], [0.1, 1.0, 1.0]])
         let state = Tensor(shape: [2, 1, 4], values: [0, 0, 0.05, 0, 0, 0, 0.05, 0])
-        let step = pole.step(state, actions: Tensor(shape: [2, 1, 1], values: [1, 1]), tasks: task)
+        var rng = RandomGenerator(seed: 1)
+        let step = pole.step(state, actions: Tensor(shape: [2, 1, 1], values: [1, 1]), tasks: task, using: &rng)
         // By hand: temp = (10 + 0) / 1.1; thetaAcc = (9.8 sin .05 - cos .05 temp) / (0.5 (4/3 - 0.1 cos^2 / 1.1)).
         let temp: Double = 10 / 1.1
         let c: Double = cos(0.05), s: Double = sin(0.05)
@@ -39,7 +40,7 @@ import Testing
         #expect(abs(v[2] - 0.05) < 1e-7)
         #expect(v[7] != v[3])                                      // a longer pole swings differently
         #expect(step.rewards.scalars == [1, 1] && step.done.scalars == [0, 0])
-        let fallen = pole.step(Tensor(shape: [1, 1, 4], values: [0, 0, 0.3, 0]), actions: Tensor(shape: [1, 1, 1], values: [0]), tasks: Tensor([[0.1, 0.5, 1.0]]))
+        let fallen = pole.step(Tensor(shape: [1, 1, 4], values: [0, 0, 0.3, 0]), actions: Tensor(shape: [1, 1, 1], values: [0]), tasks: Tensor([[0.1, 0.5, 1.0]]), using: &rng)
         #expect(fallen.done.scalars == [1])
     }
 
@@ -175,7 +176,7 @@ import Testing
         }, [Tensor([[0.0, 0.5, -0.5, 0.05]])], step: 1e-3)
     }
 
-    @Test func secondOrderMetaGradientMatchesFiniteDifferences() {
+    @Test func secondOrderMetaGradientMatchesFiniteDifferences() throws {
         // The meta-objective through one inner step on fixed episodes, differentiated exactly
         // (second order) against central differences of the whole computation. On fixed
         // episodes this is the REINFORCE surrogate's derivative: DiCE's Hessian adds the
@@ -187,8 +188,8 @@ import Testing
         let policy = Policy(network: net, for: nav.actionSpace, initialStd: 0.5)
         let maml = MAMLRL(environment: nav, policy: policy, estimator: .reinforce, episodes: 3, optimizer: SGD(learningRate: 0))
         let goals = nav.sampleTasks(2, using: &rng)
-        let pre = rollout(nav, policy: policy, parameters: policy.parameters, taskParameters: goals, episodes: 3, using: &rng)
-        let post = rollout(nav, policy: policy, parameters: policy.parameters, taskParameters: goals, episodes: 3, using: &rng)
+        let pre = try rollout(nav, policy: policy, parameters: policy.parameters, taskParameters: goals, episodes: 3, using: &rng)
+        let post = try rollout(nav, policy: policy, parameters: policy.parameters, taskParameters: goals, episodes: 3, using: &rng)
         let preAdv = maml.advantage.advantages(pre), postAdv = maml.advantage.advantages(post)
         func objective(_ p: [Tensor]) -> Tensor {
             let fast = maml.adaptStep(p, on: pre, advantages: preAdv, createGraph: true)
@@ -201,7 +202,7 @@ import Testing
     /// Meta-training on 2D navigation for a few iterations makes one adaptation step pay:
     /// after training, the return after one step is clearly above the return before it and
     /// above the untrained policy's. Fixed seed; a small network and few tasks.
-    @Test func adaptationImprovesReturnOnNavigation() {
+    @Test func adaptationImprovesReturnOnNavigation() throws {
         var rng = RandomGenerator(seed: 7)
         let nav = Navigation2D()
         let net = Sequential.mlp(sizes: [2, 32, 32, 2], using: &rng)
@@ -209,10 +210,10 @@ import Testing
         let maml = MAMLRL(environment: nav, policy: policy, innerSteps: 1, innerRate: 0.1, episodes: 10, epochs: 3,
                           optimizer: Adam(learningRate: 0.01))
         var evalRng = RandomGenerator(seed: 99)
-        let before = maml.evaluate(tasks: 10, steps: [0, 1], batch: 10, using: &evalRng)
-        for _ in 0..<30 { maml.metaStep(tasks: 10, using: &rng) }
+        let before = try maml.evaluate(tasks: 10, steps: [0, 1], batch: 10, using: &evalRng)
+        for _ in 0..<30 { try maml.metaStep(tasks: 10, using: &rng) }
         evalRng = RandomGenerator(seed: 99)
-        let after = maml.evaluate(tasks: 10, steps: [0, 1], batch: 10, using: &evalRng)
+        let after = try maml.evaluate(tasks: 10, steps: [0, 1], batch: 10, using: &evalRng)
         func mean(_ x: [Float]) -> Float { x.reduce(0, +) / Float(x.count) }
         print("navigation returns: untrained \(mean(before[0])) -> \(mean(before[1])), trained \(mean(after[0])) -> \(mean(after[1]))")
         #expect(mean(after[1]) > mean(after[0]) + 2)
@@ -229,7 +230,7 @@ import Testing
         let policy = Policy(network: net, for: nav.actionSpace, initialStd: 0.5)
         let maml = MAMLRL(environment: nav, policy: policy, innerSteps: 1, innerRate: 0.1, estimator: .reinforce, episodes: 3,
                           clip: 0.3, epochs: 2, optimizer: Adam(learningRate: 0.01))
-        for _ in 0..<2 { maml.metaStep(tasks: 3, using: &rng) }
+        for _ in 0..<2 { try maml.metaStep(tasks: 3, using: &rng) }
         #expect(net.parameters.map(\.scalars) == Array(policy.parameters.prefix(net.parameters.count)).map(\.scalars))
         #expect(policy.logStd?.scalars != [log(0.5), log(0.5)])          // trained
         let bytes = try Checkpoint(learner: maml, step: 2).encoded()
@@ -247,8 +248,8 @@ import Testing
         #expect(copy.environment.horizon == 100)
         copy.environment = nav
         var a = RandomGenerator(seed: 9), b = RandomGenerator(seed: 9)
-        maml.metaStep(tasks: 3, using: &a)
-        copy.metaStep(tasks: 3, using: &b)
+        try maml.metaStep(tasks: 3, using: &a)
+        try copy.metaStep(tasks: 3, using: &b)
         #expect(copy.policy.parameters.map(\.scalars) == maml.policy.parameters.map(\.scalars))
         // Settings that do not fit are refused with a reason, not a trap.
         var bad = maml.snapshot

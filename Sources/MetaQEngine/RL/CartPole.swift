@@ -54,7 +54,7 @@ public struct CartPole: MetaEnvironment {
         Tensor.uniform([tasks.shape[0], episodes, 4], low: -0.05, high: 0.05, using: &rng)
     }
 
-    public func step(_ states: Tensor, actions: Tensor, tasks: Tensor) -> EnvironmentStep {
+    public func step(_ states: Tensor, actions: Tensor, tasks: Tensor, using rng: inout RandomGenerator) -> EnvironmentStep {
         let (t, e) = (states.shape[0], states.shape[1])
         let s = states.scalars, a = actions.scalars, p = tasks.scalars
         var next = [Float](repeating: 0, count: t * e * 4)

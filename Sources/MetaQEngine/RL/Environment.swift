@@ -48,7 +48,9 @@ public struct EnvironmentStep: Sendable {
 }
 
 /// A family of tasks (an MDP per task), stepped for [tasks x episodes] at once. Tensors carry
-/// no gradient. Implementations are deterministic given the generator.
+/// no gradient. Implementations are deterministic given the generator. The engine's families
+/// do not throw; one written in a script (the language's `custom_env`) throws its script's
+/// errors, and every caller passes them on.
 public protocol MetaEnvironment: Sendable {
     /// The family's registry name.
     var name: String { get }
@@ -58,17 +60,43 @@ public protocol MetaEnvironment: Sendable {
     /// Steps per episode (episodes may end earlier, see `done`).
     var horizon: Int { get }
     /// The per-task parameters [T, taskParameterCount] of `count` new tasks (a goal, a mass).
-    func sampleTasks(_ count: Int, using rng: inout RandomGenerator) -> Tensor
+    func sampleTasks(_ count: Int, using rng: inout RandomGenerator) throws -> Tensor
     /// Initial states [T, episodes, stateSize].
-    func reset(tasks: Tensor, episodes: Int, using rng: inout RandomGenerator) -> Tensor
+    func reset(tasks: Tensor, episodes: Int, using rng: inout RandomGenerator) throws -> Tensor
     /// What the policy sees of states [T, E, stateSize]: [T, E, observationSize].
-    func observe(_ states: Tensor, tasks: Tensor) -> Tensor
-    /// One step of every episode with actions [T, E, actionSpace.width].
-    func step(_ states: Tensor, actions: Tensor, tasks: Tensor) -> EnvironmentStep
+    func observe(_ states: Tensor, tasks: Tensor) throws -> Tensor
+    /// One step of every episode with actions [T, E, actionSpace.width]; noisy dynamics draw
+    /// from `rng` (the rollout's generator).
+    func step(_ states: Tensor, actions: Tensor, tasks: Tensor, using rng: inout RandomGenerator) throws -> EnvironmentStep
 }
 
 extension MetaEnvironment {
     public func observe(_ states: Tensor, tasks: Tensor) -> Tensor { states }
+}
+
+/// The stand-in for a family that is not in the registry (written in a script) in a
+/// learner restored from a checkpoint: it has the family's sizes, so the learner can be
+/// checked and given the real environment (`eval m on env`), and it refuses to run.
+public struct DetachedEnvironment: MetaEnvironment {
+    public let name: String
+    public let observationSize: Int
+    public var stateSize: Int { observationSize }
+    public let actionSpace: ActionSpace
+    public let horizon: Int
+
+    public init(name: String, observationSize: Int, actionSpace: ActionSpace, horizon: Int) {
+        self.name = name
+        self.observationSize = observationSize
+        self.actionSpace = actionSpace
+        self.horizon = horizon
+    }
+
+    private var missing: EnvironmentError {
+        EnvironmentError("this learner was trained on '\(name)', an environment written in a script; train or evaluate it on that environment (declare it, then `eval m on ENV`)")
+    }
+    public func sampleTasks(_ count: Int, using rng: inout RandomGenerator) throws -> Tensor { throw missing }
+    public func reset(tasks: Tensor, episodes: Int, using rng: inout RandomGenerator) throws -> Tensor { throw missing }
+    public func step(_ states: Tensor, actions: Tensor, tasks: Tensor, using rng: inout RandomGenerator) throws -> EnvironmentStep { throw missing }
 }
 
 /// A setting of an environment family, with its default and allowed bounds.

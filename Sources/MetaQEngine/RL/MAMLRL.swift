@@ -128,11 +128,11 @@ public final class MAMLRL: @unchecked Sendable {
 
     /// Episodes of every inner step and the ones after adaptation, with their advantages:
     /// drawn with the current parameters, adapting without a graph.
-    func sampleEpisodes(tasks: Tensor, using rng: inout RandomGenerator) -> [(Trajectories, Tensor)] {
+    func sampleEpisodes(tasks: Tensor, using rng: inout RandomGenerator) throws -> [(Trajectories, Tensor)] {
         var params = policy.parameters.map { $0.detached() }
         var drawn: [(Trajectories, Tensor)] = []
         for step in 0...innerSteps {
-            let episodes = rollout(environment, policy: policy, parameters: params, taskParameters: tasks, episodes: self.episodes, using: &rng)
+            let episodes = try rollout(environment, policy: policy, parameters: params, taskParameters: tasks, episodes: self.episodes, using: &rng)
             let adv = advantage.advantages(episodes)
             drawn.append((episodes, adv))
             if step < innerSteps { params = adaptStep(params, on: episodes, advantages: adv, createGraph: false).map { $0.detached() } }
@@ -142,9 +142,9 @@ public final class MAMLRL: @unchecked Sendable {
 
     /// One meta-iteration on `tasks` new tasks.
     @discardableResult
-    public func metaStep(tasks count: Int, using rng: inout RandomGenerator) -> MetaRLStep {
-        let tasks = environment.sampleTasks(count, using: &rng)
-        let drawn = sampleEpisodes(tasks: tasks, using: &rng)
+    public func metaStep(tasks count: Int, using rng: inout RandomGenerator) throws -> MetaRLStep {
+        let tasks = try environment.sampleTasks(count, using: &rng)
+        let drawn = try sampleEpisodes(tasks: tasks, using: &rng)
         let (final, finalAdvantages) = drawn[innerSteps]
         let mask = final.maskTensor
         var oldLogp: Tensor?
@@ -172,16 +172,16 @@ public final class MAMLRL: @unchecked Sendable {
     /// (`result[i][t]`), on `tasks` new tasks run `batch` at a time. Every step adapts on
     /// fresh episodes of the policy adapted so far; the learner does not change.
     public func evaluate(tasks: Int, steps: [Int], batch: Int = 20, using rng: inout RandomGenerator,
-                         shouldStop: () -> Bool = { false }, progress: (Int, Int) -> Void = { _, _ in }) -> [[Float]] {
+                         shouldStop: () -> Bool = { false }, progress: (Int, Int) -> Void = { _, _ in }) throws -> [[Float]] {
         let last = steps.max() ?? 0
         var scores = [[Float]](repeating: [], count: steps.count)
         var done = 0
         while done < tasks, !shouldStop() {
             let n = Swift.min(batch, tasks - done)
-            let taskParameters = environment.sampleTasks(n, using: &rng)
+            let taskParameters = try environment.sampleTasks(n, using: &rng)
             var params = policy.parameters.map { $0.detached() }
             for step in 0...last {
-                let episodes = rollout(environment, policy: policy, parameters: params, taskParameters: taskParameters,
+                let episodes = try rollout(environment, policy: policy, parameters: params, taskParameters: taskParameters,
                                        episodes: self.episodes, using: &rng)
                 for (i, s) in steps.enumerated() where s == step { scores[i] += episodes.averageReturns }
                 if step < last {
@@ -214,8 +214,16 @@ public struct MAMLRLSettings: LearnerSettings, Equatable {
     /// gaussian or categorical, and the action dimensions or number of actions.
     public var distribution: String
     public var actions: Int
-    /// The environment family it was made for (a registry name).
+    /// The environment family it was made for (a registry name, or the name of one written
+    /// in a script).
     public var environment: String
+    /// The environment's observation size, continuous action bounds and horizon: what a
+    /// family that is not in the registry (written in a script) is restored with, until the
+    /// learner is given the environment itself. Absent in checkpoints written before them.
+    public var observations: Int? = nil
+    public var actionLow: Float? = nil
+    public var actionHigh: Float? = nil
+    public var horizon: Int? = nil
 
     public static let kind = LearnerKind(
         "maml_rl", key: "maml_rl", settings: MAMLRLSettings.self, training: .environments,
@@ -228,7 +236,23 @@ public struct MAMLRLSettings: LearnerSettings, Equatable {
         guard innerRate.isFinite, innerRate >= 0 else { throw inconsistent("inner learning rate \(innerRate) is not a non-negative number") }
         guard episodes >= 1, episodes <= 10_000, epochs >= 1, epochs <= 1000 else { throw inconsistent("episodes \(episodes) or epochs \(epochs) out of range") }
         guard gamma >= 0, gamma <= 1, lambda >= 0, lambda <= 1, clip > 0, clip <= 10 else { throw inconsistent("gamma, lambda or clip out of range") }
-        guard let kind = EnvironmentRegistry.byName[environment], let env = try? kind.make([:]) else {
+        let env: any MetaEnvironment
+        if let kind = EnvironmentRegistry.byName[environment], let made = try? kind.make([:]) {
+            env = made
+        } else if let observations, observations >= 1, observations <= 1 << 20, actions >= 1, actions <= 1 << 20 {
+            // A family written in a script: a stand-in with its sizes until it is given.
+            let space: ActionSpace
+            if distribution == Policy.Distribution.categorical.rawValue {
+                space = .discrete(actions: actions)
+            } else {
+                guard let low = actionLow, let high = actionHigh, low.isFinite, high.isFinite, low <= high else {
+                    throw inconsistent("the action bounds of the environment '\(environment)' are missing or not finite")
+                }
+                space = .continuous(dimensions: actions, low: low, high: high)
+            }
+            env = DetachedEnvironment(name: environment, observationSize: observations, actionSpace: space,
+                                      horizon: Swift.max(1, Swift.min(horizon ?? 1, 100_000)))
+        } else {
             throw inconsistent("unknown environment family '\(environment)' (known: \(EnvironmentRegistry.kinds.map(\.name).joined(separator: ", ")))")
         }
         let expected: Policy.Distribution = if case .continuous = env.actionSpace { .gaussian } else { .categorical }
@@ -256,7 +280,16 @@ extension MAMLRL: CheckpointableLearner {
     public var settings: MAMLRLSettings {
         MAMLRLSettings(innerSteps: innerSteps, innerRate: innerRate, firstOrder: firstOrder, estimator: estimator, episodes: episodes,
                        gamma: advantage.gamma, lambda: advantage.lambda, normalize: advantage.normalize, clip: clip, epochs: epochs,
-                       distribution: policy.distribution.rawValue, actions: policy.actions, environment: environment.name)
+                       distribution: policy.distribution.rawValue, actions: policy.actions, environment: environment.name,
+                       observations: registered ? nil : environment.observationSize, actionLow: registered ? nil : actionBounds?.low,
+                       actionHigh: registered ? nil : actionBounds?.high, horizon: registered ? nil : environment.horizon)
+    }
+
+    /// Whether the environment's family is in the registry (restored by name alone).
+    private var registered: Bool { EnvironmentRegistry.byName[environment.name] != nil }
+
+    private var actionBounds: (low: Float, high: Float)? {
+        if case let .continuous(_, low, high) = environment.actionSpace { (low, high) } else { nil }
     }
 
     public var snapshot: LearnerSnapshot {

@@ -50,7 +50,7 @@ public struct Navigation2D: MetaEnvironment {
         Tensor.zeros([tasks.shape[0], episodes, 2])
     }
 
-    public func step(_ states: Tensor, actions: Tensor, tasks: Tensor) -> EnvironmentStep {
+    public func step(_ states: Tensor, actions: Tensor, tasks: Tensor, using rng: inout RandomGenerator) -> EnvironmentStep {
         let (t, e) = (states.shape[0], states.shape[1])
         let s = states.scalars, a = actions.scalars, g = tasks.scalars
         var next = [Float](repeating: 0, count: t * e * 2)

@@ -50,9 +50,9 @@ public struct Trajectories: Sendable {
 public func rollout(
     _ environment: any MetaEnvironment, policy: Policy, parameters: [Tensor], taskParameters: Tensor,
     episodes: Int, using rng: inout RandomGenerator
-) -> Trajectories {
+) throws -> Trajectories {
     let params = policy.perTask(parameters.map { $0.detached() }, tasks: taskParameters.shape[0])
-    return rollout(environment, taskParameters: taskParameters, episodes: episodes, using: &rng) { obs, rng in
+    return try rollout(environment, taskParameters: taskParameters, episodes: episodes, using: &rng) { obs, rng in
         policy.sample(observations: obs, parameters: params, using: &rng)
     }
 }
@@ -62,10 +62,10 @@ public func rollout(
 public func rollout(
     _ environment: any MetaEnvironment, taskParameters: Tensor, episodes: Int, using rng: inout RandomGenerator,
     act: (Tensor, inout RandomGenerator) throws -> Tensor
-) rethrows -> Trajectories {
+) throws -> Trajectories {
     let t = taskParameters.shape[0], h = environment.horizon
     let o = environment.observationSize, w = environment.actionSpace.width
-    var state = environment.reset(tasks: taskParameters, episodes: episodes, using: &rng)
+    var state = try environment.reset(tasks: taskParameters, episodes: episodes, using: &rng)
     var observations = [Float](repeating: 0, count: t * episodes * h * o)
     var actions = [Float](repeating: 0, count: t * episodes * h * w)
     var rewards = [Float](repeating: 0, count: t * episodes * h)
@@ -73,9 +73,9 @@ public func rollout(
     var alive = [Bool](repeating: true, count: t * episodes)
     for step in 0..<h {
         guard alive.contains(true) else { break }
-        let obs = environment.observe(state, tasks: taskParameters)
+        let obs = try environment.observe(state, tasks: taskParameters)
         let act = try act(obs, &rng)
-        let result = environment.step(state, actions: act, tasks: taskParameters)
+        let result = try environment.step(state, actions: act, tasks: taskParameters, using: &rng)
         let (os, acts, rs, ds) = (obs.scalars, act.scalars, result.rewards.scalars, result.done.scalars)
         for i in 0..<(t * episodes) where alive[i] {
             let at = i * h + step

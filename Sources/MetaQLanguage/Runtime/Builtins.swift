@@ -72,7 +72,7 @@ public struct CommandBuiltin: @unchecked Sendable {
 /// REPL completion, `:help` and docs/LANGUAGE.md.
 public enum Builtins {
     public static let blocks: [String: BlockBuiltin] = Dictionary(
-        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + environmentBlocks + [mamlRLBlock, scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
+        uniqueKeysWithValues: (modelBlocks + layerModelBlocks + layerBlocks + taskBlocks + imageTaskBlocks + learnerBlocks + environmentBlocks + [scriptEnvironmentBlock, mamlRLBlock, scriptLearnerBlock] + continualBlocks + streamBlocks).map { ($0.schema.name, $0) })
     public static let commands: [String: CommandBuiltin] = Dictionary(
         uniqueKeysWithValues: (commandList + streamCommands + imageCommands).map { ($0.doc.name, $0) })
     public static let functions: [String: BuiltinFunction] = Dictionary(

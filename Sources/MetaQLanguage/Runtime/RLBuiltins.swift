@@ -161,7 +161,11 @@ extension Interpreter {
         while done < iterations {
             if shouldInterrupt() { break }
             var generator = learner.rng
-            let step = engine.metaStep(tasks: batch, using: &generator)
+            let step: MetaRLStep
+            do { step = try engine.metaStep(tasks: batch, using: &generator) } catch {
+                output.finishProgress()
+                throw error as? RuntimeError ?? RuntimeError("\(error)", at: c.range)
+            }
             learner.rng = generator
             guard step.loss.isFinite, engine.policy.parameters.allSatisfy({ $0.scalars.allSatisfy(\.isFinite) }) else {
                 output.finishProgress()
@@ -201,7 +205,7 @@ extension Interpreter {
         guard !steps.isEmpty, steps.allSatisfy({ $0 >= 0 && $0 <= 100 }) else { throw o.error("'steps' needs adaptation step counts in 0...100", key: "steps") }
         defer { output.finishProgress() }
         var generator = rng
-        let scores = engine.evaluate(tasks: o.int("tasks"), steps: steps, batch: o.int("batch"), using: &generator,
+        let scores = try engine.evaluate(tasks: o.int("tasks"), steps: steps, batch: o.int("batch"), using: &generator,
                                      shouldStop: shouldInterrupt, progress: progressReporter("eval \(learner.kind)"))
         rng = generator
         let evaluated = scores.first?.count ?? 0
@@ -232,9 +236,10 @@ extension Builtins {
     }
 
     /// The number of parameters of one task of `environment` (a goal: 2).
-    static func taskParameterCount(_ environment: any MetaEnvironment) -> Int {
+    static func taskParameterCount(_ environment: any MetaEnvironment) throws -> Int {
+        if let script = environment as? ScriptEnvironment { return script.taskParameterCount }
         var probe = RandomGenerator(seed: 0)
-        return environment.sampleTasks(1, using: &probe).shape.last ?? 0
+        return try environment.sampleTasks(1, using: &probe).shape.last ?? 0
     }
 
     /// Episodes as the language sees them (see `rollout`).
@@ -274,7 +279,7 @@ extension Builtins {
             }
             let box = try generatorArgument("env_tasks", args[2], interp)
             interp.tracer?.fail("it draws tasks ('env_tasks')")
-            return .tensor(env.sampleTasks(n, using: &box.rng))
+            return .tensor(try env.sampleTasks(n, using: &box.rng))
         },
         function("rollout", "rollout(env, policy, tasks, episodes, g, log_std)",
                  "Runs 'episodes' episodes of each task of 'tasks' (as 'env_tasks' gives them), all stepped together, and returns them as a record < observations [T, E*H, O] actions [T, E*H, width] rewards [T, E*H] mask [T, E*H] returns [T] task_params tasks episodes horizon >: the steps of each task episode after episode, the mask 1 while an episode runs, returns the average return per episode of each task. 'policy' is a function of the observations [T, E, O] of one step giving the mean of each action dimension [T, E, A] (continuous actions: a Gaussian with standard deviation e^log_std, log_std [A] or [T, A] per task) or one logit per action [T, E, K] (discrete actions, no log_std). Actions are drawn from the generator 'g'; nothing is differentiated (score the episodes with gaussian_log_prob or categorical_log_prob).",
@@ -284,7 +289,7 @@ extension Builtins {
             guard case let .function(policy) = args[1].value else {
                 throw RuntimeError("'rollout' needs a policy function of the observations, got a \(args[1].value.typeName)", at: args[1].range)
             }
-            let p = taskParameterCount(env)
+            let p = try taskParameterCount(env)
             guard case let .tensor(tasks) = args[2].value, tasks.rank == 2, tasks.shape[1] == p, tasks.shape[0] >= 1,
                   tasks.scalars.allSatisfy(\.isFinite) else {
                 throw RuntimeError("'rollout' needs the tasks as a tensor [tasks, \(p)] of finite numbers (as 'env_tasks' gives them), got \(args[2].value.nestedText)", at: args[2].range)
