@@ -106,8 +106,9 @@ expect "examples/algorithms/matching.mq (fixture)" "matching networks \([0-9.]+ 
     "$root/$metaq" run "$root/examples/algorithms/matching.mq" --set train_root="$inputs/omniglot" --set test_root="$inputs/omniglot" \
     --set ways=3 --set iters=5 --set test_tasks=10 --set filters=8 --set train.query=2 --set test.query=2 --set 'test_alphabets=["Latin"]'
 # Meta-RL: a few meta-iterations of MAML-RL, the pretrained and random baselines on 2D
-# navigation, then cart-pole (the 2x100 policy of the paper, few iterations and test tasks).
-expect "examples/meta-rl.mq" "cart-pole return after 0 and 1 adaptation steps:" \
+# navigation, then cart-pole, then the turned navigation written in metaq (metaq/envs) (the
+# 2x100 policy of the paper, few iterations and test tasks).
+expect "examples/meta-rl.mq" "^turned controls, return after 0 and 1 adaptation steps: MAML \\[-[0-9.]+, -[0-9.]+\\], pretrained" \
     "$root/$metaq" run "$root/examples/meta-rl.mq" --set iters=3 --set test_tasks=10
 expect "examples/meta-rl.mq writes CSV" "^steps,return,ci95,tasks" head -1 out/meta-rl-maml.csv
 expect "examples/meta-rl.mq reports the return after 3 steps" "^3,-[0-9.]+,[0-9.]+,10$" tail -1 out/meta-rl-maml.csv

@@ -42,6 +42,7 @@ public struct ShippedModule: Sendable {
 
     /// The modules that ship with metaq: one row each.
     public static let all: [ShippedModule] = [
+        ShippedModule("envs", PackageResources.envs_mq),
         ShippedModule("matching", PackageResources.matching_mq),
         ShippedModule("meta_lstm", PackageResources.meta_lstm_mq),
         ShippedModule("metagan", PackageResources.metagan_mq),
