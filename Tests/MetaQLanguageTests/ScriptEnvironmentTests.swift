@@ -140,6 +140,25 @@ private let walk = """
                             "[3, 20, 2]", "[3, 20, 1]"])
     }
 
+    /// metaq/envs' turned_navigation turns and scales each task's commands: a push along x
+    /// with a quarter turn and gain 2 moves along y by twice the (clipped) push.
+    @Test func turnedNavigationTurnsAndScalesTheControls() {
+        let r = run("""
+            import "metaq/envs"
+            let turned = turned_navigation < max_turn 1.5 min_gain 0.5 max_gain 2 horizon 1 >
+            let g = generator(3)
+            let tasks = env_tasks(turned, 200, g)
+            print tasks.shape
+            print float(max_along(abs(slice(tasks, 1, 2, 3)), 0)) <= 1.5 and float(max_along(slice(tasks, 1, 3, 4), 0)) <= 2
+            let fixed = tensor([[0.0, 0.3, 1.5707963, 2.0]])
+            let tr = rollout(turned, fn(o) -> zeros([1, 1, 2]) + tensor([5.0, 0.0]), fixed, 1, g, full([2], -20))
+            print round(float(tr.returns), 3)
+            let bad = turned_navigation < min_gain 2 max_gain 1 >
+            """)
+        #expect(r.lines.prefix(3) == ["[200, 4]", "true", "-0.1"], "\(r.lines)")
+        #expect(r.errors.count == 1 && r.errors[0].contains("0 < min_gain <= max_gain"), "\(r.errors)")
+    }
+
     /// What a malformed environment gets: the function and what it returned, at the key that
     /// gave the function, when the environment is declared.
     @Test func malformedScriptEnvironmentsGetClearErrors() {
