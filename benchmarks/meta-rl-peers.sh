@@ -4,7 +4,8 @@
 # sides of a round. Each round: metaq's GEMM figure (the noise gauge), the PyTorch script's
 # seconds per meta-iteration (--mode speed), then metaq's with the same settings
 # (benchmarks/meta-rl-speed.mq); each after 2 untimed warm-up meta-iterations, each a process
-# of its own with THREADS threads (default 2). The summary gives each round's ratio
+# of its own with THREADS threads (default 2; the GEMM gauge always runs with metaq's default
+# threads, so that gauges compare across runs). The summary gives each round's ratio
 # torch / metaq (above 1: metaq is faster) and their median.
 #   PY=/path/to/venv/bin/python benchmarks/meta-rl-peers.sh [ROUNDS] [ITERS] [OUT]
 # ROUNDS defaults to 3, ITERS (timed meta-iterations per side and round) to 5; OUT to
