@@ -117,6 +117,23 @@ void metaq_norm_relu_pool_backward(long first, long last, long h, long w, long c
                                    const float *mean, const float *inv, const float *s, const float *mean_g,
                                    const float *mean_gh, float *dx);
 
+/// Winograd F(m x m, 3 x 3) convolution transforms (winograd.c), m = 2 or 4, t = m + 2.
+/// Tiles are numbered (image, tile row, tile column) with th x tw tiles per image; tile
+/// (ty, tx) reads input rows ty * m - pad ..< ty * m - pad + t (zero outside the image) and
+/// writes output rows ty * m ..< ty * m + m (those inside ho x wo). For tiles first..<last,
+/// entry p of tile `tile` lives at base + p * ld + (tile - first) * channels.
+/// Input: v = B^T d B of h x w x c images x. Output: y = A^T M A (+ bias [o]) from m.
+/// Output adjoint: dyt = A dy A^T of the gradient dy [ho, wo, o] (for the filter gradient).
+/// Filter: u[p][c][o] = G g G^T of w [(i, j, c), o]; filter adjoint: dw = the transpose map.
+void metaq_winograd_input(long m, long first, long last, long h, long w, long c, long pad, long th, long tw,
+                          const float *x, float *v, long ldv);
+void metaq_winograd_output(long m, long first, long last, long ho, long wo, long o, long th, long tw,
+                           const float *mm, long ldm, const float *bias, float *y);
+void metaq_winograd_output_adjoint(long m, long first, long last, long ho, long wo, long o, long th, long tw,
+                                   const float *dy, float *dyt, long ldm);
+void metaq_winograd_filter(long m, long c, long o, const float *w, float *u);
+void metaq_winograd_filter_adjoint(long m, long c, long o, const float *du, float *dw);
+
 /// A spin-wait hint to the CPU (x86 `pause`); nothing elsewhere.
 void metaq_cpu_relax(void);
 
