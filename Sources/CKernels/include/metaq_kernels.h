@@ -74,6 +74,9 @@ void metaq_adam(long n, const float *p, const float *g, float *m, float *v, floa
 /// o[i] = max(x[i], 0), and its backward o[i] = x[i] > 0 ? g[i] : 0.
 void metaq_relu(long n, const float *x, float *o);
 void metaq_relu_backward(long n, const float *g, const float *x, float *o);
+/// o[i] = x[i] > 0 ? x[i] : slope * x[i], and its backward o[i] = x[i] > 0 ? g[i] : slope * g[i].
+void metaq_leaky_relu(long n, const float *x, float slope, float *o);
+void metaq_leaky_relu_backward(long n, const float *g, const float *x, float slope, float *o);
 /// im2col / col2im of NHWC images first..<last (col2im zero-fills those images first).
 void metaq_im2col(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
                   long ho, long wo, const float *src, float *dst);
