@@ -27,7 +27,8 @@ static inline int metaq_set_recording_paused(int paused) {
 
 /// A cache of freed blocks for reuse by blocks of exactly the same size (block_cache.c):
 /// at most METAQ_CACHE_SIZES distinct sizes, blocks of METAQ_CACHE_MINIMUM_BYTES or more,
-/// METAQ_CACHE_CAPACITY_BYTES held in all. Thread-safe. Blocks are malloc-family memory
+/// METAQ_CACHE_CAPACITY_BYTES held in all (the shared cache: up to the process's peak of live
+/// tensor memory when that is larger, at most a quarter of physical memory). Thread-safe. Blocks are malloc-family memory
 /// (freed with free() when the cache makes room).
 #define METAQ_CACHE_SIZES 128
 #define METAQ_CACHE_MINIMUM_BYTES (16L << 10)
