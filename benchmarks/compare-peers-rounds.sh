@@ -29,7 +29,7 @@ maml_sine_jax.py --first-order --iters 2000
 maml_sine_torch.py --inner-steps 5
 maml_sine_jax.py --inner-steps 5 --iters 2000"
 if [ "$only" = conv ]; then
-  scripts="$conv"; names=conv2d,protonet_conv4,maml_omniglot,fomaml_omniglot
+  scripts="$conv"; names=sgemm,conv2d,protonet_conv4,maml_omniglot,fomaml_omniglot
 else
   scripts="$sine
 $conv"; names=sgemm,conv2d,protonet_conv4,maml_omniglot,fomaml_omniglot,maml_sine,fomaml_sine,maml_sine_5step

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* The tensor-buffer block cache and memory counters (see BlockCache and TensorMemory in
    Tensor.swift). In C because every tensor buffer passes through here twice: static state
@@ -11,6 +12,7 @@
 struct metaq_block_cache {
     pthread_mutex_t lock;
     long minimum_bytes, capacity_bytes, held;
+    int follows_peak;                          /* the shared cache: see effective_capacity */
     int shelves;                               /* sizes in use, at most METAQ_CACHE_SIZES */
     long sizes[METAQ_CACHE_SIZES];
     void **blocks[METAQ_CACHE_SIZES];          /* a stack of free blocks per size */
@@ -21,7 +23,24 @@ static metaq_block_cache shared_cache = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .minimum_bytes = METAQ_CACHE_MINIMUM_BYTES,
     .capacity_bytes = METAQ_CACHE_CAPACITY_BYTES,
+    .follows_peak = 1,
 };
+
+/* The shared cache holds up to the most tensor memory the process has had live at once (at
+   most a quarter of physical memory), when that is more than its fixed capacity: a step of a
+   large model (ResNet-12 on 84x84 images: about 5 GB) frees its activations at the end and
+   allocates the same sizes again in the next step, and blocks larger than malloc keeps (tens
+   of MB) would otherwise go back to the kernel and be faulted in and zeroed again, page by
+   page (measured: 15% of a ResNet-12 episode). The process reaches that peak every step
+   anyway; between steps it keeps it. */
+static long effective_capacity(const metaq_block_cache *c) {
+    if (!c->follows_peak) return c->capacity_bytes;
+    static long quarter;
+    if (!quarter) quarter = sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE) / 4;
+    long peak = metaq_memory_peak();
+    if (peak > quarter) peak = quarter;
+    return peak > c->capacity_bytes ? peak : c->capacity_bytes;
+}
 
 metaq_block_cache *metaq_block_cache_shared(void) { return &shared_cache; }
 
@@ -75,18 +94,19 @@ static int push(metaq_block_cache *c, int i, void *block) {
 int metaq_block_cache_keep(metaq_block_cache *c, void *block, long bytes) {
     if (bytes < c->minimum_bytes) return 0;
     int kept = 0;
+    const long capacity = effective_capacity(c);
     pthread_mutex_lock(&c->lock);
-    if (c->held + bytes > c->capacity_bytes) {
+    if (c->held + bytes > capacity) {
         /* Make room by freeing blocks of other sizes (any will do: training repeats its
            sizes every step). */
-        for (int i = 0; i < c->shelves && c->held + bytes > c->capacity_bytes; i++) {
+        for (int i = 0; i < c->shelves && c->held + bytes > capacity; i++) {
             if (c->sizes[i] == bytes) continue;
             for (int j = 0; j < c->counts[i]; j++) free(c->blocks[i][j]);
             c->held -= c->sizes[i] * c->counts[i];
             c->counts[i] = 0;
         }
     }
-    if (c->held + bytes <= c->capacity_bytes) {
+    if (c->held + bytes <= capacity) {
         int i = shelf_of(c, bytes);
         if (i < 0 && c->shelves < METAQ_CACHE_SIZES) {
             i = c->shelves++;

@@ -103,6 +103,15 @@ CLONES void metaq_relu_backward(long n, const float *restrict g, const float *re
     for (long i = 0; i < n; i++) { const float gv = g[i], xv = x[i]; o[i] = xv > 0 ? gv : 0.0f; }
 }
 
+CLONES void metaq_leaky_relu(long n, const float *restrict x, float slope, float *restrict o) {
+    for (long i = 0; i < n; i++) { const float xv = x[i]; o[i] = xv > 0 ? xv : slope * xv; }
+}
+
+CLONES void metaq_leaky_relu_backward(long n, const float *restrict g, const float *restrict x, float slope,
+                                      float *restrict o) {
+    for (long i = 0; i < n; i++) { const float gv = g[i], xv = x[i]; o[i] = xv > 0 ? gv : slope * gv; }
+}
+
 void metaq_im2col(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
                   long ho, long wo, const float *restrict src, float *restrict dst) {
     const long width = kernel * kernel * c;

@@ -181,3 +181,108 @@ struct ConvolutionDerivativeTests {
         GradientCheck.hessianVector(f, inputs)
     }
 }
+
+@Suite("Winograd convolution matches im2col + GEMM")
+struct WinogradConvolutionTests {
+    /// Shapes: (images, height, width, in channels, out channels, padding, groups). Odd sizes,
+    /// 1-3 wide images (with padding; 3x3 without), tiles that overhang the output, one to 24
+    /// channels, per-group filters.
+    static let shapes: [(Int, Int, Int, Int, Int, Int, Int)] = [
+        (2, 5, 7, 3, 4, 1, 1), (1, 1, 1, 5, 3, 1, 1), (3, 2, 3, 8, 5, 1, 1), (2, 3, 3, 16, 7, 0, 1),
+        (2, 9, 4, 16, 7, 0, 1), (3, 11, 13, 24, 16, 1, 1), (4, 7, 7, 1, 9, 1, 2), (5, 10, 9, 17, 16, 2, 1),
+        (6, 6, 5, 16, 24, 1, 3), (40, 13, 13, 16, 16, 1, 1),
+    ]
+
+    /// Bounds on the largest difference relative to the reference's largest magnitude (inputs
+    /// uniform in [-1, 1]). Measured on these shapes (x86-64, AVX-512 transforms, 2026-12-06):
+    /// forward, input and filter gradient at most 6.3e-7 for F(2x2, 3x3) and 4.4e-6 for
+    /// F(4x4, 3x3), growing with the channel count (sums of more rounded terms; im2col's own
+    /// float32 error against a double reference is about 1e-7). F(4x4, 3x3)'s transforms have
+    /// entries up to 8 (A) and 5 (B), hence its larger rounding. The bounds leave about five
+    /// times the measured error, and a wrong tile, transform or padding differs by order 1.
+    static let tolerance: [ConvolutionAlgorithm: Float] = [.winograd2: 3e-6, .winograd4: 2e-5]
+
+    private static func relativeError(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        var worst: Float = 0, scale: Float = 1e-30
+        for i in 0..<n {
+            worst = max(worst, abs(a[i] - b[i]))
+            scale = max(scale, abs(b[i]))
+        }
+        return worst / scale
+    }
+
+    @Test("forward, input gradient and filter gradient", arguments: shapes.indices)
+    func matchesIm2col(_ index: Int) {
+        let (n, h, w, c, o, padding, groups) = Self.shapes[index]
+        let g = WindowGeometry(kernel: 3, stride: 1, padding: padding)
+        let x = random([n * groups, h, w, c], UInt64(100 + index))
+        let weights = random(groups > 1 ? [groups, 9 * c, o] : [9 * c, o], UInt64(200 + index))
+        let bias = random(groups > 1 ? [groups, o] : [o], UInt64(300 + index))
+        let plan = ConvolutionPlan(imageShape: x.shape, weightShape: weights.shape, geometry: g)
+        let dy = random(plan.outputShape, UInt64(400 + index))
+        let outCount = dy.count, inCount = x.count, weightCount = weights.count
+        for algorithm in [ConvolutionAlgorithm.winograd2, .winograd4] {
+            let results = [ConvolutionAlgorithm.im2col, algorithm].map { a -> (TensorBuffer, TensorBuffer, TensorBuffer) in
+                let y = TensorBuffer(count: outCount), dx = TensorBuffer(count: inCount), dw = TensorBuffer(count: weightCount)
+                ConvolutionKernels.forward(plan, x: x.buffer.pointer, w: weights.buffer.pointer, bias: bias.buffer.pointer,
+                                           biasStride: groups > 1 ? o : 0, y: y.pointer, algorithm: a)
+                ConvolutionKernels.inputGradient(plan, dy: dy.buffer.pointer, w: weights.buffer.pointer, dx: dx.pointer, algorithm: a)
+                ConvolutionKernels.weightGradient(plan, x: x.buffer.pointer, dy: dy.buffer.pointer, dw: dw.pointer, algorithm: a)
+                return (y, dx, dw)
+            }
+            let (reference, winograd) = (results[0], results[1])
+            let bound = Self.tolerance[algorithm]!
+            let errors = [Self.relativeError(winograd.0.pointer, reference.0.pointer, outCount),
+                          Self.relativeError(winograd.1.pointer, reference.1.pointer, inCount),
+                          Self.relativeError(winograd.2.pointer, reference.2.pointer, weightCount)]
+            #expect(errors.allSatisfy { $0 <= bound }, "\(algorithm) on \(Self.shapes[index]): relative errors \(errors)")
+        }
+    }
+
+    @Test func automaticChoice() {
+        let g = WindowGeometry(kernel: 3, padding: 1)
+        func tile(_ image: [Int], _ o: Int, _ geometry: WindowGeometry = WindowGeometry(kernel: 3, padding: 1)) -> Int? {
+            ConvolutionPlan(imageShape: image, weightShape: [geometry.kernel * geometry.kernel * image[3], o], geometry: geometry)
+                .winogradTile(.automatic)
+        }
+        #expect(tile([80, 84, 84, 64], 64) == 4)
+        #expect(tile([80, 10, 10, 320], 640) == 4)
+        #expect(tile([75, 28, 28, 1], 64) == nil, "a first layer's single channel stays im2col")
+        #expect(tile([75, 3, 3, 64], 64) == nil, "3x3 outputs waste most of a tile")
+        #expect(tile([80, 84, 84, 64], 64, WindowGeometry(kernel: 1)) == nil)
+        #expect(tile([80, 84, 84, 64], 64, WindowGeometry(kernel: 3, stride: 2, padding: 1)) == nil)
+        #expect(ConvolutionPlan(imageShape: [1, 8, 8, 2], weightShape: [18, 2], geometry: g).winogradTile(.winograd2) == 2)
+        #expect(ConvolutionPlan(imageShape: [1, 8, 8, 64], weightShape: [576, 64], geometry: g).winogradTile(.im2col) == nil)
+    }
+
+    /// The same derivative checks as ConvolutionDerivativeTests with Winograd forced, so the
+    /// rules' compositions (convolutions of convolutions' adjoints) run through it.
+    @Test("gradient and Hessian-vector product", arguments: ConvolutionDerivativeTests.cases.indices)
+    func derivatives(_ index: Int) {
+        let (_, f, inputs) = ConvolutionDerivativeTests.cases[index]
+        for algorithm in [ConvolutionAlgorithm.winograd2, .winograd4] {
+            ConvolutionKernels.$forced.withValue(algorithm) {
+                GradientCheck.firstOrder(f, inputs)
+                GradientCheck.hessianVector(f, inputs)
+            }
+        }
+    }
+
+    /// A conv layer's loss, gradient and Hessian-vector product through the public API agree
+    /// between the two paths (measured: 1.8e-6 of the largest entry with F(4x4, 3x3)).
+    @Test func secondOrderThroughTheTensorAPI() {
+        let g = WindowGeometry(kernel: 3, padding: 1)
+        let x = random([6, 9, 9, 16], 50), w0 = random([144, 16], 51), v = random([144, 16], 52)
+        func hessianVector() -> [Float] {
+            let w = w0.requiringGradient()
+            let y = Tensor.convolution(x, w, bias: nil, geometry: g).leakyRelu(slope: 0.1)
+            let gw = gradients(of: (y * y).sum(), with: [w], createGraph: true)[0]
+            return gradients(of: (gw * v).sum(), with: [w])[0].scalars
+        }
+        let reference = ConvolutionKernels.$forced.withValue(.im2col) { hessianVector() }
+        let winograd = ConvolutionKernels.$forced.withValue(.winograd4) { hessianVector() }
+        let scale = reference.map(abs).max()!
+        let worst = zip(reference, winograd).map { abs($0 - $1) }.max()!
+        #expect(worst <= 2e-5 * scale, "largest difference \(worst) (scale \(scale))")
+    }
+}

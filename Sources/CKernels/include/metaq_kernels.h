@@ -27,7 +27,8 @@ static inline int metaq_set_recording_paused(int paused) {
 
 /// A cache of freed blocks for reuse by blocks of exactly the same size (block_cache.c):
 /// at most METAQ_CACHE_SIZES distinct sizes, blocks of METAQ_CACHE_MINIMUM_BYTES or more,
-/// METAQ_CACHE_CAPACITY_BYTES held in all. Thread-safe. Blocks are malloc-family memory
+/// METAQ_CACHE_CAPACITY_BYTES held in all (the shared cache: up to the process's peak of live
+/// tensor memory when that is larger, at most a quarter of physical memory). Thread-safe. Blocks are malloc-family memory
 /// (freed with free() when the cache makes room).
 #define METAQ_CACHE_SIZES 128
 #define METAQ_CACHE_MINIMUM_BYTES (16L << 10)
@@ -74,6 +75,9 @@ void metaq_adam(long n, const float *p, const float *g, float *m, float *v, floa
 /// o[i] = max(x[i], 0), and its backward o[i] = x[i] > 0 ? g[i] : 0.
 void metaq_relu(long n, const float *x, float *o);
 void metaq_relu_backward(long n, const float *g, const float *x, float *o);
+/// o[i] = x[i] > 0 ? x[i] : slope * x[i], and its backward o[i] = x[i] > 0 ? g[i] : slope * g[i].
+void metaq_leaky_relu(long n, const float *x, float slope, float *o);
+void metaq_leaky_relu_backward(long n, const float *g, const float *x, float slope, float *o);
 /// im2col / col2im of NHWC images first..<last (col2im zero-fills those images first).
 void metaq_im2col(long first, long last, long h, long w, long c, long kernel, long stride, long padding,
                   long ho, long wo, const float *src, float *dst);
@@ -116,6 +120,23 @@ void metaq_norm_relu_pool_backward(long first, long last, long h, long w, long c
                                    const float *g, const float *out, const int *indices, const float *x,
                                    const float *mean, const float *inv, const float *s, const float *mean_g,
                                    const float *mean_gh, float *dx);
+
+/// Winograd F(m x m, 3 x 3) convolution transforms (winograd.c), m = 2 or 4, t = m + 2.
+/// Tiles are numbered (image, tile row, tile column) with th x tw tiles per image; tile
+/// (ty, tx) reads input rows ty * m - pad ..< ty * m - pad + t (zero outside the image) and
+/// writes output rows ty * m ..< ty * m + m (those inside ho x wo). For tiles first..<last,
+/// entry p of tile `tile` lives at base + p * ld + (tile - first) * channels.
+/// Input: v = B^T d B of h x w x c images x. Output: y = A^T M A (+ bias [o]) from m.
+/// Output adjoint: dyt = A dy A^T of the gradient dy [ho, wo, o] (for the filter gradient).
+/// Filter: u[p][c][o] = G g G^T of w [(i, j, c), o]; filter adjoint: dw = the transpose map.
+void metaq_winograd_input(long m, long first, long last, long h, long w, long c, long pad, long th, long tw,
+                          const float *x, float *v, long ldv);
+void metaq_winograd_output(long m, long first, long last, long ho, long wo, long o, long th, long tw,
+                           const float *mm, long ldm, const float *bias, float *y);
+void metaq_winograd_output_adjoint(long m, long first, long last, long ho, long wo, long o, long th, long tw,
+                                   const float *dy, float *dyt, long ldm);
+void metaq_winograd_filter(long m, long c, long o, const float *w, float *u);
+void metaq_winograd_filter_adjoint(long m, long c, long o, const float *du, float *dw);
 
 /// A spin-wait hint to the CPU (x86 `pause`); nothing elsewhere.
 void metaq_cpu_relax(void);

@@ -1,5 +1,6 @@
 import CKernels
 import COpenBLAS
+import Foundation
 
 // The convolution primitives' loops: im2col + GEMM done a block of images at a time, so the
 // unfolded windows (9x the image for a 3x3 kernel) live in a cache-sized scratch buffer and
@@ -96,6 +97,22 @@ struct ConvolutionPlan {
         return plan
     }
 
+    /// The Winograd tile size m (output tiles of m x m, F(m x m, 3 x 3)) this convolution runs
+    /// with, or nil for im2col + GEMM. Only 3x3 stride-1 convolutions qualify. Automatically
+    /// (measured on the ResNet-12 and conv4 shapes, benchmarks/RESULTS.md): F(4x4, 3x3) when
+    /// both channel counts are at least 16 and the output at least 6 wide; narrower outputs
+    /// waste most of a 4x4 tile, and a first layer's 1-3 channels make too small a product.
+    func winogradTile(_ algorithm: ConvolutionAlgorithm) -> Int? {
+        guard geometry.kernel == 3, geometry.stride == 1 else { return nil }
+        switch algorithm {
+        case .im2col: return nil
+        case .winograd2: return 2
+        case .winograd4: return 4
+        case .automatic:
+            return channels >= 16 && outChannels >= 16 && min(outHeight, outWidth) >= 6 ? 4 : nil
+        }
+    }
+
     /// Unfolds the windows of images `range` of group `group` into `rows`.
     func unfold(_ x: UnsafePointer<Float>, group: Int, range: Range<Int>, into rows: UnsafeMutablePointer<Float>) {
         let g = geometry
@@ -108,7 +125,7 @@ struct ConvolutionPlan {
 /// run inside `forEachShare`, which has read `Parallel.threads` (setting OpenBLAS to one
 /// thread) first.
 @inline(__always)
-private func gemm(
+func gemm(
     _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<Float>, transposeA: Bool, lda: Int,
     _ b: UnsafePointer<Float>, transposeB: Bool, ldb: Int, _ c: UnsafeMutablePointer<Float>, beta: Float
 ) {
@@ -116,13 +133,47 @@ private func gemm(
                 Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(n))
 }
 
+/// How a 3x3 stride-1 convolution is computed: chosen by shape (`automatic`), or forced for
+/// tests and measurements with the environment variable `METAQ_CONVOLUTION` (`im2col`,
+/// `winograd2`, `winograd4`, `automatic`) or, within a task, ``ConvolutionKernels/forced``.
+/// Other convolutions always run im2col + GEMM.
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
+    case automatic
+    /// Unfolded windows times the filters: one GEMM per block of images.
+    case im2col
+    /// Winograd F(2x2, 3x3): 4x4 tiles, 2.25x fewer multiplications.
+    case winograd2
+    /// Winograd F(4x4, 3x3): 6x6 tiles, 4x fewer multiplications (float32 error about ten
+    /// times F(2x2, 3x3)'s, still near 1e-6 relative).
+    case winograd4
+}
+
 enum ConvolutionKernels {
+    /// The algorithm the environment asks for (`METAQ_CONVOLUTION`), automatic when unset.
+    static let configured: ConvolutionAlgorithm = {
+        guard let name = ProcessInfo.processInfo.environment["METAQ_CONVOLUTION"], !name.isEmpty else { return .automatic }
+        guard let algorithm = ConvolutionAlgorithm(rawValue: name) else {
+            preconditionFailure("METAQ_CONVOLUTION=\(name): expected one of \(ConvolutionAlgorithm.allCases.map(\.rawValue))")
+        }
+        return algorithm
+    }()
+
+    /// Overrides ``configured`` within a task (tests run the same model both ways).
+    @TaskLocal static var forced: ConvolutionAlgorithm?
+
+    static var algorithm: ConvolutionAlgorithm { forced ?? configured }
+
     /// `y = conv(x, w) + bias` for every group; `bias` is `[O]` or `[G, O]` (`biasStride`
     /// 0 or O), or nil.
     static func forward(
         _ p: ConvolutionPlan, x: UnsafePointer<Float>, w: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>?, biasStride: Int, y: UnsafeMutablePointer<Float>
+        bias: UnsafePointer<Float>?, biasStride: Int, y: UnsafeMutablePointer<Float>,
+        algorithm: ConvolutionAlgorithm = ConvolutionKernels.algorithm
     ) {
+        if let m = p.winogradTile(algorithm) {
+            Winograd(plan: p, m: m).forward(x: x, w: w, bias: bias, biasStride: biasStride, y: y)
+            return
+        }
         let window = p.window, o = p.outChannels, pixels = p.outHeight * p.outWidth
         p.forEachShare { group, _, images in
             let scratch = p.makeScratch()
@@ -152,7 +203,8 @@ enum ConvolutionKernels {
     /// `dx`, the gradient of `<conv(x, w), dy>` with respect to `x` (the adjoint of the
     /// convolution applied to `dy`).
     static func inputGradient(
-        _ p: ConvolutionPlan, dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+        _ p: ConvolutionPlan, dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        algorithm: ConvolutionAlgorithm = ConvolutionKernels.algorithm
     ) {
         let k = p.geometry.kernel, c = p.channels, o = p.outChannels, window = p.window
         if let t = p.transposedPlan {
@@ -170,7 +222,7 @@ enum ConvolutionKernels {
                     }
                 }
             }
-            forward(t, x: dy, w: f, bias: nil, biasStride: 0, y: dx)
+            forward(t, x: dy, w: f, bias: nil, biasStride: 0, y: dx, algorithm: algorithm)
             return
         }
         let pixels = p.outHeight * p.outWidth, gm = p.geometry
@@ -189,8 +241,13 @@ enum ConvolutionKernels {
     /// `dw`, the gradient of `<conv(x, w), dy>` with respect to `w`: per group, the sum over
     /// its images of `windows^T dy`.
     static func weightGradient(
-        _ p: ConvolutionPlan, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>
+        _ p: ConvolutionPlan, x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+        algorithm: ConvolutionAlgorithm = ConvolutionKernels.algorithm
     ) {
+        if let m = p.winogradTile(algorithm) {
+            Winograd(plan: p, m: m).weightGradient(x: x, dy: dy, dw: dw)
+            return
+        }
         let window = p.window, o = p.outChannels, pixels = p.outHeight * p.outWidth
         let shares = p.shares
         // Share 0 of a group writes into dw; the others into partial sums, added afterwards

@@ -232,10 +232,30 @@ extension Tensor {
         }
     }
 
-    /// x where x > 0, slope * x elsewhere.
+    /// x where x > 0, slope * x elsewhere. The rule is ``leakyReluGradient(_:at:slope:)``:
+    /// one pass, where a mask and a product took two.
     public func leakyRelu(slope: Float = 0.01) -> Tensor {
-        Tensor.result("leaky_relu", shape: shape, buffer: mapUnary(self) { $0 > 0 ? $0 : slope * $0 }, inputs: [self], saves: .inputs(0)) { c in
-            [c.grad * c.inputs[0].mask(ifTrue: 1, ifFalse: slope) { $0 > 0 }]
+        let out = TensorBuffer(count: count)
+        let src = buffer.pointer, dst = out.pointer
+        Parallel.forEachChunk(count) { range in
+            metaq_leaky_relu(range.count, src + range.lowerBound, slope, dst + range.lowerBound)
+        }
+        return Tensor.result("leaky_relu", shape: shape, buffer: out, inputs: [self], saves: .inputs(0)) { c in
+            [Tensor.leakyReluGradient(c.grad, at: c.inputs[0], slope: slope)]
+        }
+    }
+
+    /// `grad` where `x > 0`, `slope * grad` elsewhere: leaky relu's backward pass. Linear in
+    /// `grad`; its derivative in `x` is zero.
+    static func leakyReluGradient(_ grad: Tensor, at x: Tensor, slope: Float) -> Tensor {
+        precondition(grad.shape == x.shape, "leakyReluGradient: shapes \(grad.shape) and \(x.shape) differ")
+        let out = TensorBuffer(count: grad.count)
+        let g = grad.buffer.pointer, xp = x.buffer.pointer, o = out.pointer
+        Parallel.forEachChunk(out.count) { range in
+            metaq_leaky_relu_backward(range.count, g + range.lowerBound, xp + range.lowerBound, slope, o + range.lowerBound)
+        }
+        return result("leaky_relu_grad", shape: grad.shape, buffer: out, inputs: [grad, x], saves: .inputs(1)) { c in
+            [c.needs(0) ? leakyReluGradient(c.grad, at: c.inputs[1], slope: slope) : nil, nil]
         }
     }
 
