@@ -135,6 +135,18 @@ func parseSVG(_ svg: String, sourceLocation: Testing.SourceLocation = #_sourceLo
         #expect(paths.all("polyline").count >= 3)
         #expect(paths.texts().contains("task 2"))
         #expect(paths.texts().contains { $0.contains("the first episode of each of the 3 tasks") })
+        // A family written in metaq whose first two task parameters are the goal (of four).
+        let q = plots("""
+            import "metaq/envs"
+            let turned = turned_navigation < horizon 15 >
+            model net = mlp < in 2 out 2 >
+            let g = generator(2)
+            let tr = rollout(turned, fn(o) -> net(o) * 0 + 0.2, env_tasks(turned, 2, g), 2, g, full([2], -3))
+            plot tr to "DIR/turned.svg"
+            """, ["turned"])
+        guard let turned = q["turned"] else { return }
+        #expect(turned.all("polyline").count >= 2)
+        #expect(turned.texts().contains { $0.contains("the first two of each task's 4 parameters") })
     }
 
     @Test func numbersRecordsAndLists() {

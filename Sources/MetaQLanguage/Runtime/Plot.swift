@@ -333,7 +333,7 @@ enum Plot {
                 return nil
             }
             if lists.count == fields.count { return Plot.numbers(lists, title: fields.map(\.key).joined(separator: ", ")) }
-            throw PlotError("this record (it draws a training log, a task or a split of images (as 'sample' makes), a record of eval reports, of numbers or of lists of numbers)")
+            throw PlotError("this record (it draws a training log, a task or a split of images (as 'sample' makes), a record of eval reports, of numbers or of lists of numbers, or episodes from 'rollout' with 2D observations)")
         case let .tensor(t) where t.shape.count <= 1:
             return Plot.numbers([("", t.scalars.map(Double.init))], title: "tensor values")
         case let .tensor(t):
@@ -440,15 +440,17 @@ enum Plot {
     /// A list of records: the first field numeric in every record is x, the other numeric
     /// fields are lines against it (with a single numeric field, it is drawn against the index).
     /// When x is not in increasing order the records are points, not lines: a scatter plot.
-    /// Episodes from `rollout` in a 2D environment (observations [T, E*H, 2], goals
-    /// `task_params` [T, 2]): the first episode of each of the first few tasks as a path, in
-    /// the colour of its goal, drawn as a cross. Nil for any other record.
+    /// Episodes from `rollout` in a 2D environment (observations [T, E*H, 2], task
+    /// parameters [T, P >= 2] whose first two are the goal, as in navigation2d and
+    /// turned_navigation): the first episode of each of the first few tasks as a path, in the
+    /// colour of its goal, drawn as a cross. Nil for any other record.
     static func trajectories(_ r: Record) -> String? {
         guard case let .tensor(obs)? = r["observations"], case let .tensor(mask)? = r["mask"], case let .tensor(goals)? = r["task_params"],
               case let .int(tasks)? = r["tasks"], case let .int(horizon)? = r["horizon"], case let .int(episodes)? = r["episodes"],
               tasks >= 1, horizon >= 1, episodes >= 1, obs.rank == 3, obs.shape == [tasks, episodes * horizon, 2],
-              mask.shape == [tasks, episodes * horizon], goals.shape == [tasks, 2] else { return nil }
+              mask.shape == [tasks, episodes * horizon], goals.rank == 2, goals.shape[0] == tasks, goals.shape[1] >= 2 else { return nil }
         let shown = min(tasks, 6)
+        let p = goals.shape[1]
         let (o, m, g) = (obs.scalars, mask.scalars, goals.scalars)
         var chart = Chart(title: "trajectories and goals", xLabel: "x", yLabel: "y")
         for t in 0..<shown {
@@ -460,10 +462,10 @@ enum Plot {
                 points.append((Double(o[i * 2]), Double(o[i * 2 + 1])))
             }
             chart.series.append(Series(name: "task \(t)", points: points, color: color, width: 1.5, markers: false))
-            chart.series.append(Series(name: "goal \(t)", points: [(Double(g[t * 2]), Double(g[t * 2 + 1]))], color: color,
+            chart.series.append(Series(name: "goal \(t)", points: [(Double(g[t * p]), Double(g[t * p + 1]))], color: color,
                                        scatter: true, marker: .cross, inLegend: false))
         }
-        chart.notes.append("the first episode of \(shown == tasks ? "each of the \(tasks)" : "\(shown) of the \(tasks)") task\(tasks == 1 ? "" : "s"); crosses: the goals")
+        chart.notes.append("the first episode of \(shown == tasks ? "each of the \(tasks)" : "\(shown) of the \(tasks)") task\(tasks == 1 ? "" : "s"); crosses: the goals\(p > 2 ? " (the first two of each task's \(p) parameters)" : "")")
         return chart.render()
     }
 
