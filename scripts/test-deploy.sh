@@ -254,7 +254,7 @@ fi
 start_server matching.mqm serve-matching.log
 pairs='{"support": {"x": [[0.2, 1], [0.5, 1.5], [3.1, 1], [3.6, 1.2]], "y": [0, 0, 1, 1]}, "query": {"x": [[0.3, 1.1], [3.4, 1.3]]}}'
 if [ -n "$url" ] && [ "$(request -X POST -d "$pairs" "$url/v1/predict")" = 200 ] && grep -q '"predictions":\[0,1\]' body.json \
-    && [ "$(request "$url/health")" = 200 ] && grep -q '"task":"classification"' body.json; then
+    && [ "$(request "$url/health")" = 200 ] && grep -q '"task":"classification"' body.json && grep -q '"learner":"matching"' body.json; then
     pass "serve: a Matching Network from metaq/matching"
 else
     fail "serve: matching ($(cat serve-matching.log body.json 2>/dev/null))"

@@ -114,7 +114,9 @@ public final class FewShotPredictor: @unchecked Sendable {
         }
         self.model = model
         parameters = model.parameters.map { $0.detached() }
-        learnerName = snapshot.configuration.name
+        // The name it was declared with (a module's learner: matching, meta_lstm), which the
+        // language writes in the checkpoint's attributes; else its kind's.
+        learnerName = checkpoint.attributes["learner"].flatMap { $0.isEmpty ? nil : $0 } ?? snapshot.configuration.name
         loss = snapshot.loss
         self.inputShape = inputShape
         outputCount = output[0]
