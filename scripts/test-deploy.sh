@@ -35,6 +35,11 @@ start_server() {
     done
     url=$(grep -o 'http://127.0.0.1:[0-9]*' "$2" | head -1)
 }
+# Stops the server start_server started.
+stop_server() {
+    kill -TERM "$server_pid"; wait "$server_pid" || true
+    server_pid=""
+}
 
 # --- A process killed while saving leaves the previous checkpoint intact. ---
 cat > save-loop.mq <<'EOF'
@@ -228,8 +233,7 @@ if [ -n "$url" ] && [ "$(request -X POST -d "$good" "$url/v1/predict")" = 200 ] 
 else
     fail "serve: script learner ($(cat serve-script.log body.json 2>/dev/null))"
 fi
-kill -TERM "$server_pid"; wait "$server_pid" || true
-server_pid=""
+stop_server
 
 # --- A learner from a module that ships with metaq (Matching Networks with full context,
 # written in metaq) deploys like a built-in classifier: metaq adapt and metaq serve rebuild it
@@ -259,8 +263,7 @@ if [ -n "$url" ] && [ "$(request -X POST -d "$pairs" "$url/v1/predict")" = 200 ]
 else
     fail "serve: matching ($(cat serve-matching.log body.json 2>/dev/null))"
 fi
-kill -TERM "$server_pid"; wait "$server_pid" || true
-server_pid=""
+stop_server
 
 echo "deploy: $passes passed, $failures failed"
 

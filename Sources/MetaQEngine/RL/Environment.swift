@@ -65,6 +65,9 @@ public protocol MetaEnvironment: Sendable {
     func reset(tasks: Tensor, episodes: Int, using rng: inout RandomGenerator) throws -> Tensor
     /// What the policy sees of states [T, E, stateSize]: [T, E, observationSize].
     func observe(_ states: Tensor, tasks: Tensor) throws -> Tensor
+    /// The number of parameters of one task (P: a goal has 2). By default the width of one
+    /// task drawn with a throwaway generator; a family that knows it says so.
+    func taskParameterCount() throws -> Int
     /// One step of every episode with actions [T, E, actionSpace.width]; noisy dynamics draw
     /// from `rng` (the rollout's generator).
     func step(_ states: Tensor, actions: Tensor, tasks: Tensor, using rng: inout RandomGenerator) throws -> EnvironmentStep
@@ -72,6 +75,11 @@ public protocol MetaEnvironment: Sendable {
 
 extension MetaEnvironment {
     public func observe(_ states: Tensor, tasks: Tensor) -> Tensor { states }
+
+    public func taskParameterCount() throws -> Int {
+        var probe = RandomGenerator(seed: 0)
+        return try sampleTasks(1, using: &probe).shape.last ?? 0
+    }
 }
 
 /// The stand-in for a family that is not in the registry (written in a script) in a

@@ -220,26 +220,11 @@ extension Interpreter {
 // MARK: The pieces of meta-RL as functions of the language
 
 extension Builtins {
-    /// The generator a builtin draws from (made by `generator(seed)`).
-    static func generatorArgument(_ name: String, _ a: BuiltinArgument, _ interp: Interpreter) throws -> GeneratorBox {
-        guard case let .function(f) = a.value, let box = interp.generators[ObjectIdentifier(f)] else {
-            throw RuntimeError("'\(name)' needs a generator made by 'generator(seed)', got a \(a.value.typeName)", at: a.range)
-        }
-        return box
-    }
-
     static func environmentArgument(_ name: String, _ a: BuiltinArgument) throws -> any MetaEnvironment {
         guard case let .environment(e) = a.value else {
             throw RuntimeError("'\(name)' needs an environment (env nav = navigation2d < ... >) first, got a \(a.value.typeName)", at: a.range)
         }
         return e.environment
-    }
-
-    /// The number of parameters of one task of `environment` (a goal: 2).
-    static func taskParameterCount(_ environment: any MetaEnvironment) throws -> Int {
-        if let script = environment as? ScriptEnvironment { return script.taskParameterCount }
-        var probe = RandomGenerator(seed: 0)
-        return try environment.sampleTasks(1, using: &probe).shape.last ?? 0
     }
 
     /// Episodes as the language sees them (see `rollout`).
@@ -289,7 +274,7 @@ extension Builtins {
             guard case let .function(policy) = args[1].value else {
                 throw RuntimeError("'rollout' needs a policy function of the observations, got a \(args[1].value.typeName)", at: args[1].range)
             }
-            let p = try taskParameterCount(env)
+            let p = try env.taskParameterCount()
             guard case let .tensor(tasks) = args[2].value, tasks.rank == 2, tasks.shape[1] == p, tasks.shape[0] >= 1,
                   tasks.scalars.allSatisfy(\.isFinite) else {
                 throw RuntimeError("'rollout' needs the tasks as a tensor [tasks, \(p)] of finite numbers (as 'env_tasks' gives them), got \(args[2].value.nestedText)", at: args[2].range)

@@ -24,8 +24,8 @@ final class ScriptEnvironment: MetaEnvironment, @unchecked Sendable {
     let stateSize: Int
     let actionSpace: ActionSpace
     let horizon: Int
-    /// The number of parameters of one task (P).
-    let taskParameterCount: Int
+    /// The number of parameters of one task (P), found by the declaration's probe.
+    let parameterCount: Int
     let tasksFunction: Function
     let resetFunction: Function
     let stepFunction: Function
@@ -58,7 +58,7 @@ final class ScriptEnvironment: MetaEnvironment, @unchecked Sendable {
         // script's; 2 tasks and 3 episodes make the task and episode axes distinguishable.
         var probe = RandomGenerator(seed: 0)
         let taskParameters = try Self.tasks(tasks, 2, &probe, interpreter, ranges["tasks"]!, count: nil)
-        taskParameterCount = taskParameters.shape[1]
+        parameterCount = taskParameters.shape[1]
         let states = try Self.states(reset, taskParameters, 3, &probe, interpreter, ranges["reset"]!, size: nil)
         stateSize = states.shape[2]
         if let observe {
@@ -85,12 +85,8 @@ final class ScriptEnvironment: MetaEnvironment, @unchecked Sendable {
 
     /// Runs `body` with a generator value whose draws come from `rng` (and advance it).
     private static func withGenerator<R>(_ rng: inout RandomGenerator, _ interpreter: Interpreter, _ body: (Value) throws -> R) rethrows -> R {
-        let box = GeneratorBox(seed: 0)
-        box.rng = rng
-        let f = Function(name: "generator", body: .builtin(BuiltinFunction(doc: FunctionDoc(name: "generator", signature: "", summary: "", example: "")) { _, range, _ in
-            throw RuntimeError("a generator is not called: pass it to 'randn' or 'rand'", at: range)
-        }))
-        interpreter.generators[ObjectIdentifier(f)] = box
+        let box = GeneratorBox(rng)
+        let f = interpreter.generatorFunction(box, name: "generator")
         defer {
             interpreter.generators[ObjectIdentifier(f)] = nil
             rng = box.rng
@@ -129,8 +125,10 @@ final class ScriptEnvironment: MetaEnvironment, @unchecked Sendable {
 
     // MARK: MetaEnvironment
 
+    func taskParameterCount() -> Int { parameterCount }
+
     func sampleTasks(_ count: Int, using rng: inout RandomGenerator) throws -> Tensor {
-        try Self.tasks(tasksFunction, count, &rng, interpreter, ranges["tasks"]!, count: taskParameterCount)
+        try Self.tasks(tasksFunction, count, &rng, interpreter, ranges["tasks"]!, count: parameterCount)
     }
 
     func reset(tasks: Tensor, episodes: Int, using rng: inout RandomGenerator) throws -> Tensor {
@@ -228,7 +226,7 @@ extension Builtins {
                                         tasks: functions["tasks"]!, reset: functions["reset"]!, step: functions["step"]!,
                                         observe: functions["observe"], interpreter: interp, ranges: ranges)
         let action = if case .discrete = actionSpace { "\(b.int("actions")) discrete actions" } else { "\(b.int("actions")) continuous actions in +-\(b.number("action_limit"))" }
-        let summary = "written in the script: \(env.taskParameterCount) task parameters, states \(env.stateSize), observations \(env.observationSize), \(action), horizon \(env.horizon)"
+        let summary = "written in the script: \(env.parameterCount) task parameters, states \(env.stateSize), observations \(env.observationSize), \(action), horizon \(env.horizon)"
         return .environment(EnvironmentValue(environment: env, summary: summary))
     }
 }

@@ -9,7 +9,30 @@ import MetaQEngine
 /// A seeded random generator held by a script (`generator(42)`).
 final class GeneratorBox: @unchecked Sendable {
     var rng: RandomGenerator
-    init(seed: UInt64) { rng = RandomGenerator(seed: seed) }
+    init(_ rng: RandomGenerator) { self.rng = rng }
+    convenience init(seed: UInt64) { self.init(RandomGenerator(seed: seed)) }
+}
+
+extension Interpreter {
+    /// A generator as scripts hold it: a function value that is never called, registered
+    /// with the box that 'rand', 'randn' and the meta-RL functions draw from.
+    func generatorFunction(_ box: GeneratorBox, name: String) -> Function {
+        let f = Function(name: name, body: .builtin(BuiltinFunction(doc: FunctionDoc(name: "generator", signature: "", summary: "", example: "")) { _, range, _ in
+            throw RuntimeError("a generator is not called: pass it to 'randn' or 'rand'", at: range)
+        }))
+        generators[ObjectIdentifier(f)] = box
+        return f
+    }
+}
+
+extension Builtins {
+    /// The generator a builtin draws from (made by `generator(seed)`).
+    static func generatorArgument(_ name: String, _ a: BuiltinArgument, _ interp: Interpreter) throws -> GeneratorBox {
+        guard case let .function(f) = a.value, let box = interp.generators[ObjectIdentifier(f)] else {
+            throw RuntimeError("'\(name)' needs a generator made by 'generator(seed)' first, got a \(a.value.typeName)", at: a.range)
+        }
+        return box
+    }
 }
 
 extension Builtins {
@@ -143,9 +166,7 @@ extension Builtins {
         return function(name, normal ? "randn(g, shape, mean = 0, sd = 1)" : "rand(g, shape, low = 0, high = 1)", summary,
                         normal ? "let w = randn(g, [40, 40]) * 0.1" : "let u = rand(g, [5], -1, 1)", arity: 2...4) { args, range, interp in
             try arity(name, args, 2...4, range)
-            guard case let .function(f) = args[0].value, let box = interp.generators[ObjectIdentifier(f)] else {
-                throw RuntimeError("'\(name)' needs a generator made by 'generator(seed)' first, got a \(args[0].value.typeName)", at: args[0].range)
-            }
+            let box = try generatorArgument(name, args[0], interp)
             let shape = try shapeArgument(name, args[1])
             let a = args.count > 2 ? try number(args[2], name) : (normal ? 0 : 0)
             let b = args.count > 3 ? try number(args[3], name) : 1
@@ -233,11 +254,7 @@ extension Builtins {
             guard case let .int(seed) = args[0].value, seed >= 0 else {
                 throw RuntimeError("'generator' needs a non-negative int seed, got \(args[0].value.nestedText)", at: args[0].range)
             }
-            let f = Function(name: "generator(\(seed))", body: .builtin(BuiltinFunction(doc: FunctionDoc(name: "generator", signature: "", summary: "", example: "")) { _, range, _ in
-                throw RuntimeError("a generator is not called: pass it to 'randn' or 'rand'", at: range)
-            }))
-            interp.generators[ObjectIdentifier(f)] = GeneratorBox(seed: UInt64(seed))
-            return .function(f)
+            return .function(interp.generatorFunction(GeneratorBox(seed: UInt64(seed)), name: "generator(\(seed))"))
         },
         random("randn", normal: true),
         random("rand", normal: false),
