@@ -262,4 +262,41 @@ import Testing
             clip: 0.2, epochs: 1, distribution: "gaussian", actions: 2, environment: "navigation9d"))
         #expect(throws: CheckpointError.self) { _ = try bad.makeLearner(model: Sequential(layers: net.layers, parameters: net.parameters)) }
     }
+
+    /// A family outside the registry (written in a script) is restored from a checkpoint as
+    /// a stand-in with its sizes and action bounds: the learner can be checked and given the
+    /// family again, and until then it refuses to run with the reason.
+    @Test func unregisteredFamilyIsRestoredAsAStandIn() throws {
+        struct Walk: MetaEnvironment {
+            var name: String { "walk" }
+            var observationSize: Int { 3 }
+            var stateSize: Int { 3 }
+            var actionSpace: ActionSpace { .continuous(dimensions: 2, low: -0.2, high: 0.3) }
+            var horizon: Int { 4 }
+            func sampleTasks(_ count: Int, using rng: inout RandomGenerator) -> Tensor { Tensor.zeros([count, 1]) }
+            func reset(tasks: Tensor, episodes: Int, using rng: inout RandomGenerator) -> Tensor { Tensor.zeros([tasks.shape[0], episodes, 3]) }
+            func step(_ states: Tensor, actions: Tensor, tasks: Tensor, using rng: inout RandomGenerator) -> EnvironmentStep {
+                EnvironmentStep(states: states, rewards: Tensor.zeros(Array(states.shape.prefix(2))), done: Tensor.zeros(Array(states.shape.prefix(2))))
+            }
+        }
+        var rng = RandomGenerator(seed: 5)
+        let net = Sequential.mlp(sizes: [3, 4, 2], using: &rng)
+        let maml = MAMLRL(environment: Walk(), policy: Policy(network: net, for: Walk().actionSpace), episodes: 2, optimizer: SGD(learningRate: 0.1))
+        #expect(maml.settings.observations == 3 && maml.settings.actionLow == -0.2 && maml.settings.actionHigh == 0.3 && maml.settings.horizon == 4)
+        #expect(try maml.environment.taskParameterCount() == 1)
+        let decoded = try Checkpoint.decode(try Checkpoint(learner: maml, step: 0).encoded())
+        guard case let .reinforcement(copy)? = try decoded.makeLearner() else {
+            Issue.record("not restored as a reinforcement learner")
+            return
+        }
+        #expect(copy.environment.name == "walk" && copy.environment.observationSize == 3 && copy.environment.horizon == 4)
+        #expect(copy.environment.actionSpace == Walk().actionSpace)
+        #expect(copy.settings == maml.settings)
+        var r = RandomGenerator(seed: 1)
+        #expect { try copy.metaStep(tasks: 2, using: &r) } throws: { error in
+            "\(error)".contains("this learner was trained on 'walk', an environment written in a script")
+        }
+        copy.environment = Walk()
+        _ = try copy.metaStep(tasks: 2, using: &r)
+    }
 }
